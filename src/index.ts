@@ -1,0 +1,22 @@
+/**
+ * taiat: a Postgres-only, dependency-aware job runner. The public API.
+ */
+export { JobManager } from './manager/job-manager.js';
+export type {
+  JobManagerOptions, ListJobsOptions, ReadyJobsOptions, HistoryOptions, RetryOptions, CleanupOptions,
+} from './manager/job-manager.js';
+export type { NewJob } from './jobs/validation.js';
+export {
+  JOB_STATUSES, FINISHED_STATUSES, LIVE_STATUSES, PRIORITIES, BUILTIN_JOB_TYPES,
+} from './jobs/model.js';
+export type {
+  Job, JobStatus, FinishedStatus, PriorityName, AttemptError, JsonObject, JsonValue,
+} from './jobs/model.js';
+export {
+  TaiatError, ValidationError, JobNotFoundError, DuplicateJobIdError, InvalidStateError,
+  DependencyError, DatabaseUnavailableError, SchemaNotCurrentError, ERROR_CODES,
+} from './errors.js';
+export type { TaiatErrorCode } from './errors.js';
+export { runMigrations, verifySchema } from './db/migrate.js';
+export type { SchemaStatus } from './db/migrate.js';
+export { redactUrl } from './config/database-url.js';

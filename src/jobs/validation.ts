@@ -1,0 +1,188 @@
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import { findJsonProblem } from './json-check.js';
+import { PRIORITIES, type JsonObject, type PriorityName } from './model.js';
+import { newJobId } from './ids.js';
+
+/** What a caller passes to `createJob` / `createJobs`. */
+export interface NewJob {
+  /** `agent`, `query`, or any other non-empty name a custom executor handles. */
+  jobType: string;
+  name: string;
+  description?: string | null;
+  /** A JSON object. Agent jobs need `agent_name` (string) and may carry `parameters` (object). */
+  payload?: JsonObject;
+  /** Ids of jobs (existing, or in the same `createJobs` call) this job waits for. */
+  dependencies?: string[];
+  /** `low`, `normal` (default), `high`, `urgent`, or an integer; higher runs first. */
+  priority?: PriorityName | number;
+  /** Retries after a failed attempt (default 3). */
+  maxRetries?: number;
+  /** Default `default`. */
+  queue?: string;
+  /** Not before this time (default: now). */
+  runAt?: Date | string;
+  /** Caller-chosen id; default: a new time-ordered UUIDv7. */
+  id?: string;
+  /** Abort an attempt after this many seconds. */
+  timeoutSeconds?: number;
+  /** Base of the exponential retry backoff for this job (default: the worker's). */
+  retryDelaySeconds?: number;
+}
+
+/** A validated job, ready to insert. */
+export interface ValidatedJob {
+  id: string;
+  idChosen: boolean;
+  jobType: string;
+  name: string;
+  description: string | null;
+  payload: JsonObject;
+  dependencies: string[];
+  priority: number;
+  maxRetries: number;
+  queue: string;
+  runAt: Date | null;
+  timeoutSeconds: number | null;
+  retryDelaySeconds: number | null;
+}
+
+export interface ValidationLimits {
+  /** Largest payload, in bytes of JSON (default 1 MiB). */
+  maxPayloadBytes: number;
+  /** Most dependencies one job may have (default 10,000). */
+  maxDependencies: number;
+  /** Most jobs in one `createJobs` call (default 100,000). */
+  maxJobsPerCall: number;
+}
+
+export const DEFAULT_LIMITS: ValidationLimits = {
+  maxPayloadBytes: 1024 * 1024,
+  maxDependencies: 10_000,
+  maxJobsPerCall: 100_000,
+};
+
+const text = (what: string, max: number) =>
+  z
+    .string({ error: (i) => (i.input === undefined ? `${what} is required` : `${what} must be a string`) })
+    .min(1, `${what} must not be empty`)
+    .max(max, `${what} must be at most ${max} characters`)
+    .refine((s) => !s.includes('\u0000'), `${what} must not contain a NUL character`);
+
+const priorityNames = Object.keys(PRIORITIES).join(', ');
+
+const newJobSchema = z.strictObject(
+  {
+    jobType: text('jobType', 200),
+    name: text('name', 1000),
+    description: z
+      .string({ error: 'description must be a string' })
+      .max(100_000, 'description must be at most 100000 characters')
+      .refine((s) => !s.includes('\u0000'), 'description must not contain a NUL character')
+      .nullish(),
+    payload: z.unknown().optional(),
+    dependencies: z
+      .array(text('a dependency id', 200), { error: 'dependencies must be an array of job ids' })
+      .optional(),
+    priority: z
+      .union([z.string(), z.number()], { error: `priority must be one of ${priorityNames} or an integer` })
+      .optional()
+      .superRefine((p, ctx) => {
+        if (p === undefined) return;
+        if (typeof p === 'string' && !(p in PRIORITIES)) {
+          ctx.addIssue({ code: 'custom', message: `unknown priority '${p}' (expected ${priorityNames} or an integer)` });
+        } else if (typeof p === 'number' && (!Number.isInteger(p) || Math.abs(p) > 1_000_000)) {
+          ctx.addIssue({ code: 'custom', message: 'priority must be an integer between -1000000 and 1000000' });
+        }
+      }),
+    maxRetries: z
+      .number({ error: 'maxRetries must be a number' })
+      .int('maxRetries must be an integer')
+      .min(0, 'maxRetries must not be negative')
+      .max(1000, 'maxRetries must be at most 1000')
+      .optional(),
+    queue: text('queue', 200).optional(),
+    runAt: z
+      .union([z.date(), z.string()], { error: 'runAt must be a Date or an ISO 8601 string' })
+      .optional()
+      .refine((d) => d === undefined || !Number.isNaN(new Date(d).getTime()), 'runAt is not a valid date'),
+    id: text('id', 200).optional(),
+    timeoutSeconds: z
+      .number({ error: 'timeoutSeconds must be a number' })
+      .positive('timeoutSeconds must be positive')
+      .max(365 * 24 * 3600, 'timeoutSeconds must be at most a year')
+      .optional(),
+    retryDelaySeconds: z
+      .number({ error: 'retryDelaySeconds must be a number' })
+      .min(0, 'retryDelaySeconds must not be negative')
+      .max(7 * 24 * 3600, 'retryDelaySeconds must be at most a week')
+      .optional(),
+  },
+  { error: (i) => (i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : 'a job must be an object') },
+);
+
+function fail(prefix: string, field: string, reason: string): never {
+  throw new ValidationError([prefix, field].filter(Boolean).join('.'), reason);
+}
+
+/**
+ * Validates one job definition. `prefix` names it in errors (e.g. `jobs[3]`). Throws a
+ * `ValidationError` naming the field and the reason.
+ */
+export function validateNewJob(input: unknown, limits: ValidationLimits = DEFAULT_LIMITS, prefix = ''): ValidatedJob {
+  const parsed = newJobSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    fail(prefix, issue.path.map(String).join('.'), issue.message);
+  }
+  const job = parsed.data;
+  const payload = job.payload ?? {};
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+    fail(prefix, 'payload', 'must be a JSON object');
+  }
+  const problem = findJsonProblem(payload, 'payload');
+  if (problem) fail(prefix, problem[0], problem[1]);
+  const size = Buffer.byteLength(JSON.stringify(payload));
+  if (size > limits.maxPayloadBytes) {
+    fail(prefix, 'payload', `is ${size} bytes of JSON, more than the limit of ${limits.maxPayloadBytes}`);
+  }
+  const obj = payload as JsonObject;
+  if (job.jobType === 'agent') {
+    if (typeof obj.agent_name !== 'string' || obj.agent_name === '') {
+      fail(prefix, 'payload.agent_name', 'an agent job needs payload.agent_name (a non-empty string)');
+    }
+    const params = obj.parameters;
+    if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
+      fail(prefix, 'payload.parameters', 'must be a JSON object');
+    }
+  }
+  const dependencies = [...new Set(job.dependencies ?? [])];
+  if (dependencies.length > limits.maxDependencies) {
+    fail(prefix, 'dependencies', `has ${dependencies.length} entries, more than the limit of ${limits.maxDependencies}`);
+  }
+  const priority = job.priority === undefined ? PRIORITIES.normal : typeof job.priority === 'string' ? PRIORITIES[job.priority as PriorityName] : job.priority;
+  return {
+    id: job.id ?? newJobId(),
+    idChosen: job.id !== undefined,
+    jobType: job.jobType,
+    name: job.name,
+    description: job.description ?? null,
+    payload: JSON.parse(JSON.stringify(payload)) as JsonObject,
+    dependencies,
+    priority,
+    maxRetries: job.maxRetries ?? 3,
+    queue: job.queue ?? 'default',
+    runAt: job.runAt === undefined ? null : new Date(job.runAt),
+    timeoutSeconds: job.timeoutSeconds ?? null,
+    retryDelaySeconds: job.retryDelaySeconds ?? null,
+  };
+}
+
+/** Validates a `createJobs` list: each job, then the call's own limits. */
+export function validateNewJobs(input: unknown, limits: ValidationLimits = DEFAULT_LIMITS): ValidatedJob[] {
+  if (!Array.isArray(input)) throw new ValidationError('jobs', 'must be an array of jobs');
+  if (input.length > limits.maxJobsPerCall) {
+    throw new ValidationError('jobs', `has ${input.length} jobs, more than the limit of ${limits.maxJobsPerCall} per call`);
+  }
+  return input.map((job, i) => validateNewJob(job, limits, `jobs[${i}]`));
+}

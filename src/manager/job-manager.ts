@@ -1,0 +1,243 @@
+import { resolveDatabaseUrl } from '../config/database-url.js';
+import { openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
+import type { AllJobsView } from '../db/schema.js';
+import { InvalidStateError, JobNotFoundError, SchemaNotCurrentError } from '../errors.js';
+import { jobFromRow, type FinishedStatus, type Job, type JobStatus } from '../jobs/model.js';
+import { validateNewJob, validateNewJobs, type NewJob, type ValidationLimits } from '../jobs/validation.js';
+import { cascadeFailure } from '../store/cascade.js';
+import { insertJobs } from '../store/create-jobs.js';
+import { moveToHistory } from '../store/move-to-history.js';
+import { CANCEL_CHANNEL } from '../store/notify.js';
+import { deleteHistoryOlderThan } from '../store/prune.js';
+import { retryFromHistory } from '../store/retry.js';
+import { LIVE_JOB_COLUMNS } from '../store/columns.js';
+import {
+  cleanupSchema, historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, parseOptions,
+  readyJobsSchema, retrySchema,
+} from './options.js';
+
+export interface JobManagerOptions {
+  /** Default: `TAIAT_DATABASE_URL`, then `DATABASE_URL`. */
+  databaseUrl?: string;
+  /** Pool size (default 10). */
+  maxConnections?: number;
+  /** Largest payload in bytes of JSON (default 1 MiB). */
+  maxPayloadBytes?: number;
+  /** Most dependencies per job (default 10,000). */
+  maxDependencies?: number;
+  /** Most jobs per `createJobs` call (default 100,000). */
+  maxJobsPerCall?: number;
+}
+
+export interface ListJobsOptions {
+  /** Only jobs with this status (default: any). */
+  status?: JobStatus;
+  /** Only pending jobs whose dependencies completed and whose `runAt` has come. */
+  readyOnly?: boolean;
+  queue?: string;
+  /** Default 100, at most 10,000. */
+  limit?: number;
+}
+
+export interface ReadyJobsOptions {
+  queue?: string;
+  /** Default 100, at most 10,000. */
+  limit?: number;
+}
+
+export interface HistoryOptions {
+  status?: FinishedStatus;
+  /** Only jobs finished at or after this time. */
+  since?: Date | string;
+  /** Default 100, at most 10,000. */
+  limit?: number;
+}
+
+export interface RetryOptions {
+  /** Also bring back the jobs cancelled because this one failed, blocked on it again. */
+  dependents?: boolean;
+}
+
+export interface CleanupOptions {
+  /** Delete history rows finished more than this many days ago. */
+  days: number;
+  /** Rows per delete statement (default 5,000), so claims never wait long on the cleanup. */
+  batchSize?: number;
+}
+
+/**
+ * The programmatic API: create, inspect, cancel and retry jobs. One instance holds a connection
+ * pool; `close()` it when done.
+ *
+ * @example
+ * const jobs = await JobManager.connect({ databaseUrl: 'postgres://localhost/taiat' });
+ * const extract = await jobs.createJob({ jobType: 'agent', name: 'extract', payload: { agent_name: 'extract' } });
+ * await jobs.createJob({ jobType: 'agent', name: 'load', payload: { agent_name: 'load' }, dependencies: [extract.id] });
+ * await jobs.close();
+ */
+export class JobManager {
+  readonly #conn: Connection;
+  readonly #limits: ValidationLimits;
+
+  private constructor(conn: Connection, limits: ValidationLimits) {
+    this.#conn = conn;
+    this.#limits = limits;
+  }
+
+  /** Connects, and checks the database is reachable and initialised (`taiat init`). */
+  static async connect(options: JobManagerOptions = {}): Promise<JobManager> {
+    const opts = parseOptions(managerOptionsSchema, options, '');
+    const url = resolveDatabaseUrl({ explicit: opts.databaseUrl });
+    const conn = openConnection(url, { max: opts.maxConnections });
+    const manager = new JobManager(conn, opts);
+    try {
+      await manager.#run(async () => {
+        const [row] = await conn.sql<{ ok: boolean }[]>`SELECT to_regclass('taiat_jobs') IS NOT NULL AS ok`;
+        if (!row?.ok) throw new SchemaNotCurrentError(['relation taiat_jobs']);
+      });
+    } catch (error) {
+      await conn.close();
+      throw error;
+    }
+    return manager;
+  }
+
+  /** @internal Wraps an existing pool (the worker's). */
+  static fromConnection(conn: Connection, limits: Partial<ValidationLimits> = {}): JobManager {
+    return new JobManager(conn, parseOptions(managerOptionsSchema, limits, ''));
+  }
+
+  async #run<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw translateDatabaseError(error, this.#conn.url);
+    }
+  }
+
+  /** Creates one job. Throws a `TaiatError` (and writes nothing) on bad input. */
+  async createJob(job: NewJob): Promise<Job> {
+    const validated = validateNewJob(job, this.#limits);
+    const [created] = await this.#run(() => this.#conn.sql.begin((tx) => insertJobs(tx, [validated])));
+    return created!;
+  }
+
+  /**
+   * Creates many jobs at once, all or nothing: a dependency graph whose jobs may depend on each
+   * other (by caller-chosen `id`) and on existing jobs. Set-based: 20,000 jobs is one round trip
+   * of a few statements. Returns the jobs in the order given.
+   */
+  async createJobs(jobs: NewJob[]): Promise<Job[]> {
+    const validated = validateNewJobs(jobs, this.#limits);
+    return this.#run(() => this.#conn.sql.begin((tx) => insertJobs(tx, validated)));
+  }
+
+  /** A job, live or finished; null when unknown. */
+  async getJob(id: string): Promise<Job | null> {
+    const jobId = parseOptions(jobIdSchema, id, 'id');
+    const row = await this.#run(() =>
+      this.#conn.db.selectFrom('taiat_all_jobs').selectAll().where('id', '=', jobId).executeTakeFirst(),
+    );
+    return row ? jobFromRow(row) : null;
+  }
+
+  /** Pending jobs whose dependencies all completed and whose `runAt` has come, in claim order. */
+  async getReadyJobs(options: ReadyJobsOptions = {}): Promise<Job[]> {
+    const opts = parseOptions(readyJobsSchema, options, 'options');
+    return this.listJobs({ readyOnly: true, limit: opts.limit, ...(opts.queue ? { queue: opts.queue } : {}) });
+  }
+
+  /**
+   * Jobs, newest first (ready jobs: in claim order). Finished statuses read history; no status
+   * reads both tables.
+   */
+  async listJobs(options: ListJobsOptions = {}): Promise<Job[]> {
+    const opts = parseOptions(listJobsSchema, options, 'options');
+    const rows = await this.#run(async () => {
+      if (opts.readyOnly) {
+        if (opts.status && opts.status !== 'pending') return [];
+        const { sql: pg } = this.#conn;
+        return pg<AllJobsView[]>`
+          SELECT ${pg.unsafe(LIVE_JOB_COLUMNS)} FROM taiat_jobs
+           WHERE status = 'pending' AND pending_dependencies = 0 AND run_at <= now()
+             ${opts.queue ? pg`AND queue = ${opts.queue}` : pg``}
+           ORDER BY priority DESC, run_at, id LIMIT ${opts.limit}`;
+      }
+      let query = this.#conn.db.selectFrom('taiat_all_jobs').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc');
+      if (opts.status) query = query.where('status', '=', opts.status);
+      if (opts.queue) query = query.where('queue', '=', opts.queue);
+      return query.limit(opts.limit).execute();
+    });
+    return rows.map(jobFromRow);
+  }
+
+  /** Finished jobs, most recently finished first. */
+  async getJobHistory(options: HistoryOptions = {}): Promise<Job[]> {
+    const opts = parseOptions(historySchema, options, 'options');
+    const rows = await this.#run(async () => {
+      let query = this.#conn.db
+        .selectFrom('taiat_all_jobs')
+        .selectAll()
+        .where('location', '=', 'history')
+        .orderBy('completed_at', 'desc')
+        .orderBy('id', 'desc');
+      if (opts.status) query = query.where('status', '=', opts.status);
+      if (opts.since) query = query.where('completed_at', '>=', opts.since);
+      return query.limit(opts.limit).execute();
+    });
+    return rows.map(jobFromRow);
+  }
+
+  /**
+   * Cancels a job. A pending job moves to history as `cancelled` at once, and so does every job
+   * that depends on it, directly or transitively. A running job is asked to stop: its worker
+   * aborts the executor's signal and the job ends `cancelled` (not retried). Returns the job as it
+   * is after the call. Throws `InvalidStateError` for a finished job.
+   */
+  async cancelJob(id: string): Promise<Job> {
+    const jobId = parseOptions(jobIdSchema, id, 'id');
+    await this.#run(() =>
+      this.#conn.sql.begin(async (tx) => {
+        const [live] = await tx<{ status: string; name: string }[]>`
+          SELECT status, name FROM taiat_jobs WHERE id = ${jobId} FOR UPDATE`;
+        if (!live) {
+          const [done] = await tx<{ status: string }[]>`SELECT status FROM taiat_job_history WHERE job_id = ${jobId}`;
+          if (!done) throw new JobNotFoundError(jobId);
+          throw new InvalidStateError(jobId, done.status, `job ${jobId} already finished (${done.status}); only pending or running jobs can be cancelled`);
+        }
+        if (live.status === 'running') {
+          await tx`UPDATE taiat_jobs SET cancel_requested_at = now(), updated_at = now() WHERE id = ${jobId}`;
+          await tx`SELECT pg_notify(${CANCEL_CHANNEL}, ${jobId})`;
+          return;
+        }
+        await moveToHistory(tx, [{ id: jobId, status: 'cancelled', errorMessage: 'cancelled by request' }], { pending: true });
+        await cascadeFailure(tx, [{ id: jobId, name: live.name, status: 'cancelled' }]);
+      }),
+    );
+    return (await this.getJob(jobId))!;
+  }
+
+  /**
+   * Puts a failed or cancelled job back to pending, with its retry count reset. With
+   * `{ dependents: true }`, the jobs cancelled because it failed come back too, blocked on it.
+   * Throws `InvalidStateError` for a job that is not failed or cancelled, and `DependencyError`
+   * when one of its own dependencies failed (retry that one first).
+   */
+  async retryJob(id: string, options: RetryOptions = {}): Promise<Job> {
+    const jobId = parseOptions(jobIdSchema, id, 'id');
+    const opts = parseOptions(retrySchema, options, 'options');
+    await this.#run(() => this.#conn.sql.begin((tx) => retryFromHistory(tx, jobId, opts.dependents)));
+    return (await this.getJob(jobId))!;
+  }
+
+  /** Deletes history rows finished more than `days` days ago, in batches. Returns the count. */
+  async cleanupOldHistory(options: CleanupOptions): Promise<number> {
+    const opts = parseOptions(cleanupSchema, options, 'options');
+    return this.#run(() => deleteHistoryOlderThan(this.#conn, opts.days, opts.batchSize));
+  }
+
+  /** Closes the pool. */
+  async close(): Promise<void> {
+    await this.#conn.close();
+  }
+}

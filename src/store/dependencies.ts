@@ -1,0 +1,68 @@
+import type { Tx } from '../db/connection.js';
+import { DependencyError } from '../errors.js';
+import { notifyReady } from './notify.js';
+
+/**
+ * Checks dependencies that lie outside a set of jobs being (re)inserted. Returns the ids that are
+ * unfinished (live: pending or running). Live ones are locked in id order and flagged
+ * `has_dependents`; completed ones are satisfied; failed, cancelled and unknown ones throw a
+ * `DependencyError`. `neededBy` names the jobs that need a dependency, for the message.
+ */
+export async function resolveExternalDependencies(
+  tx: Tx,
+  external: string[],
+  neededBy: (dependencyIds: string[]) => string[],
+): Promise<Set<string>> {
+  const unfinished = new Set<string>();
+  if (external.length === 0) return unfinished;
+  const sorted = [...new Set(external)].sort();
+  // A dependency finishing concurrently is locked by its completer; once that commits, this
+  // statement skips the row and the history read below (a new snapshot) sees it finished.
+  const live = await tx<{ id: string }[]>`
+    UPDATE taiat_jobs SET has_dependents = true
+     WHERE id IN (SELECT id FROM taiat_jobs WHERE id = ANY(${sorted}::text[]) ORDER BY id FOR UPDATE)
+    RETURNING id`;
+  for (const { id } of live) unfinished.add(id);
+  const rest = sorted.filter((id) => !unfinished.has(id));
+  if (rest.length === 0) return unfinished;
+  const finished = await tx<{ job_id: string; name: string; status: string }[]>`
+    SELECT job_id, name, status FROM taiat_job_history WHERE job_id = ANY(${rest}::text[])`;
+  const bad = finished.filter((f) => f.status !== 'completed');
+  if (bad.length > 0) {
+    const list = bad.map((b) => `${b.job_id} (${b.name}) ${b.status}`).join(', ');
+    throw new DependencyError(
+      'TAIAT_DEPENDENCY_FAILED',
+      `dependency already ${list}; needed by ${neededBy(bad.map((b) => b.job_id)).join(', ')}`,
+      bad.map((b) => b.job_id),
+    );
+  }
+  const known = new Set(finished.map((f) => f.job_id));
+  const unknown = rest.filter((id) => !known.has(id));
+  if (unknown.length > 0) {
+    throw new DependencyError(
+      'TAIAT_DEPENDENCY_UNKNOWN',
+      `unknown dependency id(s): ${unknown.join(', ')}; needed by ${neededBy(unknown).join(', ')}`,
+      unknown,
+    );
+  }
+  return unfinished;
+}
+
+/**
+ * Counts completed jobs off the dependents that wait for them, in the completing transaction;
+ * jobs whose last dependency this was become ready and their queues are notified. Must run as
+ * its own statement after the completion (a fresh snapshot sees dependents created meanwhile).
+ */
+export async function releaseDependents(tx: Tx, completedIds: string[]): Promise<number> {
+  if (completedIds.length === 0) return 0;
+  const released = await tx<{ queue: string; ready: boolean }[]>`
+    UPDATE taiat_jobs j
+       SET pending_dependencies = j.pending_dependencies - (
+             SELECT count(*) FROM jsonb_array_elements_text(j.dependencies) AS d(id)
+              WHERE d.id = ANY(${completedIds}::text[])),
+           updated_at = now()
+     WHERE j.dependencies ?| ${completedIds}::text[] AND j.pending_dependencies > 0
+    RETURNING j.queue, j.pending_dependencies = 0 AND j.run_at <= now() AS ready`;
+  await notifyReady(tx, released.filter((r) => r.ready).map((r) => r.queue));
+  return released.length;
+}

@@ -1,0 +1,72 @@
+import { jsonParam, type Tx } from '../db/connection.js';
+import type { FinishedStatus, JsonValue } from '../jobs/model.js';
+import { HISTORY_INSERT_COLUMNS } from './columns.js';
+
+/** How one job ends. */
+export interface Outcome {
+  id: string;
+  status: FinishedStatus;
+  errorMessage?: string | null;
+  result?: JsonValue | null;
+  causeJobId?: string | null;
+  /** Appended to the job's per-attempt errors (a failed last attempt). */
+  attemptError?: string | null;
+}
+
+/** Which rows a move may touch: pending ones, or running ones leased by this worker. */
+export type MoveGuard = { pending: true } | { workerId: string };
+
+export interface MovedJob {
+  id: string;
+  name: string;
+  status: FinishedStatus;
+  has_dependents: boolean;
+  parent_id: string | null;
+  queue: string;
+  job_type: string;
+  attempts: number;
+}
+
+/**
+ * Moves jobs from `taiat_jobs` to `taiat_job_history` in one statement: the delete and the
+ * insert commit together, so a job is always in exactly one of the two tables. Rows that no longer
+ * match the guard (finished elsewhere, lease lost to a rescuer) are left alone and not returned.
+ */
+export async function moveToHistory(tx: Tx, outcomes: Outcome[], guard: MoveGuard): Promise<MovedJob[]> {
+  if (outcomes.length === 0) return [];
+  const workerId = 'workerId' in guard ? guard.workerId : null;
+  const data = outcomes.map((o) => ({
+    id: o.id,
+    status: o.status,
+    error_message: o.errorMessage ?? null,
+    result: o.result === undefined ? null : o.result,
+    cause_job_id: o.causeJobId ?? null,
+    attempt_error: o.attemptError ?? null,
+  }));
+  return tx<MovedJob[]>`
+    WITH outcome AS (
+      SELECT * FROM jsonb_to_recordset(${jsonParam(tx, data)}::jsonb) AS o(
+        id text, status text, error_message text, result jsonb, cause_job_id text, attempt_error text)
+    ), moved AS (
+      DELETE FROM taiat_jobs j USING outcome o
+       WHERE j.id = o.id
+         AND CASE WHEN ${workerId}::text IS NULL THEN j.status = 'pending'
+                  ELSE j.status = 'running' AND j.lease_owner = ${workerId}::text END
+      RETURNING j.*, o.status AS new_status, o.error_message AS new_error, o.result AS new_result,
+                o.cause_job_id AS new_cause, o.attempt_error AS new_attempt_error
+    ), inserted AS (
+      INSERT INTO taiat_job_history (${tx.unsafe(HISTORY_INSERT_COLUMNS)})
+      SELECT id, id, job_type, name, description, payload, dependencies, new_status, new_error,
+             new_result, started_at, now(),
+             CASE WHEN status = 'running' THEN extract(epoch FROM clock_timestamp() - started_at) END,
+             created_at, now(), priority, queue, run_at, max_retries, retry_count, attempts,
+             timeout_seconds, retry_delay_seconds, lease_owner,
+             CASE WHEN new_attempt_error IS NULL THEN attempt_errors
+                  ELSE attempt_errors || jsonb_build_array(jsonb_build_object(
+                         'attempt', attempts, 'error', new_attempt_error, 'at', now(), 'worker_id', lease_owner))
+             END,
+             parent_id, step, new_cause
+        FROM moved
+    )
+    SELECT id, name, new_status AS status, has_dependents, parent_id, queue, job_type, attempts FROM moved`;
+}

@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobManager, TaiatError, type NewJob } from '../../src/index.js';
+import { useTestDatabase } from '../support/database.js';
+
+const db = useTestDatabase();
+let jobs: JobManager;
+beforeAll(async () => {
+  jobs = await JobManager.connect({ databaseUrl: db.url });
+});
+afterAll(async () => {
+  await jobs.close();
+});
+
+/** A fingerprint of both tables, to prove a failed call changed nothing. */
+async function snapshot(): Promise<string> {
+  const rows = await db.sql`
+    SELECT (SELECT coalesce(json_agg(j ORDER BY id), '[]') FROM taiat_jobs j) AS live,
+           (SELECT coalesce(json_agg(h ORDER BY id), '[]') FROM taiat_job_history h) AS history`;
+  return JSON.stringify(rows);
+}
+
+const agent = (name: string, extra: Partial<NewJob> = {}): NewJob => ({
+  jobType: 'agent',
+  name,
+  payload: { agent_name: 'worker', parameters: { n: 1 } },
+  ...extra,
+});
+
+describe('createJob', () => {
+  it('stores a job with defaults and returns it typed', async () => {
+    const job = await jobs.createJob(agent('data_processing', { description: 'Process data' }));
+    expect(job).toMatchObject({
+      jobType: 'agent',
+      name: 'data_processing',
+      description: 'Process data',
+      payload: { agent_name: 'worker', parameters: { n: 1 } },
+      dependencies: [],
+      status: 'pending',
+      priority: 2,
+      queue: 'default',
+      maxRetries: 3,
+      retryCount: 0,
+      attempts: 0,
+      location: 'live',
+    });
+    expect(job.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    expect(job.createdAt).toBeInstanceOf(Date);
+    expect(job.runAt.getTime()).toBe(job.createdAt.getTime());
+    const [row] = await db.sql`SELECT pending_dependencies, has_dependents FROM taiat_jobs WHERE id = ${job.id}`;
+    expect(row).toEqual({ pending_dependencies: 0, has_dependents: false });
+  });
+
+  it('accepts named and integer priorities, a queue, runAt, timeouts and a chosen id', async () => {
+    const runAt = new Date(Date.now() + 3600_000);
+    const job = await jobs.createJob({
+      jobType: 'query', name: 'q', payload: { query: 'trends?' }, priority: 'urgent', queue: 'reports',
+      runAt, id: 'my-id-1', maxRetries: 0, timeoutSeconds: 1.5, retryDelaySeconds: 0.25,
+    });
+    expect(job).toMatchObject({ id: 'my-id-1', priority: 4, queue: 'reports', maxRetries: 0, timeoutSeconds: 1.5, retryDelaySeconds: 0.25 });
+    expect(job.runAt.toISOString()).toBe(runAt.toISOString());
+    expect((await jobs.createJob(agent('p', { priority: 17 }))).priority).toBe(17);
+    expect((await jobs.createJob({ jobType: 'custom.type', name: 'c' })).jobType).toBe('custom.type');
+  });
+
+  it('counts an unfinished dependency and satisfies a completed one', async () => {
+    const a = await jobs.createJob(agent('a'));
+    const b = await jobs.createJob(agent('b', { dependencies: [a.id, a.id] }));
+    expect(b.dependencies).toEqual([a.id]);
+    const [row] = await db.sql`SELECT pending_dependencies FROM taiat_jobs WHERE id = ${b.id}`;
+    expect(row!.pending_dependencies).toBe(1);
+    const [flag] = await db.sql`SELECT has_dependents FROM taiat_jobs WHERE id = ${a.id}`;
+    expect(flag!.has_dependents).toBe(true);
+
+    await db.sql`INSERT INTO taiat_job_history (id, job_id, job_type, name, status) VALUES ('done-1', 'done-1', 'agent', 'done', 'completed')`;
+    const c = await jobs.createJob(agent('c', { dependencies: ['done-1'] }));
+    const [crow] = await db.sql`SELECT pending_dependencies FROM taiat_jobs WHERE id = ${c.id}`;
+    expect(crow!.pending_dependencies).toBe(0);
+    expect((await jobs.getReadyJobs({ limit: 1000 })).map((j) => j.id)).toContain(c.id);
+  });
+});
+
+describe('createJobs', () => {
+  it('creates a graph in one call, in the order given, with in-call dependencies', async () => {
+    const created = await jobs.createJobs([
+      agent('extract', { id: 'g-extract' }),
+      agent('transform', { id: 'g-transform', dependencies: ['g-extract'] }),
+      agent('load', { id: 'g-load', dependencies: ['g-transform', 'g-extract'] }),
+    ]);
+    expect(created.map((j) => j.id)).toEqual(['g-extract', 'g-transform', 'g-load']);
+    const rows = await db.sql`SELECT id, pending_dependencies, has_dependents FROM taiat_jobs WHERE id LIKE 'g-%' ORDER BY id`;
+    expect(rows).toEqual([
+      { id: 'g-extract', pending_dependencies: 0, has_dependents: true },
+      { id: 'g-load', pending_dependencies: 2, has_dependents: false },
+      { id: 'g-transform', pending_dependencies: 1, has_dependents: true },
+    ]);
+  });
+
+  it('creates 20,000 jobs in one call with time-ordered generated ids', async () => {
+    const many = Array.from({ length: 20_000 }, (_, i) => ({ jobType: 'noop', name: `n${i}` }));
+    const created = await jobs.createJobs(many);
+    expect(created).toHaveLength(20_000);
+    const ids = created.map((j) => j.id);
+    expect([...ids].sort()).toEqual(ids);
+    const [row] = await db.sql`SELECT count(*)::int AS n FROM taiat_jobs WHERE job_type = 'noop'`;
+    expect(row!.n).toBe(20_000);
+    await db.sql`DELETE FROM taiat_jobs WHERE job_type = 'noop'`;
+  });
+
+  it('accepts an empty list', async () => {
+    expect(await jobs.createJobs([])).toEqual([]);
+  });
+});
+
+describe('bad input: a clear error, and nothing written', () => {
+  beforeAll(async () => {
+    await jobs.createJob(agent('existing', { id: 'exists-1' }));
+    await db.sql`INSERT INTO taiat_job_history (id, job_id, job_type, name, status) VALUES
+      ('failed-1', 'failed-1', 'agent', 'broken', 'failed'), ('cancelled-1', 'cancelled-1', 'agent', 'dropped', 'cancelled')`;
+  });
+
+  const cyclic: Record<string, unknown> = { a: 1 };
+  cyclic.self = cyclic;
+
+  const cases: [string, unknown, string, RegExp][] = [
+    ['missing name', { jobType: 'agent', payload: { agent_name: 'x' } }, 'TAIAT_INVALID_INPUT', /name: name is required/],
+    ['empty name', agent(''), 'TAIAT_INVALID_INPUT', /name: name must not be empty/],
+    ['missing type', { name: 'x' }, 'TAIAT_INVALID_INPUT', /jobType: jobType is required/],
+    ['empty type', { jobType: '', name: 'x' }, 'TAIAT_INVALID_INPUT', /jobType: jobType must not be empty/],
+    ['agent without agent_name', { jobType: 'agent', name: 'x', payload: {} }, 'TAIAT_INVALID_INPUT', /payload\.agent_name: an agent job needs/],
+    ['parameters not an object', { jobType: 'agent', name: 'x', payload: { agent_name: 'a', parameters: [1] } }, 'TAIAT_INVALID_INPUT', /payload\.parameters: must be a JSON object/],
+    ['payload an array', { jobType: 'q', name: 'x', payload: [1, 2] }, 'TAIAT_INVALID_INPUT', /payload: must be a JSON object/],
+    ['payload a string', { jobType: 'q', name: 'x', payload: 'hi' }, 'TAIAT_INVALID_INPUT', /payload: must be a JSON object/],
+    ['payload with a function', { jobType: 'q', name: 'x', payload: { f: () => 1 } }, 'TAIAT_INVALID_INPUT', /payload\.f: a function does not survive JSON/],
+    ['payload with a BigInt', { jobType: 'q', name: 'x', payload: { n: 10n } }, 'TAIAT_INVALID_INPUT', /payload\.n: a BigInt/],
+    ['payload with a cycle', { jobType: 'q', name: 'x', payload: cyclic }, 'TAIAT_INVALID_INPUT', /payload\.self: contains a cycle/],
+    ['payload with a Date', { jobType: 'q', name: 'x', payload: { d: new Date() } }, 'TAIAT_INVALID_INPUT', /payload\.d: a Date does not survive JSON/],
+    ['payload with NaN', { jobType: 'q', name: 'x', payload: { n: NaN } }, 'TAIAT_INVALID_INPUT', /payload\.n: NaN is not a JSON number/],
+    ['negative retries', agent('x', { maxRetries: -1 }), 'TAIAT_INVALID_INPUT', /maxRetries: maxRetries must not be negative/],
+    ['fractional retries', agent('x', { maxRetries: 1.5 }), 'TAIAT_INVALID_INPUT', /maxRetries: maxRetries must be an integer/],
+    ['unknown priority', agent('x', { priority: 'hgih' as never }), 'TAIAT_INVALID_INPUT', /priority: unknown priority 'hgih'/],
+    ['invalid date', agent('x', { runAt: 'not a date' }), 'TAIAT_INVALID_INPUT', /runAt: runAt is not a valid date/],
+    ['unknown field', { ...agent('x'), dependecies: [] }, 'TAIAT_INVALID_INPUT', /unknown field\(s\): dependecies/],
+    ['NUL in name', agent('a\u0000b'), 'TAIAT_INVALID_INPUT', /name: name must not contain a NUL/],
+    ['duplicate id', agent('x', { id: 'exists-1' }), 'TAIAT_DUPLICATE_JOB_ID', /exists-1/],
+    ['id of a finished job', agent('x', { id: 'failed-1' }), 'TAIAT_DUPLICATE_JOB_ID', /failed-1/],
+    ['unknown dependency', agent('x', { dependencies: ['nope-1'] }), 'TAIAT_DEPENDENCY_UNKNOWN', /unknown dependency id\(s\): nope-1/],
+    ['self dependency', agent('x', { id: 'me', dependencies: ['me'] }), 'TAIAT_DEPENDENCY_SELF', /me \(x\) depends on itself/],
+    ['failed dependency', agent('x', { dependencies: ['failed-1'] }), 'TAIAT_DEPENDENCY_FAILED', /failed-1 \(broken\) failed/],
+    ['cancelled dependency', agent('x', { dependencies: ['cancelled-1'] }), 'TAIAT_DEPENDENCY_FAILED', /cancelled-1 \(dropped\) cancelled/],
+  ];
+
+  it.each(cases)('%s', async (_label, input, code, message) => {
+    const before = await snapshot();
+    const error = await jobs.createJob(input as NewJob).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaiatError);
+    expect((error as TaiatError).code).toBe(code);
+    expect((error as Error).message).toMatch(message);
+    expect(await snapshot()).toBe(before);
+  });
+
+  it('rejects a whole createJobs call when one job is bad, naming it', async () => {
+    const before = await snapshot();
+    const error = await jobs.createJobs([agent('ok-1'), agent('ok-2'), { jobType: 'agent', name: 'bad', payload: {} }]).catch((e: unknown) => e);
+    expect((error as TaiatError).code).toBe('TAIAT_INVALID_INPUT');
+    expect((error as Error).message).toMatch(/^jobs\[2\]\.payload\.agent_name:/);
+    expect(await snapshot()).toBe(before);
+  });
+
+  it('rejects a cycle inside one call, listing its path', async () => {
+    const before = await snapshot();
+    const error = await jobs.createJobs([
+      agent('a', { id: 'c-a', dependencies: ['c-c'] }),
+      agent('b', { id: 'c-b', dependencies: ['c-a'] }),
+      agent('c', { id: 'c-c', dependencies: ['c-b'] }),
+    ]).catch((e: unknown) => e);
+    expect((error as TaiatError).code).toBe('TAIAT_DEPENDENCY_CYCLE');
+    expect((error as Error).message).toBe('dependency cycle: c-a (a) -> c-c (c) -> c-b (b) -> c-a (a)');
+    expect(await snapshot()).toBe(before);
+  });
+
+  it('rejects duplicate ids inside one call and a dependency error after valid jobs, writing nothing', async () => {
+    const before = await snapshot();
+    const dup = await jobs.createJobs([agent('a', { id: 'd-1' }), agent('b', { id: 'd-1' })]).catch((e: unknown) => e);
+    expect((dup as TaiatError).code).toBe('TAIAT_DUPLICATE_JOB_ID');
+    const late = await jobs.createJobs([agent('a', { id: 'l-1' }), agent('b', { dependencies: ['exists-1', 'ghost'] })]).catch((e: unknown) => e);
+    expect((late as TaiatError).code).toBe('TAIAT_DEPENDENCY_UNKNOWN');
+    const existing = await jobs.createJobs([agent('a', { id: 'l-2' }), agent('b', { id: 'exists-1' })]).catch((e: unknown) => e);
+    expect((existing as TaiatError).code).toBe('TAIAT_DUPLICATE_JOB_ID');
+    expect(await snapshot()).toBe(before);
+  });
+
+  it('enforces payload and call limits', async () => {
+    const small = await JobManager.connect({ databaseUrl: db.url, maxPayloadBytes: 100, maxJobsPerCall: 2, maxDependencies: 1 });
+    try {
+      await expect(small.createJob(agent('x', { payload: { agent_name: 'a', big: 'x'.repeat(200) } }))).rejects.toThrow(/payload: is \d+ bytes of JSON, more than the limit of 100/);
+      await expect(small.createJobs([agent('1'), agent('2'), agent('3')])).rejects.toThrow(/jobs: has 3 jobs, more than the limit of 2/);
+      await expect(small.createJob(agent('x', { dependencies: ['exists-1', 'ghost'] }))).rejects.toThrow(/dependencies: has 2 entries, more than the limit of 1/);
+    } finally {
+      await small.close();
+    }
+  });
+});

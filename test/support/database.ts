@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { escapeIdentifier } from '../../src/db/embedded.js';
+
+export interface TestDatabase {
+  /** URL of this file's own database, freshly cloned from the migrated template. */
+  url: string;
+  /** A small pool on it for assertions; closed by the helper. */
+  sql: postgres.Sql;
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** Clones a fresh, migrated database for a test file, or an empty one with `{ migrated: false }`. */
+export async function createDatabase(options: { migrated?: boolean } = {}): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+  const adminUrl = inject('adminUrl');
+  const name = `taiat_t_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    const template = options.migrated === false ? 'template0' : inject('templateDatabase');
+    // The template may still be held for a moment by the migration's closing pool (55006).
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await admin.unsafe(`CREATE DATABASE ${escapeIdentifier(name)} TEMPLATE ${escapeIdentifier(template)}`);
+        break;
+      } catch (error) {
+        if ((error as { code?: string }).code !== '55006' || attempt > 100) throw error;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: withDatabase(adminUrl, name),
+    name,
+    drop: async () => {
+      const a = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      try {
+        await a.unsafe(`DROP DATABASE IF EXISTS ${escapeIdentifier(name)} WITH (FORCE)`);
+      } finally {
+        await a.end();
+      }
+    },
+  };
+}
+
+/** Connections still open to a database other than the helper's own (its count excludes itself). */
+async function openConnections(sql: postgres.Sql, database: string): Promise<number> {
+  for (let i = 0; i < 40; i++) {
+    const [row] = await sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${database} AND pid <> pg_backend_pid()`;
+    if (row!.n === 0) return 0;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const [row] = await sql<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${database} AND pid <> pg_backend_pid()`;
+  return row!.n;
+}
+
+/**
+ * Gives the test file a database of its own. After the file, fails if the code under test left
+ * a connection open (a leak), then drops the database.
+ */
+export function useTestDatabase(): TestDatabase {
+  const db = {} as TestDatabase;
+  let handle: Awaited<ReturnType<typeof createDatabase>>;
+  beforeAll(async () => {
+    handle = await createDatabase();
+    db.url = handle.url;
+    db.sql = postgres(handle.url, { max: 2, onnotice: () => {} });
+  });
+  afterAll(async () => {
+    const leaked = await openConnections(db.sql, handle.name);
+    await db.sql.end();
+    await handle.drop();
+    if (leaked > 0) throw new Error(`test file left ${leaked} database connection(s) open`);
+  });
+  return db;
+}
