@@ -9,5 +9,8 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // CI reads the totals from a JSON report (see .ci/run).
+    reporters: process.env.TAIAT_VITEST_JSON ? ['default', 'json'] : ['default'],
+    outputFile: process.env.TAIAT_VITEST_JSON ? { json: process.env.TAIAT_VITEST_JSON } : {},
   },
 });

@@ -1,0 +1,53 @@
+import yargs, { type Argv } from 'yargs';
+import { runMigrations, verifySchema } from '../db/migrate.js';
+import { databaseOptions, databaseUrlFor, printJson, reportError } from './common.js';
+
+function initCommand(y: Argv) {
+  return y.command(
+    'init',
+    'Create or upgrade the taiat tables (idempotent; safe from several processes at once)',
+    (c) =>
+      c
+        .options(databaseOptions)
+        .option('verify-only', { type: 'boolean', default: false, describe: 'Only report whether the schema is current (exit 1 if not)' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print a JSON object' })
+        .example('$0 init --database-url postgres://localhost/taiat', 'apply the migrations')
+        .example('$0 init --verify-only', 'exit 0 when the schema is current, 1 (listing what is missing) otherwise'),
+    async (argv) => {
+      const url = await databaseUrlFor(argv);
+      if (!argv.verifyOnly) {
+        await runMigrations(url, (line) => argv.json || process.stderr.write(`${line}\n`));
+      }
+      const status = await verifySchema(url);
+      if (argv.json) printJson(status);
+      else if (status.current) process.stdout.write(`schema is current (${status.applied.length} migration(s) applied)\n`);
+      else process.stdout.write(`schema is not current; missing:\n${status.missing.map((m) => `  - ${m}`).join('\n')}\nrun \`taiat init\` to apply\n`);
+      if (!status.current) process.exitCode = 1;
+    },
+  );
+}
+
+/** The `taiat` admin command. */
+export async function main(args: string[]): Promise<void> {
+  const cli = yargs(args)
+    .scriptName('taiat')
+    .usage('$0 <command> [options]')
+    .options(databaseOptions)
+    .strict()
+    .demandCommand(1, 'name a command (see --help)')
+    .recommendCommands()
+    .fail((message, error, y) => {
+      if (error) throw error;
+      void y;
+      process.stderr.write(`error [TAIAT_INVALID_INPUT]: ${message}\n`);
+      process.exit(2);
+    })
+    .help()
+    .version(false);
+  initCommand(cli);
+  try {
+    await cli.parseAsync();
+  } catch (error) {
+    reportError(error);
+  }
+}
