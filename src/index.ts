@@ -20,3 +20,7 @@ export type { TaiatErrorCode } from './errors.js';
 export { runMigrations, verifySchema } from './db/migrate.js';
 export type { SchemaStatus } from './db/migrate.js';
 export { redactUrl } from './config/database-url.js';
+export { Worker } from './worker/worker.js';
+export type { WorkerEvents } from './worker/worker.js';
+export type { WorkerOptions } from './worker/options.js';
+export type { Agent, AgentRegistry, Executor, ExecutorResult, JobContext, JobAbortReason, WaitFor } from './worker/types.js';

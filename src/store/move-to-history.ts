@@ -13,8 +13,11 @@ export interface Outcome {
   attemptError?: string | null;
 }
 
-/** Which rows a move may touch: pending ones, or running ones leased by this worker. */
-export type MoveGuard = { pending: true } | { workerId: string };
+/**
+ * Which rows a move may touch: pending ones (cancel, cascade), running ones leased by this worker
+ * (completion), or running ones whose lease expired (rescue of a lost worker's jobs).
+ */
+export type MoveGuard = { pending: true } | { workerId: string } | { expired: true };
 
 export interface MovedJob {
   id: string;
@@ -34,6 +37,7 @@ export interface MovedJob {
  */
 export async function moveToHistory(tx: Tx, outcomes: Outcome[], guard: MoveGuard): Promise<MovedJob[]> {
   if (outcomes.length === 0) return [];
+  const kind = 'pending' in guard ? 'pending' : 'expired' in guard ? 'expired' : 'lease';
   const workerId = 'workerId' in guard ? guard.workerId : null;
   const data = outcomes.map((o) => ({
     id: o.id,
@@ -50,8 +54,10 @@ export async function moveToHistory(tx: Tx, outcomes: Outcome[], guard: MoveGuar
     ), moved AS (
       DELETE FROM taiat_jobs j USING outcome o
        WHERE j.id = o.id
-         AND CASE WHEN ${workerId}::text IS NULL THEN j.status = 'pending'
-                  ELSE j.status = 'running' AND j.lease_owner = ${workerId}::text END
+         AND CASE ${kind}::text
+               WHEN 'pending' THEN j.status = 'pending'
+               WHEN 'expired' THEN j.status = 'running' AND j.lease_expires_at < now()
+               ELSE j.status = 'running' AND j.lease_owner = ${workerId}::text END
       RETURNING j.*, o.status AS new_status, o.error_message AS new_error, o.result AS new_result,
                 o.cause_job_id AS new_cause, o.attempt_error AS new_attempt_error
     ), inserted AS (

@@ -1,0 +1,94 @@
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { parseOptions } from '../manager/options.js';
+import type { AgentRegistry, Executor } from './types.js';
+
+/** Options of a `Worker`; every field but `databaseUrl` has a default. */
+export interface WorkerOptions {
+  /** Default: `TAIAT_DATABASE_URL`, then `DATABASE_URL`. */
+  databaseUrl?: string;
+  /** Agents for `agent` jobs, by `payload.agent_name`. */
+  agents?: AgentRegistry;
+  /** Custom executors, tried in order before the built-in agent executor. */
+  executors?: Executor[];
+  /** Jobs run at once (default 4). */
+  maxConcurrentJobs?: number;
+  /** Seconds between polls when no notification arrives (default 5). */
+  pollInterval?: number;
+  /** Queues to take jobs from (default `['default']`). */
+  queues?: string[];
+  /** Seconds a claim holds a job before another worker may take it back (default 30). */
+  leaseSeconds?: number;
+  /** Seconds between lease renewals and heartbeats (default leaseSeconds / 3). */
+  heartbeatInterval?: number;
+  /** Retry backoff: `base` seconds, doubling per retry up to `max`, ±`jitter` (default 1, 3600, 0.2). */
+  retryBackoff?: { base?: number; max?: number; jitter?: number };
+  /** Seconds running jobs may finish after `stop()` before they are aborted (default 30). */
+  shutdownTimeout?: number;
+  /** Hours between history prunes, 0 to disable (default 24). */
+  cleanupIntervalHours?: number;
+  /** History older than this is pruned (default 30). */
+  historyRetentionDays?: number;
+  /** Most outcomes written in one completion transaction (default 200). */
+  completionBatchSize?: number;
+  /** A pino logger (default: silent). */
+  logger?: Logger;
+  /** Default: `host:pid:random`. */
+  workerId?: string;
+  /** Pool size (default maxConcurrentJobs / 4 + 4). */
+  maxConnections?: number;
+}
+
+const positive = (name: string) => z.number({ error: `${name} must be a number` }).positive(`${name} must be positive`);
+
+const schema = z.strictObject({
+  databaseUrl: z.string({ error: 'databaseUrl must be a string' }).optional(),
+  agents: z.record(z.string(), z.custom<AgentRegistry[string]>((f) => typeof f === 'function', 'each agent must be a function')).default({}),
+  executors: z
+    .array(
+      z.custom<Executor>(
+        (e) => typeof e === 'object' && e !== null && typeof (e as Executor).canExecute === 'function' && typeof (e as Executor).execute === 'function',
+        'each executor needs canExecute(job) and execute(job, ctx) functions',
+      ),
+      { error: 'executors must be an array' },
+    )
+    .default([]),
+  maxConcurrentJobs: z.number({ error: 'maxConcurrentJobs must be a number' }).int('maxConcurrentJobs must be an integer').min(1, 'maxConcurrentJobs must be at least 1').max(1000, 'maxConcurrentJobs must be at most 1000').default(4),
+  pollInterval: positive('pollInterval').default(5),
+  queues: z.array(z.string().min(1, 'a queue name must not be empty'), { error: 'queues must be an array of names' }).min(1, 'queues must name at least one queue').default(['default']),
+  leaseSeconds: positive('leaseSeconds').min(1, 'leaseSeconds must be at least 1').default(30),
+  heartbeatInterval: positive('heartbeatInterval').optional(),
+  retryBackoff: z
+    .strictObject({
+      base: z.number().min(0, 'retryBackoff.base must not be negative').default(1),
+      max: z.number().min(0, 'retryBackoff.max must not be negative').default(3600),
+      jitter: z.number().min(0).max(1, 'retryBackoff.jitter must be between 0 and 1').default(0.2),
+    })
+    .default({ base: 1, max: 3600, jitter: 0.2 }),
+  shutdownTimeout: z.number().min(0, 'shutdownTimeout must not be negative').default(30),
+  cleanupIntervalHours: z.number().min(0, 'cleanupIntervalHours must not be negative').default(24),
+  historyRetentionDays: z.number().min(0, 'historyRetentionDays must not be negative').default(30),
+  completionBatchSize: z.number().int().min(1).max(10_000).default(200),
+  logger: z.custom<Logger>((l) => typeof l === 'object' && l !== null && typeof (l as Logger).child === 'function', 'logger must be a pino logger').optional(),
+  workerId: z.string().min(1).max(200).optional(),
+  maxConnections: z.number().int().min(2, 'maxConnections must be at least 2').optional(),
+});
+
+export type ResolvedWorkerOptions = z.output<typeof schema> & {
+  workerId: string;
+  heartbeatInterval: number;
+  maxConnections: number;
+};
+
+/** Validates worker options once, at construction; errors name the option. */
+export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  const parsed = parseOptions(schema, options, '');
+  return {
+    ...parsed,
+    workerId: parsed.workerId ?? `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    heartbeatInterval: parsed.heartbeatInterval ?? parsed.leaseSeconds / 3,
+    maxConnections: parsed.maxConnections ?? Math.ceil(parsed.maxConcurrentJobs / 4) + 4,
+  };
+}

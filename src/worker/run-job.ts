@@ -1,0 +1,94 @@
+import type { Logger } from 'pino';
+import { findJsonProblem } from '../jobs/json-check.js';
+import type { Job, JsonValue } from '../jobs/model.js';
+import { retryDelaySeconds } from './backoff.js';
+import type { AttemptOutcome } from './outcomes.js';
+import { isWaitFor, type AgentRegistry, type Executor, type JobAbortReason, type JobContext } from './types.js';
+
+export interface RunJobDeps {
+  agents: AgentRegistry;
+  executors: Executor[];
+  backoff: { base: number; max: number; jitter: number };
+}
+
+/** The executor for a job: custom executors first (first match wins), then the agent registry. */
+export function findExecutor(job: Job, deps: RunJobDeps): Executor | string {
+  for (const executor of deps.executors) if (executor.canExecute(job)) return executor;
+  if (job.jobType === 'agent') {
+    const name = typeof job.payload.agent_name === 'string' ? job.payload.agent_name : '';
+    const agent = Object.hasOwn(deps.agents, name) ? deps.agents[name] : undefined;
+    if (!agent) return `no agent named '${name}' is registered (known: ${Object.keys(deps.agents).sort().join(', ') || 'none'})`;
+    const parameters = job.payload.parameters;
+    return {
+      canExecute: () => true,
+      execute: (_job, ctx) => agent(parameters && typeof parameters === 'object' && !Array.isArray(parameters) ? parameters : {}, ctx),
+    };
+  }
+  return `no executor can run jobs of type '${job.jobType}'`;
+}
+
+function failure(job: Job, error: string, deps: RunJobDeps, final = false): AttemptOutcome {
+  const retry = !final && job.retryCount < job.maxRetries;
+  return {
+    kind: 'failed',
+    job,
+    error,
+    retryInSeconds: retry ? retryDelaySeconds(job.retryCount, job.retryDelaySeconds ?? deps.backoff.base, deps.backoff.max, deps.backoff.jitter) : null,
+  };
+}
+
+function message(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
+}
+
+/**
+ * Runs one attempt and classifies how it ended. Never throws. Resolves as soon as the job's
+ * signal aborts (timeout, cancel, shutdown, lost lease), without waiting for an executor that
+ * ignores its signal. Returns null when the outcome must not be written (lease lost).
+ */
+export async function runJob(
+  job: Job,
+  ctx: Omit<JobContext, 'signal'>,
+  controller: AbortController,
+  deps: RunJobDeps,
+  log: Logger,
+): Promise<AttemptOutcome | null> {
+  const executor = findExecutor(job, deps);
+  if (typeof executor === 'string') return failure(job, executor, deps, true);
+
+  const { signal } = controller;
+  const timer = job.timeoutSeconds ? setTimeout(() => controller.abort('timeout' satisfies JobAbortReason), job.timeoutSeconds * 1000) : undefined;
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    const value = await Promise.race([Promise.resolve().then(() => executor.execute(job, { ...ctx, signal })), aborted]);
+    if (isWaitFor(value)) return failure(job, 'waitFor is not supported yet', deps, true);
+    const result = (value === undefined ? null : value) as JsonValue;
+    const problem = findJsonProblem(result, 'result');
+    if (problem) return failure(job, `the executor returned a value that is not JSON: ${problem[0]}: ${problem[1]}`, deps);
+    return { kind: 'completed', job, result };
+  } catch (error) {
+    if (signal.aborted) {
+      const reason = signal.reason as JobAbortReason;
+      switch (reason) {
+        case 'timeout':
+          return failure(job, `timed out after ${job.timeoutSeconds}s`, deps);
+        case 'cancelled':
+          return { kind: 'cancelled', job, error: 'cancelled by request while running' };
+        case 'shutdown':
+          return { kind: 'released', job };
+        case 'lease-lost':
+          log.warn({ jobId: job.id }, 'lease lost: another worker took the job back; its outcome here is dropped');
+          return null;
+      }
+    }
+    return failure(job, message(error), deps);
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,360 @@
+import { EventEmitter } from 'node:events';
+import os from 'node:os';
+import pino, { type Logger } from 'pino';
+import { resolveDatabaseUrl } from '../config/database-url.js';
+import { isConnectionError, openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
+import { SchemaNotCurrentError, TaiatError } from '../errors.js';
+import type { Job, JsonValue } from '../jobs/model.js';
+import type { NewJob } from '../jobs/validation.js';
+import { JobManager } from '../manager/job-manager.js';
+import { CANCEL_CHANNEL, READY_CHANNEL } from '../store/notify.js';
+import { VERSION } from '../version.js';
+import { claimJobs, dependencyResults } from './claim.js';
+import { pruneHistory, rescueExpiredJobs } from './maintenance.js';
+import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import { writeOutcomes, type AttemptOutcome } from './outcomes.js';
+import { runJob, type RunJobDeps } from './run-job.js';
+import { WAIT_FOR, type JobAbortReason, type JobContext, type WaitFor } from './types.js';
+
+/** Events a worker emits, for observers (metrics, tests, UIs). */
+export interface WorkerEvents {
+  'job:started': [job: Job];
+  'job:completed': [job: Job, result: JsonValue | null];
+  /** Failed for good (no retries left, or no executor). */
+  'job:failed': [job: Job, error: string];
+  'job:retried': [job: Job, error: string, delaySeconds: number];
+  'job:cancelled': [job: Job];
+  /** Jobs of a lost worker that this worker took back. */
+  'job:recovered': [jobId: string, outcome: 'retried' | 'failed'];
+  /** A database error the worker survived (it retries with backoff). */
+  'worker:error': [error: Error];
+}
+
+interface Running {
+  job: Job;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+/**
+ * Claims ready jobs and runs them. Many workers, in one process or many, may share a database.
+ *
+ * @example
+ * const worker = new Worker({ agents: { greet: async ({ who }) => ({ hello: who }) }, maxConcurrentJobs: 8 });
+ * await worker.start();
+ * process.on('SIGTERM', () => worker.stop());
+ */
+export class Worker extends EventEmitter<WorkerEvents> {
+  readonly id: string;
+  readonly #opts: ResolvedWorkerOptions;
+  readonly #log: Logger;
+  readonly #deps: RunJobDeps;
+  #conn: Connection | undefined;
+  #manager: JobManager | undefined;
+  readonly #running = new Map<string, Running>();
+  #outbox: AttemptOutcome[] = [];
+  #flushing: Promise<void> | undefined;
+  #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  #wake: (() => void) | undefined;
+  #woken = false;
+  #maybeMore = true;
+  #loop: Promise<void> | undefined;
+  #timers: NodeJS.Timeout[] = [];
+  #idleWaiters: (() => void)[] = [];
+  #unlisten: (() => Promise<void>)[] = [];
+
+  constructor(options: WorkerOptions = {}) {
+    super();
+    this.#opts = resolveWorkerOptions(options);
+    this.id = this.#opts.workerId;
+    this.#log = (this.#opts.logger ?? pino({ level: 'silent' })).child({ workerId: this.id });
+    this.#deps = { agents: this.#opts.agents, executors: this.#opts.executors, backoff: this.#opts.retryBackoff };
+  }
+
+  /** Connects, registers the worker, listens for notifications, and starts claiming. */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new TaiatError('TAIAT_INVALID_STATE', 'a worker can be started once');
+    const url = resolveDatabaseUrl({ explicit: this.#opts.databaseUrl });
+    const conn = openConnection(url, { max: this.#opts.maxConnections, applicationName: `taiat worker ${this.id}`.slice(0, 63) });
+    this.#conn = conn;
+    try {
+      const [row] = await conn.sql<{ ok: boolean }[]>`SELECT to_regclass('taiat_jobs') IS NOT NULL AND to_regclass('taiat_workers') IS NOT NULL AS ok`;
+      if (!row?.ok) throw new SchemaNotCurrentError(['relation taiat_jobs']);
+      await this.#heartbeat();
+      const ready = await conn.sql.listen(READY_CHANNEL, (queue) => {
+        if (this.#opts.queues.includes(queue)) this.#nudge(true);
+      });
+      const cancel = await conn.sql.listen(CANCEL_CHANNEL, (jobId) => this.#abort(jobId, 'cancelled'));
+      this.#unlisten.push(() => ready.unlisten(), () => cancel.unlisten());
+    } catch (error) {
+      await conn.close();
+      this.#state = 'stopped';
+      throw translateDatabaseError(error, url);
+    }
+    this.#manager = JobManager.fromConnection(conn);
+    this.#state = 'running';
+    this.#every(this.#opts.heartbeatInterval, () => this.#heartbeat());
+    this.#every(this.#opts.leaseSeconds / 2, () => this.#rescue());
+    if (this.#opts.cleanupIntervalHours > 0) {
+      this.#every(this.#opts.cleanupIntervalHours * 3600, () => this.pruneHistory());
+    }
+    this.#log.info({ queues: this.#opts.queues, concurrency: this.#opts.maxConcurrentJobs }, 'worker started');
+    await this.#rescue();
+    this.#loop = this.#claimLoop();
+  }
+
+  /**
+   * Stops gracefully: no more claims; running jobs get `shutdownTimeout` seconds to finish, then
+   * their signals abort and they go back to pending without counting an attempt; outcomes are
+   * written; the worker row is marked stopped; the pool closes.
+   */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'new') {
+      this.#state = 'stopped';
+      return;
+    }
+    if (this.#state === 'stopping') return this.#loop;
+    this.#state = 'stopping';
+    this.#log.info({ running: this.#running.size }, 'worker stopping');
+    this.#nudge(false);
+    for (const t of this.#timers) clearInterval(t);
+    const finished = Promise.all([...this.#running.values()].map((r) => r.done));
+    const graceful = await Promise.race([finished.then(() => true), sleep(this.#opts.shutdownTimeout * 1000).then(() => false)]);
+    if (!graceful) for (const id of this.#running.keys()) this.#abort(id, 'shutdown');
+    await finished;
+    await this.#loop;
+    await this.#flushAll(3);
+    const conn = this.#conn!;
+    try {
+      await Promise.all(this.#unlisten.map((u) => u()));
+      await conn.sql`UPDATE taiat_workers SET stopped_at = now(), last_heartbeat_at = now() WHERE id = ${this.id}`;
+    } catch (error) {
+      this.#log.warn({ err: error }, 'could not mark the worker stopped');
+    }
+    await conn.close();
+    this.#state = 'stopped';
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    this.#log.info('worker stopped');
+  }
+
+  /** Resolves when no ready job is left, nothing runs, and every outcome is written (`--once`). */
+  idle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#idleWaiters.push(resolve);
+      this.#nudge(true);
+    });
+  }
+
+  /** Number of jobs this worker is running now. */
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  /** Deletes history past the retention, unless another worker is at it. Returns rows deleted, or null. */
+  async pruneHistory(): Promise<number | null> {
+    const deleted = await pruneHistory(this.#conn!, this.#opts.historyRetentionDays);
+    if (deleted !== null) this.#log.info({ deleted, retentionDays: this.#opts.historyRetentionDays }, 'history pruned');
+    return deleted;
+  }
+
+  #every(seconds: number, task: () => Promise<unknown>): void {
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy || this.#state !== 'running') return;
+      busy = true;
+      task()
+        .catch((error: unknown) => this.#survive(error))
+        .finally(() => (busy = false));
+    }, seconds * 1000);
+    timer.unref();
+    this.#timers.push(timer);
+  }
+
+  #survive(error: unknown): void {
+    const err = translateDatabaseError(error, this.#conn?.url ?? '') as Error;
+    this.#log.error({ err }, isConnectionError(error) ? 'database unreachable; retrying' : 'worker task failed; retrying');
+    this.emit('worker:error', err);
+  }
+
+  /** Wakes the claim loop; `more` says ready jobs may exist (a notification, a freed slot). */
+  #nudge(more: boolean): void {
+    if (more) this.#maybeMore = true;
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  async #waitForWake(ms: number): Promise<void> {
+    if (this.#woken) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      timer.unref();
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#wake = undefined;
+  }
+
+  async #claimLoop(): Promise<void> {
+    let failures = 0;
+    while (this.#state === 'running') {
+      this.#woken = false;
+      const free = this.#opts.maxConcurrentJobs - this.#running.size;
+      if (free > 0 && this.#maybeMore) {
+        this.#maybeMore = false;
+        try {
+          const jobs = await claimJobs(this.#conn!.sql, this.id, this.#opts.queues, free, this.#opts.leaseSeconds);
+          failures = 0;
+          if (jobs.length === free) this.#maybeMore = true;
+          if (jobs.length > 0) await this.#startJobs(jobs);
+        } catch (error) {
+          this.#maybeMore = true;
+          this.#survive(error);
+          await sleep(Math.min(10_000, 250 * 2 ** failures++));
+          continue;
+        }
+      }
+      if (this.#running.size === 0 && !this.#maybeMore && this.#outbox.length === 0 && !this.#flushing) {
+        for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      }
+      await this.#waitForWake(this.#opts.pollInterval * 1000);
+      if (!this.#woken) this.#maybeMore = true; // the poll: look again even without a notification
+    }
+  }
+
+  async #startJobs(jobs: Job[]): Promise<void> {
+    const results = await dependencyResults(this.#conn!.sql, jobs.filter((j) => j.dependencies.length > 0));
+    for (const job of jobs) {
+      const controller = new AbortController();
+      const log = this.#log.child({ jobId: job.id, jobName: job.name });
+      const deps: Record<string, JsonValue | null> = {};
+      const names = new Map<string, number>();
+      for (const id of job.dependencies) {
+        const dep = results.get(id);
+        if (!dep) continue;
+        deps[id] = dep.result;
+        names.set(dep.name, (names.get(dep.name) ?? 0) + 1);
+      }
+      for (const id of job.dependencies) {
+        const dep = results.get(id);
+        if (dep && names.get(dep.name) === 1 && !(dep.name in deps)) deps[dep.name] = dep.result;
+      }
+      const ctx: Omit<JobContext, 'signal'> = {
+        job,
+        attempt: job.attempts,
+        logger: log,
+        dependencyResults: deps,
+        createJobs: (children: NewJob[]) => this.#manager!.createJobs(children),
+        waitFor: (jobIds: string[]): WaitFor => ({ [WAIT_FOR]: true, jobIds }),
+      };
+      log.info({ attempt: job.attempts, jobType: job.jobType }, 'job started');
+      this.emit('job:started', job);
+      const done = runJob(job, ctx, controller, this.#deps, log).then((outcome) => {
+        this.#running.delete(job.id);
+        if (outcome) this.#record(outcome, log);
+        this.#nudge(this.#maybeMore);
+      });
+      this.#running.set(job.id, { job, controller, done });
+    }
+  }
+
+  #abort(jobId: string, reason: JobAbortReason): void {
+    const running = this.#running.get(jobId);
+    if (running && !running.controller.signal.aborted) {
+      this.#log.info({ jobId, reason }, 'aborting job');
+      running.controller.abort(reason);
+    }
+  }
+
+  #record(outcome: AttemptOutcome, log: Logger): void {
+    this.#outbox.push(outcome);
+    if (outcome.kind === 'failed') log.warn({ error: outcome.error, retryInSeconds: outcome.retryInSeconds }, 'job attempt failed');
+    else log.info({ outcome: outcome.kind }, `job ${outcome.kind}`);
+    if (!this.#flushing) this.#flushing = this.#flushAll(Infinity).finally(() => (this.#flushing = undefined));
+  }
+
+  /** Writes the outbox in batches; on a database error keeps the batch and retries with backoff. */
+  async #flushAll(maxFailures: number): Promise<void> {
+    if (this.#flushing && maxFailures !== Infinity) await this.#flushing;
+    let failures = 0;
+    while (this.#outbox.length > 0) {
+      const batch = this.#outbox.slice(0, this.#opts.completionBatchSize);
+      try {
+        const written = await writeOutcomes(this.#conn!.sql, this.id, batch);
+        this.#outbox.splice(0, batch.length);
+        failures = 0;
+        this.#emitOutcomes(batch, written);
+      } catch (error) {
+        this.#survive(error);
+        if (++failures >= maxFailures) {
+          this.#log.error({ lost: this.#outbox.length }, 'could not write outcomes; their leases will expire and the jobs run again');
+          return;
+        }
+        await sleep(Math.min(10_000, 250 * 2 ** failures));
+      }
+    }
+    this.#nudge(false);
+  }
+
+  #emitOutcomes(batch: AttemptOutcome[], written: Set<string>): void {
+    let retryWake = Infinity;
+    for (const o of batch) {
+      if (!written.has(o.job.id)) {
+        this.#log.warn({ jobId: o.job.id, outcome: o.kind }, 'outcome not written: the job is no longer leased by this worker');
+        continue;
+      }
+      switch (o.kind) {
+        case 'completed':
+          this.emit('job:completed', o.job, o.result);
+          break;
+        case 'failed':
+          if (o.retryInSeconds === null) this.emit('job:failed', o.job, o.error);
+          else {
+            this.emit('job:retried', o.job, o.error, o.retryInSeconds);
+            retryWake = Math.min(retryWake, o.retryInSeconds);
+          }
+          break;
+        case 'cancelled':
+          this.emit('job:cancelled', o.job);
+          break;
+        case 'released':
+          break;
+      }
+    }
+    // Wake when the earliest retry this worker scheduled is due, rather than at the next poll.
+    if (retryWake < this.#opts.pollInterval) setTimeout(() => this.#nudge(true), retryWake * 1000 + 5).unref();
+  }
+
+  async #heartbeat(): Promise<void> {
+    const sql = this.#conn!.sql;
+    await sql`
+      INSERT INTO taiat_workers (id, hostname, pid, queues, concurrency, version)
+      VALUES (${this.id}, ${os.hostname()}, ${process.pid}, ${sql.json(this.#opts.queues)}, ${this.#opts.maxConcurrentJobs}, ${VERSION})
+      ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now(), stopped_at = NULL`;
+    const held = [...this.#running.keys()];
+    if (held.length === 0) return;
+    const renewed = await sql<{ id: string; cancel: boolean }[]>`
+      UPDATE taiat_jobs SET lease_expires_at = now() + make_interval(secs => ${this.#opts.leaseSeconds}::float8)
+       WHERE id = ANY(${held}::text[]) AND status = 'running' AND lease_owner = ${this.id}
+      RETURNING id, cancel_requested_at IS NOT NULL AS cancel`;
+    const still = new Map(renewed.map((r) => [r.id, r.cancel]));
+    for (const id of held) {
+      if (!this.#running.has(id)) continue; // finished while renewing
+      if (!still.has(id)) this.#abort(id, 'lease-lost');
+      else if (still.get(id)) this.#abort(id, 'cancelled');
+    }
+  }
+
+  async #rescue(): Promise<void> {
+    const rescued = await rescueExpiredJobs(this.#conn!, this.#opts.retryBackoff);
+    for (const id of rescued.retried) this.emit('job:recovered', id, 'retried');
+    for (const id of rescued.failed) this.emit('job:recovered', id, 'failed');
+    if (rescued.retried.length + rescued.failed.length > 0) {
+      this.#log.warn({ retried: rescued.retried, failed: rescued.failed }, 'took back jobs of a lost worker');
+      this.#nudge(true);
+    }
+  }
+}
