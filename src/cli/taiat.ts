@@ -1,6 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { runMigrations, verifySchema } from '../db/migrate.js';
 import { databaseOptions, databaseUrlFor, printJson, reportError } from './common.js';
+import { runDemo } from './demo.js';
 
 function initCommand(y: Argv) {
   return y.command(
@@ -27,6 +28,17 @@ function initCommand(y: Argv) {
   );
 }
 
+function demoCommand(y: Argv) {
+  return y.command(
+    'demo',
+    'Run a small dependency graph of example agents to completion, then show status and history',
+    (c) => c.options(databaseOptions).example('$0 demo --embedded', 'run the demo on a local Postgres kept under .taiat/'),
+    async (argv) => {
+      await runDemo(await databaseUrlFor(argv));
+    },
+  );
+}
+
 /** The `taiat` admin command. */
 export async function main(args: string[]): Promise<void> {
   const cli = yargs(args)
@@ -45,6 +57,7 @@ export async function main(args: string[]): Promise<void> {
     .help()
     .version(false);
   initCommand(cli);
+  demoCommand(cli);
   try {
     await cli.parseAsync();
   } catch (error) {

@@ -18,6 +18,8 @@ export interface EmbeddedPostgres {
   readonly startedHere: boolean;
   /** Stops the server (fast shutdown). */
   stop(): Promise<void>;
+  /** Restarts the server: `fast` (clean) or `immediate` (like a crash: recovery at start). */
+  restart(mode?: 'fast' | 'immediate'): Promise<void>;
 }
 
 export interface EmbeddedPostgresOptions {
@@ -160,6 +162,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     startedHere,
     async stop() {
       if (await isRunning()) await pgCtl(['stop', '-D', dataDir, '-m', 'fast', '-w']);
+    },
+    async restart(mode = 'fast') {
+      await pgCtl(['restart', '-D', dataDir, '-m', mode, '-w', '-t', '60', '-l', path.join(dir, 'postgres.log'), '-o', settings]);
     },
   };
 }

@@ -28,6 +28,8 @@ export interface WorkerEvents {
   'job:recovered': [jobId: string, outcome: 'retried' | 'failed'];
   /** A database error the worker survived (it retries with backoff). */
   'worker:error': [error: Error];
+  /** The worker stopped (after `stop()`). */
+  'worker:stopped': [];
 }
 
 interface Running {
@@ -137,6 +139,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#state = 'stopped';
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
     this.#log.info('worker stopped');
+    this.emit('worker:stopped');
   }
 
   /** Resolves when no ready job is left, nothing runs, and every outcome is written (`--once`). */
@@ -250,7 +253,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         createJobs: (children: NewJob[]) => this.#manager!.createJobs(children),
         waitFor: (jobIds: string[]): WaitFor => ({ [WAIT_FOR]: true, jobIds }),
       };
-      log.info({ attempt: job.attempts, jobType: job.jobType }, 'job started');
+      log.debug({ attempt: job.attempts, jobType: job.jobType }, 'job started');
       this.emit('job:started', job);
       const done = runJob(job, ctx, controller, this.#deps, log).then((outcome) => {
         this.#running.delete(job.id);
@@ -272,7 +275,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #record(outcome: AttemptOutcome, log: Logger): void {
     this.#outbox.push(outcome);
     if (outcome.kind === 'failed') log.warn({ error: outcome.error, retryInSeconds: outcome.retryInSeconds }, 'job attempt failed');
-    else log.info({ outcome: outcome.kind }, `job ${outcome.kind}`);
+    else log.debug({ outcome: outcome.kind }, `job ${outcome.kind}`);
     if (!this.#flushing) this.#flushing = this.#flushAll(Infinity).finally(() => (this.#flushing = undefined));
   }
 

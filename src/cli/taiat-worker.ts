@@ -1,0 +1,87 @@
+import yargs from 'yargs';
+import { parseAgentConfig, loadAgentModules } from '../worker/modules.js';
+import { Worker } from '../worker/worker.js';
+import { databaseOptions, databaseUrlFor, reportError } from './common.js';
+import { createCliLogger, LOG_LEVELS } from './logger.js';
+import { printStatus } from './status-command.js';
+
+/** The `taiat-worker` daemon. */
+export async function main(args: string[]): Promise<void> {
+  const argv = await yargs(args)
+    .scriptName('taiat-worker')
+    .usage('$0 [options]\n\nClaims ready jobs and runs them until SIGTERM/SIGINT.')
+    .options({
+      ...databaseOptions,
+      agents: { type: 'string', array: true, default: [] as string[], describe: 'Module exporting `agents` and/or `executors` (repeatable; default: $TAIAT_AGENT_CONFIG modules)' },
+      'max-concurrent-jobs': { type: 'number', default: 4, describe: 'Jobs run at once' },
+      'poll-interval': { type: 'number', default: 5, describe: 'Seconds between polls when no notification arrives' },
+      queues: { type: 'string', default: 'default', describe: 'Comma-separated queues to take jobs from' },
+      'cleanup-interval-hours': { type: 'number', default: 24, describe: 'Hours between history prunes (0: never)' },
+      'history-retention-days': { type: 'number', default: 30, describe: 'History older than this is pruned' },
+      'shutdown-timeout': { type: 'number', default: 30, describe: 'Seconds running jobs may finish after SIGTERM' },
+      'lease-seconds': { type: 'number', default: 30, describe: 'Seconds before a silent worker\'s jobs are taken back' },
+      'log-level': { choices: LOG_LEVELS, default: 'info' as const, describe: 'Log level (logs: JSON on stderr, pretty on a terminal)' },
+      once: { type: 'boolean', default: false, describe: 'Exit 0 once no ready job is left' },
+      status: { type: 'boolean', default: false, describe: 'Print the status of the system and exit (no worker starts)' },
+      json: { type: 'boolean', default: false, describe: 'With --status: print one JSON object' },
+    })
+    .example('$0 --agents ./dist/agents.js --max-concurrent-jobs 8', 'run jobs with your agents')
+    .example('$0 --status --json', 'print what is pending, running, failed, and which workers are alive')
+    .strict()
+    .fail((message, error) => {
+      if (error) throw error;
+      process.stderr.write(`error [TAIAT_INVALID_INPUT]: ${message}\n`);
+      process.exit(2);
+    })
+    .help()
+    .version(false)
+    .parseAsync();
+
+  try {
+    const url = await databaseUrlFor(argv);
+    if (argv.status) {
+      await printStatus(url, argv.json);
+      return;
+    }
+    const envModules = process.env.TAIAT_AGENT_CONFIG ? parseAgentConfig(process.env.TAIAT_AGENT_CONFIG) : [];
+    const modules = await loadAgentModules(argv.agents.length > 0 ? argv.agents : envModules);
+    const logger = createCliLogger(argv.logLevel);
+    const worker = new Worker({
+      databaseUrl: url,
+      ...modules,
+      maxConcurrentJobs: argv.maxConcurrentJobs,
+      pollInterval: argv.pollInterval,
+      queues: argv.queues.split(',').map((q) => q.trim()).filter(Boolean),
+      cleanupIntervalHours: argv.cleanupIntervalHours,
+      historyRetentionDays: argv.historyRetentionDays,
+      shutdownTimeout: argv.shutdownTimeout,
+      leaseSeconds: argv.leaseSeconds,
+      logger,
+    });
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals += 1;
+      if (signals > 1) {
+        logger.warn({ signal }, 'second signal: exiting now; leases will return the running jobs');
+        process.exit(1);
+      }
+      logger.info({ signal, shutdownTimeout: argv.shutdownTimeout }, 'shutting down gracefully');
+      void worker.stop();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    await worker.start();
+    if (argv.once) {
+      await worker.idle();
+      await worker.stop();
+    } else {
+      await new Promise<void>((resolve) => worker.once('worker:stopped', resolve));
+    }
+    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGINT', onSignal);
+  } catch (error) {
+    reportError(error);
+  }
+  // Agent modules may hold handles (pools, timers) that would keep the process alive.
+  process.exit(process.exitCode ?? 0);
+}

@@ -1,0 +1,67 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { TaiatError, ValidationError } from '../errors.js';
+import type { AgentRegistry, Executor } from './types.js';
+
+/** `TAIAT_AGENT_CONFIG`: JSON naming the modules that export `agents` and/or `executors`. */
+const agentConfigSchema = z.strictObject({
+  modules: z.array(z.string().min(1, 'a module path must not be empty'), { error: 'modules must be an array of module paths' }),
+});
+
+/** Parses `TAIAT_AGENT_CONFIG` (e.g. `{"modules":["./dist/agents.js"]}`); errors name the field. */
+export function parseAgentConfig(text: string): string[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ValidationError('TAIAT_AGENT_CONFIG', `is not valid JSON: ${(error as Error).message}`, 'TAIAT_CONFIG_INVALID');
+  }
+  const parsed = agentConfigSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ValidationError(['TAIAT_AGENT_CONFIG', ...issue.path.map(String)].join('.'), issue.message, 'TAIAT_CONFIG_INVALID');
+  }
+  return parsed.data.modules;
+}
+
+export interface LoadedModules {
+  agents: AgentRegistry;
+  executors: Executor[];
+}
+
+/**
+ * Imports the named modules (paths relative to the current folder, or package names) and merges
+ * their `agents` and `executors` exports. A module that fails to load, or exports neither, stops
+ * start-up with a `TaiatError` naming it.
+ */
+export async function loadAgentModules(specifiers: string[]): Promise<LoadedModules> {
+  const agents: AgentRegistry = {};
+  const executors: Executor[] = [];
+  for (const spec of specifiers) {
+    const target = spec.startsWith('.') || path.isAbsolute(spec) ? pathToFileURL(path.resolve(spec)).href : spec;
+    let mod: { agents?: unknown; executors?: unknown; default?: { agents?: unknown; executors?: unknown } };
+    try {
+      mod = (await import(target)) as typeof mod;
+    } catch (error) {
+      throw new TaiatError('TAIAT_MODULE_LOAD_FAILED', `cannot load agents module ${spec}: ${(error as Error).message}`, { cause: error });
+    }
+    const source = mod.agents || mod.executors ? mod : mod.default ?? {};
+    if (!source.agents && !source.executors) {
+      throw new TaiatError('TAIAT_MODULE_LOAD_FAILED', `agents module ${spec} exports neither \`agents\` nor \`executors\``);
+    }
+    if (source.agents !== undefined) {
+      if (typeof source.agents !== 'object' || source.agents === null) {
+        throw new TaiatError('TAIAT_MODULE_LOAD_FAILED', `agents module ${spec}: \`agents\` must be an object of functions`);
+      }
+      Object.assign(agents, source.agents);
+    }
+    if (source.executors !== undefined) {
+      if (!Array.isArray(source.executors)) {
+        throw new TaiatError('TAIAT_MODULE_LOAD_FAILED', `agents module ${spec}: \`executors\` must be an array`);
+      }
+      executors.push(...(source.executors as Executor[]));
+    }
+  }
+  return { agents, executors };
+}
