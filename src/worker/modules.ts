@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
@@ -39,7 +40,9 @@ export async function loadAgentModules(specifiers: string[]): Promise<LoadedModu
   const agents: AgentRegistry = {};
   const executors: Executor[] = [];
   for (const spec of specifiers) {
-    const target = spec.startsWith('.') || path.isAbsolute(spec) ? pathToFileURL(path.resolve(spec)).href : spec;
+    // A path (relative to the current folder) when it looks like one or names a file; else a package.
+    const isPath = spec.startsWith('.') || path.isAbsolute(spec) || existsSync(spec);
+    const target = isPath ? pathToFileURL(path.resolve(spec)).href : spec;
     let mod: { agents?: unknown; executors?: unknown; default?: { agents?: unknown; executors?: unknown } };
     try {
       mod = (await import(target)) as typeof mod;
