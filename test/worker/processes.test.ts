@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JobManager } from '../../src/index.js';
+import { JobManager, type JsonObject } from '../../src/index.js';
 import { useTestDatabase } from '../support/database.js';
 import { runBin } from '../support/cli.js';
 import { spawnWorker, TEST_RUNS_TABLE, type WorkerProcess } from '../support/processes.js';
@@ -29,7 +29,7 @@ const spawn = (args: string[] = []) => {
   children.push(w);
   return w;
 };
-const record = (n: number, extra: Record<string, unknown> = {}) =>
+const record = (n: number, extra: JsonObject = {}) =>
   Array.from({ length: n }, (_, i) => ({ jobType: 'agent', name: `r${i}`, payload: { agent_name: 'record', parameters: extra } }));
 
 describe('worker processes', () => {
@@ -56,9 +56,12 @@ describe('worker processes', () => {
     // The lease would expire in 30 s; backdate it rather than wait.
     await db.sql`UPDATE taiat_jobs SET lease_expires_at = now() - interval '1 second', payload = '{"agent_name":"record","parameters":{}}' WHERE id = ${job!.id}`;
     spawn(['--lease-seconds', '2']);
-    const done = await waitFor(async () => (await jobs.getJob(job!.id))?.location === 'history' && jobs.getJob(job!.id), 'the job to be recovered', 30_000);
+    const done = await waitFor(async () => {
+      const j = await jobs.getJob(job!.id);
+      return j?.location === 'history' ? j : null;
+    }, 'the job to be recovered', 30_000);
     expect(done).toMatchObject({ status: 'completed', attempts: 2, retryCount: 1 });
-    expect(done!.attemptErrors.map((e) => e.error)).toEqual(['worker lost: its lease expired while the job was running']);
+    expect(done.attemptErrors.map((e) => e.error)).toEqual(['worker lost: its lease expired while the job was running']);
     const runs = await db.sql`SELECT attempt, ended_at IS NOT NULL AS ended FROM test_runs WHERE job_id = ${job!.id} ORDER BY id`;
     expect(runs).toEqual([{ attempt: 1, ended: false }, { attempt: 2, ended: true }]);
   }, 60_000);

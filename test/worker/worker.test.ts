@@ -25,13 +25,17 @@ async function startWorker(options: WorkerOptions): Promise<Worker> {
   return worker;
 }
 
-const finished = (id: string) => waitFor(async () => (await jobs.getJob(id))?.location === 'history' && jobs.getJob(id), `job ${id} to finish`);
+const finished = (id: string): Promise<Job> =>
+  waitFor(async () => {
+    const job = await jobs.getJob(id);
+    return job?.location === 'history' ? job : null;
+  }, `job ${id} to finish`);
 
 describe('worker', () => {
   it('runs an agent with its parameters and records the result, attempts, worker and duration', async () => {
     const worker = await startWorker({ agents: { double: async (p) => ({ doubled: (p.n as number) * 2 }) } });
     const job = await jobs.createJob({ jobType: 'agent', name: 'd', payload: { agent_name: 'double', parameters: { n: 21 } } });
-    const done = (await finished(job.id)) as Job;
+    const done = await finished(job.id);
     expect(done).toMatchObject({ status: 'completed', result: { doubled: 42 }, attempts: 1, workerId: worker.id, errorMessage: null });
     expect(done.durationSeconds).toBeGreaterThanOrEqual(0);
     expect(done.startedAt!.getTime()).toBeLessThanOrEqual(done.completedAt!.getTime());
@@ -54,8 +58,8 @@ describe('worker', () => {
     });
     const q = await jobs.createJob({ jobType: 'query', name: 'q', payload: { query: 'trends?' } });
     const a = await jobs.createJob({ jobType: 'agent', name: 'take-over', payload: { agent_name: 'x' } });
-    expect((await finished(q.id) as Job).result).toBe('custom:q');
-    expect((await finished(a.id) as Job).result).toBe('custom:take-over');
+    expect((await finished(q.id)).result).toBe('custom:q');
+    expect((await finished(a.id)).result).toBe('custom:take-over');
     expect(seen).toEqual({ attempt: 1, aborted: false, jobId: a.id });
   });
 
@@ -72,7 +76,7 @@ describe('worker', () => {
     const delays: number[] = [];
     worker.on('job:retried', (_job, _err, delay) => delays.push(delay));
     const job = await jobs.createJob({ jobType: 'agent', name: 'f', payload: { agent_name: 'flaky' }, maxRetries: 2 });
-    const done = (await finished(job.id)) as Job;
+    const done = await finished(job.id);
     expect(done).toMatchObject({ status: 'failed', attempts: 3, retryCount: 2, errorMessage: 'boom 3' });
     expect(done.attemptErrors.map((e) => [e.attempt, e.error, e.workerId])).toEqual([[1, 'boom 1', worker.id], [2, 'boom 2', worker.id], [3, 'boom 3', worker.id]]);
     expect(delays).toEqual([0.05, 0.1]);
