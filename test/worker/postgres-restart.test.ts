@@ -43,7 +43,11 @@ it('a worker survives Postgres restarts (fast and immediate) mid-run: nothing lo
   await server.restart('fast');
   await waitFor(async () => (await completed().catch(() => 0)) >= 300, '300 jobs done after a fast restart', 60_000);
   await server.restart('immediate');
-  await waitFor(async () => (await completed().catch(() => 0)) === 600, 'all jobs done after an immediate restart', 90_000);
+  await waitFor(async () => (await completed().catch(() => 0)) === 600, 'all jobs done after an immediate restart', 90_000).catch(async (error: Error) => {
+    const live = await sql`SELECT status, lease_owner, lease_expires_at, run_at, retry_count, attempts FROM taiat_jobs LIMIT 5`;
+    error.message += `\nlive jobs: ${JSON.stringify(live)}\nworker output:\n${worker!.output().slice(-4000)}`;
+    throw error;
+  });
 
   expect(worker.child.exitCode).toBeNull(); // still running: it logged, retried and resumed
   expect(worker.output()).toMatch(/database unreachable; retrying/);
