@@ -2,6 +2,8 @@ import yargs, { type Argv } from 'yargs';
 import { runMigrations, verifySchema } from '../db/migrate.js';
 import { databaseOptions, databaseUrlFor, printJson, reportError } from './common.js';
 import { runDemo } from './demo.js';
+import { stopEmbeddedPostgres } from '../db/embedded.js';
+import { EMBEDDED_DIR } from './common.js';
 
 function initCommand(y: Argv) {
   return y.command(
@@ -39,6 +41,18 @@ function demoCommand(y: Argv) {
   );
 }
 
+function embeddedCommand(y: Argv) {
+  return y.command('embedded <action>', 'Manage the local Postgres under .taiat/ (--embedded)', (c) =>
+    c
+      .positional('action', { choices: ['stop'] as const, describe: 'stop: shut it down (it starts again on demand)' })
+      .example('$0 embedded stop', 'stop the local Postgres'),
+    async () => {
+      const was = await stopEmbeddedPostgres(EMBEDDED_DIR);
+      process.stdout.write(was ? 'stopped the embedded Postgres\n' : 'the embedded Postgres was not running\n');
+    },
+  );
+}
+
 /** The `taiat` admin command. */
 export async function main(args: string[]): Promise<void> {
   const cli = yargs(args)
@@ -58,6 +72,7 @@ export async function main(args: string[]): Promise<void> {
     .version(false);
   initCommand(cli);
   demoCommand(cli);
+  embeddedCommand(cli);
   try {
     await cli.parseAsync();
   } catch (error) {

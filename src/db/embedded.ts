@@ -188,3 +188,14 @@ async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
 export function escapeIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
+
+/** Stops the cluster in `dir` if it runs. Returns whether it was running. */
+export async function stopEmbeddedPostgres(dir: string): Promise<boolean> {
+  const dataDir = path.join(path.resolve(dir), 'data');
+  if (!(await exists(path.join(dataDir, 'PG_VERSION')))) return false;
+  const bin = await binaries();
+  const as = await runAsUser();
+  const running = await run(bin.pg_ctl, ['status', '-D', dataDir], as).then(() => true, () => false);
+  if (running) await run(bin.pg_ctl, ['stop', '-D', dataDir, '-m', 'fast', '-w'], as);
+  return running;
+}
