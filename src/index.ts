@@ -24,3 +24,4 @@ export { Worker } from './worker/worker.js';
 export type { WorkerEvents } from './worker/worker.js';
 export type { WorkerOptions } from './worker/options.js';
 export type { Agent, AgentRegistry, Executor, ExecutorResult, JobContext, JobAbortReason, WaitFor } from './worker/types.js';
+export type { Explanation, JobRef, JobState } from './store/explain.js';

@@ -5,6 +5,7 @@ import { InvalidStateError, JobNotFoundError, SchemaNotCurrentError } from '../e
 import { jobFromRow, type FinishedStatus, type Job, type JobStatus } from '../jobs/model.js';
 import { validateNewJob, validateNewJobs, type NewJob, type ValidationLimits } from '../jobs/validation.js';
 import { cascadeFailure } from '../store/cascade.js';
+import { explainJob, type Explanation } from '../store/explain.js';
 import { insertJobs } from '../store/create-jobs.js';
 import { moveToHistory } from '../store/move-to-history.js';
 import { CANCEL_CHANNEL } from '../store/notify.js';
@@ -198,8 +199,8 @@ export class JobManager {
     const jobId = parseOptions(jobIdSchema, id, 'id');
     await this.#run(() =>
       this.#conn.sql.begin(async (tx) => {
-        const [live] = await tx<{ status: string; name: string }[]>`
-          SELECT status, name FROM taiat_jobs WHERE id = ${jobId} FOR UPDATE`;
+        const [live] = await tx<{ status: string; name: string; parent_id: string | null }[]>`
+          SELECT status, name, parent_id FROM taiat_jobs WHERE id = ${jobId} FOR UPDATE`;
         if (!live) {
           const [done] = await tx<{ status: string }[]>`SELECT status FROM taiat_job_history WHERE job_id = ${jobId}`;
           if (!done) throw new JobNotFoundError(jobId);
@@ -211,7 +212,7 @@ export class JobManager {
           return;
         }
         await moveToHistory(tx, [{ id: jobId, status: 'cancelled', errorMessage: 'cancelled by request' }], { pending: true });
-        await cascadeFailure(tx, [{ id: jobId, name: live.name, status: 'cancelled' }]);
+        await cascadeFailure(tx, [{ id: jobId, name: live.name, status: 'cancelled', parentId: live.parent_id }]);
       }),
     );
     return (await this.getJob(jobId))!;
@@ -228,6 +229,17 @@ export class JobManager {
     const opts = parseOptions(retrySchema, options, 'options');
     await this.#run(() => this.#conn.sql.begin((tx) => retryFromHistory(tx, jobId, opts.dependents)));
     return (await this.getJob(jobId))!;
+  }
+
+  /**
+   * Why a job is (not) running: its state, the unfinished dependencies it waits on and, at the
+   * bottom of its dependency chain, the jobs that must finish first; when it is scheduled for;
+   * which worker holds it and until when; or how it ended and because of which job. Null when
+   * the id is unknown.
+   */
+  async explain(id: string): Promise<Explanation | null> {
+    const jobId = parseOptions(jobIdSchema, id, 'id');
+    return this.#run(() => explainJob(this.#conn.sql, jobId));
   }
 
   /** Deletes history rows finished more than `days` days ago, in batches. Returns the count. */

@@ -6,39 +6,55 @@ export interface CascadeRoot {
   id: string;
   name: string;
   status: 'failed' | 'cancelled';
+  /** The job that created this one and may be waiting for it (`ctx.waitFor`). */
+  parentId?: string | null;
 }
 
 interface Frontier {
   id: string;
   name: string;
+  parentId: string | null;
+  status: 'failed' | 'cancelled';
   root: CascadeRoot;
 }
 
+const verb = (status: 'failed' | 'cancelled') => (status === 'failed' ? 'failed' : 'was cancelled');
+
 function reason(via: Frontier): string {
-  const root = `dependency ${via.root.id} (${via.root.name}) ${via.root.status === 'failed' ? 'failed' : 'was cancelled'}`;
+  const root = `dependency ${via.root.id} (${via.root.name}) ${verb(via.root.status)}`;
   return via.id === via.root.id ? root : `dependency ${via.id} (${via.name}) was cancelled: ${root}`;
 }
 
 /**
  * Cancels, in the caller's transaction, every pending job that depends on the roots, directly or
  * transitively, moving each to history with `cause_job_id` = the root and a message naming the
- * dependency that failed. One level per statement, so each level reads a fresh snapshot and sees
- * dependents created while the cascade ran. Returns how many jobs were cancelled.
+ * dependency that failed. A parent waiting for a child it created (`ctx.waitFor`) fails instead,
+ * naming the child, and its own dependents are cancelled because of it. One level per statement,
+ * so each level reads a fresh snapshot and sees dependents created while the cascade ran.
+ * Returns how many jobs were moved to history.
  */
 export async function cascadeFailure(tx: Tx, roots: CascadeRoot[]): Promise<number> {
-  let frontier: Frontier[] = roots.map((r) => ({ id: r.id, name: r.name, root: r }));
+  let frontier: Frontier[] = roots.map((r) => ({ id: r.id, name: r.name, parentId: r.parentId ?? null, status: r.status, root: r }));
   let total = 0;
   while (frontier.length > 0) {
     const byId = new Map(frontier.map((f) => [f.id, f]));
-    const dependents = await tx<{ id: string; name: string; dependencies: string[] }[]>`
-      SELECT id, name, dependencies FROM taiat_jobs
+    const dependents = await tx<{ id: string; name: string; dependencies: string[]; parent_id: string | null }[]>`
+      SELECT id, name, dependencies, parent_id FROM taiat_jobs
        WHERE dependencies ?| ${[...byId.keys()]}::text[] AND pending_dependencies > 0 AND status = 'pending'
        ORDER BY id FOR UPDATE`;
     if (dependents.length === 0) break;
     const next: Frontier[] = [];
     const outcomes: Outcome[] = dependents.map((d) => {
-      const via = byId.get(d.dependencies.find((dep) => byId.has(dep))!)!;
-      next.push({ id: d.id, name: d.name, root: via.root });
+      const deps = d.dependencies.filter((dep) => byId.has(dep)).map((dep) => byId.get(dep)!);
+      const child = deps.find((v) => v.parentId === d.id);
+      if (child) {
+        const error = `child job ${child.id} (${child.name}) ${verb(child.status)}`;
+        const root: CascadeRoot = { id: d.id, name: d.name, status: 'failed', parentId: d.parent_id };
+        next.push({ id: d.id, name: d.name, parentId: d.parent_id, status: 'failed', root });
+        return { id: d.id, status: 'failed', errorMessage: error, attemptError: error, causeJobId: child.id };
+      }
+      const via = deps[0]!;
+      next.push({ id: d.id, name: d.name, parentId: d.parent_id, status: 'cancelled', root: via.root });
       return { id: d.id, status: 'cancelled', errorMessage: reason(via), causeJobId: via.root.id };
     });
     const moved = new Set((await moveToHistory(tx, outcomes, { pending: true })).map((m) => m.id));

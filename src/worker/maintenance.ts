@@ -42,7 +42,7 @@ export async function rescueExpiredJobs(conn: Connection, backoff: { base: numbe
       fail.map((j) => ({ id: j.id, status: 'failed', errorMessage: WORKER_LOST, attemptError: WORKER_LOST })),
       { expired: true },
     );
-    await cascadeFailure(tx, moved.filter((m) => m.has_dependents).map((m) => ({ id: m.id, name: m.name, status: 'failed' })));
+    await cascadeFailure(tx, moved.filter((m) => m.has_dependents).map((m) => ({ id: m.id, name: m.name, status: 'failed', parentId: m.parent_id })));
     return { retried, failed: moved.map((m) => m.id) };
   });
 }

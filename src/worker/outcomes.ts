@@ -4,6 +4,7 @@ import { cascadeFailure } from '../store/cascade.js';
 import { releaseDependents } from '../store/dependencies.js';
 import { moveToHistory, type Outcome } from '../store/move-to-history.js';
 import { returnToPending, type Return } from '../store/return-to-pending.js';
+import { waitForJobs, type Wait } from '../store/wait-for.js';
 
 /** How one attempt ended, as the executor classified it. */
 export type AttemptOutcome =
@@ -12,7 +13,9 @@ export type AttemptOutcome =
   | { kind: 'failed'; job: Job; error: string; retryInSeconds: number | null }
   | { kind: 'cancelled'; job: Job; error: string }
   /** Worker shutdown: back to pending, the attempt not counted. */
-  | { kind: 'released'; job: Job };
+  | { kind: 'released'; job: Job }
+  /** `ctx.waitFor`: back to pending, blocked on these jobs, to run its next step. */
+  | { kind: 'waiting'; job: Job; jobIds: string[] };
 
 /**
  * Writes a batch of outcomes in one transaction, each guarded by this worker's lease: finished
@@ -23,6 +26,7 @@ export type AttemptOutcome =
 export async function writeOutcomes(sql: Sql, workerId: string, outcomes: AttemptOutcome[]): Promise<Set<string>> {
   const finals: Outcome[] = [];
   const returns: Return[] = [];
+  const waits: Wait[] = [];
   for (const o of outcomes) {
     switch (o.kind) {
       case 'completed':
@@ -38,15 +42,20 @@ export async function writeOutcomes(sql: Sql, workerId: string, outcomes: Attemp
       case 'released':
         returns.push({ id: o.job.id, kind: 'release', delaySeconds: 0 });
         break;
+      case 'waiting':
+        waits.push({ id: o.job.id, jobIds: o.jobIds });
+        break;
     }
   }
   const guard = { workerId };
   return sql.begin(async (tx) => {
+    const waited = await waitForJobs(tx, waits, workerId);
+    finals.push(...waited.failed);
     const moved = await moveToHistory(tx, finals, guard);
     const returned = await returnToPending(tx, returns, guard);
     await releaseDependents(tx, moved.filter((m) => m.status === 'completed' && m.has_dependents).map((m) => m.id));
     const failed = moved.filter((m) => m.status !== 'completed' && m.has_dependents);
-    await cascadeFailure(tx, failed.map((m) => ({ id: m.id, name: m.name, status: m.status as 'failed' | 'cancelled' })));
-    return new Set([...moved.map((m) => m.id), ...returned]);
+    await cascadeFailure(tx, failed.map((m) => ({ id: m.id, name: m.name, status: m.status as 'failed' | 'cancelled', parentId: m.parent_id })));
+    return new Set([...moved.map((m) => m.id), ...returned, ...waited.waiting]);
   });
 }

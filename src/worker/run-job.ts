@@ -66,7 +66,14 @@ export async function runJob(
   });
   try {
     const value = await Promise.race([Promise.resolve().then(() => executor.execute(job, { ...ctx, signal })), aborted]);
-    if (isWaitFor(value)) return failure(job, 'waitFor is not supported yet', deps, true);
+    if (isWaitFor(value)) {
+      const ids = [...new Set(value.jobIds)];
+      if (ids.length === 0 || ids.some((id) => typeof id !== 'string' || id === '')) {
+        return failure(job, 'waitFor needs a non-empty list of job ids', deps, true);
+      }
+      if (ids.includes(job.id)) return failure(job, 'waitFor: a job cannot wait for itself', deps, true);
+      return { kind: 'waiting', job, jobIds: ids };
+    }
     const result = (value === undefined ? null : value) as JsonValue;
     const problem = findJsonProblem(result, 'result');
     if (problem) return failure(job, `the executor returned a value that is not JSON: ${problem[0]}: ${problem[1]}`, deps);

@@ -6,7 +6,8 @@ import { isConnectionError, openConnection, translateDatabaseError, type Connect
 import { SchemaNotCurrentError, TaiatError } from '../errors.js';
 import type { Job, JsonValue } from '../jobs/model.js';
 import type { NewJob } from '../jobs/validation.js';
-import { JobManager } from '../manager/job-manager.js';
+import { validateNewJobs } from '../jobs/validation.js';
+import { insertJobs } from '../store/create-jobs.js';
 import { CANCEL_CHANNEL, READY_CHANNEL } from '../store/notify.js';
 import { VERSION } from '../version.js';
 import { claimJobs, dependencyResults } from './claim.js';
@@ -54,7 +55,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly #log: Logger;
   readonly #deps: RunJobDeps;
   #conn: Connection | undefined;
-  #manager: JobManager | undefined;
   readonly #running = new Map<string, Running>();
   #outbox: AttemptOutcome[] = [];
   #flushing: Promise<void> | undefined;
@@ -95,7 +95,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.#state = 'stopped';
       throw translateDatabaseError(error, url);
     }
-    this.#manager = JobManager.fromConnection(conn);
     this.#state = 'running';
     this.#every(this.#opts.heartbeatInterval, () => this.#heartbeat());
     this.#every(this.#opts.leaseSeconds / 2, () => this.#rescue());
@@ -250,7 +249,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         attempt: job.attempts,
         logger: log,
         dependencyResults: deps,
-        createJobs: (children: NewJob[]) => this.#manager!.createJobs(children),
+        createJobs: (children: NewJob[]) => this.#createChildren(job.id, children),
         waitFor: (jobIds: string[]): WaitFor => ({ [WAIT_FOR]: true, jobIds }),
       };
       log.debug({ attempt: job.attempts, jobType: job.jobType }, 'job started');
@@ -261,6 +260,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.#nudge(this.#maybeMore);
       });
       this.#running.set(job.id, { job, controller, done });
+    }
+  }
+
+  /** `ctx.createJobs`: children of `parentId`, committed at once whatever the parent's outcome. */
+  async #createChildren(parentId: string, children: NewJob[]): Promise<Job[]> {
+    const validated = validateNewJobs(children);
+    try {
+      return await this.#conn!.sql.begin((tx) => insertJobs(tx, validated, { parentId }));
+    } catch (error) {
+      throw translateDatabaseError(error, this.#conn!.url);
     }
   }
 
@@ -324,6 +333,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           this.emit('job:cancelled', o.job);
           break;
         case 'released':
+        case 'waiting':
           break;
       }
     }

@@ -1,0 +1,101 @@
+import type { Sql } from '../db/connection.js';
+import type { AllJobsView } from '../db/schema.js';
+import { jobFromRow, type Job } from '../jobs/model.js';
+
+/** Where a job stands, in one word. */
+export type JobState = 'ready' | 'blocked' | 'scheduled' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** A job on the path of another: what it is and where it stands. */
+export interface JobRef {
+  id: string;
+  name: string;
+  state: JobState;
+}
+
+/** Why a job is (not) running, as `jobs.explain(id)` and `taiat job explain` give it. */
+export interface Explanation {
+  job: Job;
+  state: JobState;
+  /** One sentence for people. */
+  summary: string;
+  /** Direct dependencies not completed yet. */
+  waitingOn: JobRef[];
+  /**
+   * The unfinished jobs at the bottom of the chain: transitive dependencies that are not
+   * themselves blocked (ready, scheduled or running). What has to happen first.
+   */
+  rootCauses: JobRef[];
+  /** For a scheduled job: when it may run. */
+  runAt: Date | null;
+  /** For a running job: the worker holding it and until when its lease runs. */
+  lease: { workerId: string; expiresAt: Date; cancelRequested: boolean } | null;
+  /** For a job cancelled or failed because of another job: that job. */
+  cause: JobRef | null;
+}
+
+function stateOf(row: { status: string; pending_dependencies: number | null; run_at: Date; is_future: boolean }): JobState {
+  if (row.status !== 'pending') return row.status as JobState;
+  if ((row.pending_dependencies ?? 0) > 0) return 'blocked';
+  return row.is_future ? 'scheduled' : 'ready';
+}
+
+/** Explains one job; null when the id is unknown. Reads only the job's own dependency chain. */
+export async function explainJob(sql: Sql, id: string): Promise<Explanation | null> {
+  const [row] = await sql<(AllJobsView & { pending_dependencies: number | null; is_future: boolean; cancel_requested: boolean })[]>`
+    SELECT v.*, j.pending_dependencies, v.run_at > now() AS is_future, j.cancel_requested_at IS NOT NULL AS cancel_requested
+      FROM taiat_all_jobs v LEFT JOIN taiat_jobs j ON j.id = v.id WHERE v.id = ${id}`;
+  if (!row) return null;
+  const job = jobFromRow(row);
+  const state = stateOf(row);
+  const ref = (r: { id: string; name: string; status: string; pending_dependencies: number | null; run_at: Date; is_future: boolean }): JobRef => ({ id: r.id, name: r.name, state: stateOf(r) });
+
+  let waitingOn: JobRef[] = [];
+  let rootCauses: JobRef[] = [];
+  if (state === 'blocked') {
+    // The unfinished part of the dependency graph below this job (live rows only: finished
+    // dependencies are done), depth-limited against pathological graphs.
+    const chain = await sql<{ id: string; name: string; status: string; pending_dependencies: number; run_at: Date; is_future: boolean; depth: number }[]>`
+      WITH RECURSIVE below(id, depth) AS (
+        SELECT d.id, 1 FROM jsonb_array_elements_text(${sql.json(job.dependencies)}::jsonb) AS d(id)
+        UNION
+        SELECT d.id, b.depth + 1 FROM below b JOIN taiat_jobs j ON j.id = b.id
+               CROSS JOIN LATERAL jsonb_array_elements_text(j.dependencies) AS d(id)
+         WHERE j.pending_dependencies > 0 AND b.depth < 100
+      )
+      SELECT j.id, j.name, j.status, j.pending_dependencies, j.run_at, j.run_at > now() AS is_future, min(b.depth) AS depth
+        FROM below b JOIN taiat_jobs j ON j.id = b.id
+       GROUP BY j.id ORDER BY depth, j.id LIMIT 1000`;
+    waitingOn = chain.filter((c) => c.depth === 1).map(ref);
+    rootCauses = chain.filter((c) => c.pending_dependencies === 0).map(ref);
+  }
+  let cause: JobRef | null = null;
+  if (row.cause_job_id) {
+    const [c] = await sql<{ id: string; name: string; status: string; pending_dependencies: number | null; run_at: Date; is_future: boolean }[]>`
+      SELECT v.id, v.name, v.status, j.pending_dependencies, v.run_at, v.run_at > now() AS is_future
+        FROM taiat_all_jobs v LEFT JOIN taiat_jobs j ON j.id = v.id WHERE v.id = ${row.cause_job_id}`;
+    cause = c ? ref(c) : { id: row.cause_job_id, name: '(pruned from history)', state: 'failed' };
+  }
+  const lease = state === 'running' && job.workerId && job.leaseExpiresAt
+    ? { workerId: job.workerId, expiresAt: job.leaseExpiresAt, cancelRequested: row.cancel_requested }
+    : null;
+  const names = (refs: JobRef[]) => refs.map((r) => `${r.id} (${r.name}, ${r.state})`).join(', ');
+  const summary = ((): string => {
+    switch (state) {
+      case 'ready':
+        return `ready: waiting for a free worker on queue '${job.queue}' (priority ${job.priority})`;
+      case 'scheduled':
+        return `scheduled: will not run before ${job.runAt.toISOString()}${job.retryCount > 0 ? ` (retry ${job.retryCount} of ${job.maxRetries} after: ${job.errorMessage})` : ''}`;
+      case 'blocked':
+        return `blocked on ${waitingOn.length} unfinished dependenc${waitingOn.length === 1 ? 'y' : 'ies'}: ${names(waitingOn)}; first to finish: ${names(rootCauses)}`;
+      case 'running':
+        return `running on worker ${lease!.workerId} (attempt ${job.attempts}), lease until ${lease!.expiresAt.toISOString()}${lease!.cancelRequested ? '; cancellation requested' : ''}`;
+      case 'completed':
+        return `completed at ${job.completedAt?.toISOString()} after ${job.attempts} attempt(s)`;
+      case 'failed':
+        return `failed at ${job.completedAt?.toISOString()} after ${job.attempts} attempt(s): ${job.errorMessage}`;
+      case 'cancelled':
+        return `cancelled at ${job.completedAt?.toISOString()}: ${job.errorMessage}`;
+    }
+  })();
+  return { job, state, summary, waitingOn, rootCauses, runAt: state === 'scheduled' ? job.runAt : null, lease, cause };
+}

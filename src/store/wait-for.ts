@@ -1,0 +1,59 @@
+import type { Tx } from '../db/connection.js';
+import type { Outcome } from './move-to-history.js';
+import { notifyReady } from './notify.js';
+
+/** A running job that returned `ctx.waitFor(jobIds)`. */
+export interface Wait {
+  id: string;
+  jobIds: string[];
+}
+
+/**
+ * Puts waiting jobs back to pending, blocked on the jobs they wait for (appended to their
+ * `dependencies`), at the next step with a fresh retry budget. Jobs waited for that already
+ * completed count as done; if one failed, was cancelled or does not exist, the waiting job fails
+ * instead (returned as a final outcome for the caller to write).
+ */
+export async function waitForJobs(tx: Tx, waits: Wait[], workerId: string): Promise<{ waiting: string[]; failed: Outcome[] }> {
+  if (waits.length === 0) return { waiting: [], failed: [] };
+  const all = [...new Set(waits.flatMap((w) => w.jobIds))].sort();
+  // Lock the live ones (they may be completing right now) and flag them as having dependents.
+  const live = new Set(
+    (await tx<{ id: string }[]>`
+      UPDATE taiat_jobs SET has_dependents = true
+       WHERE id IN (SELECT id FROM taiat_jobs WHERE id = ANY(${all}::text[]) ORDER BY id FOR UPDATE)
+      RETURNING id`).map((r) => r.id),
+  );
+  const rest = all.filter((id) => !live.has(id));
+  const finished = new Map(
+    rest.length === 0
+      ? []
+      : (await tx<{ job_id: string; name: string; status: string }[]>`
+          SELECT job_id, name, status FROM taiat_job_history WHERE job_id = ANY(${rest}::text[])`).map((r) => [r.job_id, r]),
+  );
+  const failed: Outcome[] = [];
+  const blocked: { id: string; job_ids: string[]; unfinished: number }[] = [];
+  for (const w of waits) {
+    const unknown = w.jobIds.find((id) => !live.has(id) && !finished.has(id));
+    const bad = w.jobIds.map((id) => finished.get(id)).find((f) => f && f.status !== 'completed');
+    if (unknown || bad) {
+      const error = unknown ? `waitFor: job ${unknown} does not exist` : `child job ${bad!.job_id} (${bad!.name}) ${bad!.status === 'failed' ? 'failed' : 'was cancelled'}`;
+      failed.push({ id: w.id, status: 'failed', errorMessage: error, attemptError: error, causeJobId: bad?.job_id ?? null });
+      continue;
+    }
+    blocked.push({ id: w.id, job_ids: w.jobIds, unfinished: w.jobIds.filter((id) => live.has(id)).length });
+  }
+  if (blocked.length === 0) return { waiting: [], failed };
+  const rows = await tx<{ id: string; queue: string; ready: boolean }[]>`
+    UPDATE taiat_jobs j
+       SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, run_at = now(),
+           dependencies = j.dependencies || (
+             SELECT coalesce(jsonb_agg(x), '[]') FROM jsonb_array_elements(w.job_ids) x WHERE NOT j.dependencies @> jsonb_build_array(x)),
+           pending_dependencies = w.unfinished, step = j.step + 1, attempts = 0, retry_count = 0,
+           updated_at = now()
+      FROM jsonb_to_recordset(${tx.json(blocked)}::jsonb) AS w(id text, job_ids jsonb, unfinished int)
+     WHERE j.id = w.id AND j.status = 'running' AND j.lease_owner = ${workerId}
+    RETURNING j.id, j.queue, w.unfinished = 0 AS ready`;
+  await notifyReady(tx, rows.filter((r) => r.ready).map((r) => r.queue));
+  return { waiting: rows.map((r) => r.id), failed };
+}
