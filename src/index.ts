@@ -25,3 +25,7 @@ export type { WorkerEvents } from './worker/worker.js';
 export type { WorkerOptions } from './worker/options.js';
 export type { Agent, AgentRegistry, Executor, ExecutorResult, JobContext, JobAbortReason, WaitFor } from './worker/types.js';
 export type { Explanation, JobRef, JobState } from './store/explain.js';
+export { createWorkerMetrics, serveMetrics } from './worker/metrics.js';
+export type { MetricsServer } from './worker/metrics.js';
+export { readStatus } from './status/status.js';
+export type { SystemStatus, WorkerStatus, FinishedCounts } from './status/status.js';

@@ -3,6 +3,7 @@ import { resolveDatabaseUrl } from '../config/database-url.js';
 import { startEmbeddedPostgres } from '../db/embedded.js';
 import { runMigrations } from '../db/migrate.js';
 import { TaiatError } from '../errors.js';
+import { JobManager } from '../manager/job-manager.js';
 
 /** Options every taiat command takes. */
 export interface DatabaseArgs {
@@ -50,4 +51,18 @@ export function reportError(error: unknown): void {
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export const jsonOption = {
+  json: { type: 'boolean', default: false, describe: 'Print JSON' },
+} as const;
+
+/** Runs a command with a connected `JobManager`, closing it afterwards. */
+export async function withManager(args: DatabaseArgs, fn: (jobs: JobManager) => Promise<void>): Promise<void> {
+  const jobs = await JobManager.connect({ databaseUrl: await databaseUrlFor(args) });
+  try {
+    await fn(jobs);
+  } finally {
+    await jobs.close();
+  }
 }

@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import { parseAgentConfig, loadAgentModules } from '../worker/modules.js';
 import { Worker } from '../worker/worker.js';
+import { createWorkerMetrics, serveMetrics, type MetricsServer } from '../worker/metrics.js';
 import { databaseOptions, databaseUrlFor, reportError } from './common.js';
 import { createCliLogger, LOG_LEVELS } from './logger.js';
 import { printStatus } from './status-command.js';
@@ -24,6 +25,7 @@ export async function main(args: string[]): Promise<void> {
       once: { type: 'boolean', default: false, describe: 'Exit 0 once no ready job is left' },
       status: { type: 'boolean', default: false, describe: 'Print the status of the system and exit (no worker starts)' },
       json: { type: 'boolean', default: false, describe: 'With --status: print one JSON object' },
+      'metrics-port': { type: 'number', describe: 'Serve Prometheus /metrics and /healthz on this port' },
     })
     .example('$0 --agents ./dist/agents.js --max-concurrent-jobs 8', 'run jobs with your agents')
     .example('$0 --status --json', 'print what is pending, running, failed, and which workers are alive')
@@ -71,6 +73,12 @@ export async function main(args: string[]): Promise<void> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     await worker.start();
+    let metrics: MetricsServer | undefined;
+    if (argv.metricsPort !== undefined) {
+      metrics = await serveMetrics(createWorkerMetrics(worker, worker.sql, argv.maxConcurrentJobs), worker.sql, argv.metricsPort);
+      logger.info({ port: metrics.port }, 'serving /metrics and /healthz');
+      worker.once('worker:stopped', () => void metrics?.close());
+    }
     if (argv.once) {
       await worker.idle();
       await worker.stop();

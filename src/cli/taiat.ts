@@ -2,6 +2,8 @@ import yargs, { type Argv } from 'yargs';
 import { runMigrations, verifySchema } from '../db/migrate.js';
 import { databaseOptions, databaseUrlFor, printJson, reportError } from './common.js';
 import { runDemo } from './demo.js';
+import { historyCommand, jobCommands, pruneCommand } from './commands/job.js';
+import { printStatus } from './status-command.js';
 import { stopEmbeddedPostgres } from '../db/embedded.js';
 import { EMBEDDED_DIR } from './common.js';
 
@@ -53,6 +55,13 @@ function embeddedCommand(y: Argv) {
   );
 }
 
+function statusCommand(y: Argv) {
+  return y.command('status', 'Print the status of the system (same as taiat-worker --status)', (c) =>
+    c.options({ ...databaseOptions, json: { type: 'boolean', default: false, describe: 'Print one JSON object' } })
+      .example('$0 status --json', 'the status as JSON'),
+    async (argv) => printStatus(await databaseUrlFor(argv), argv.json));
+}
+
 /** The `taiat` admin command. */
 export async function main(args: string[]): Promise<void> {
   const cli = yargs(args)
@@ -73,6 +82,10 @@ export async function main(args: string[]): Promise<void> {
   initCommand(cli);
   demoCommand(cli);
   embeddedCommand(cli);
+  jobCommands(cli);
+  historyCommand(cli);
+  pruneCommand(cli);
+  statusCommand(cli);
   try {
     await cli.parseAsync();
   } catch (error) {

@@ -64,6 +64,8 @@ export interface CleanupOptions {
   days: number;
   /** Rows per delete statement (default 5,000), so claims never wait long on the cleanup. */
   batchSize?: number;
+  /** Called after each batch with the running total. */
+  onProgress?: (deleted: number) => void;
 }
 
 /**
@@ -245,7 +247,7 @@ export class JobManager {
   /** Deletes history rows finished more than `days` days ago, in batches. Returns the count. */
   async cleanupOldHistory(options: CleanupOptions): Promise<number> {
     const opts = parseOptions(cleanupSchema, options, 'options');
-    return this.#run(() => deleteHistoryOlderThan(this.#conn, opts.days, opts.batchSize));
+    return this.#run(() => deleteHistoryOlderThan(this.#conn, opts.days, opts.batchSize, options.onProgress));
   }
 
   /** Closes the pool. */

@@ -44,6 +44,7 @@ export const retrySchema = z.strictObject({
 export const cleanupSchema = z.strictObject({
   days: z.number({ error: 'days must be a number' }).min(0, 'days must not be negative').max(36500, 'days must be at most 36500'),
   batchSize: z.number().int().min(1).max(100_000).default(5_000),
+  onProgress: z.custom<(deleted: number) => void>((f) => typeof f === 'function', 'onProgress must be a function').optional(),
 });
 
 export const managerOptionsSchema = z.strictObject({

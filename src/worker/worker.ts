@@ -149,6 +149,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     });
   }
 
+  /** @internal The worker's pool (metrics read queue gauges through it). */
+  get sql(): Connection['sql'] {
+    if (!this.#conn) throw new TaiatError('TAIAT_INVALID_STATE', 'the worker is not started');
+    return this.#conn.sql;
+  }
+
   /** Number of jobs this worker is running now. */
   get runningCount(): number {
     return this.#running.size;
