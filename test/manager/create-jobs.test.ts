@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobManager, TaiatError, type NewJob } from '../../src/index.js';
 import { useTestDatabase } from '../support/database.js';
+import { snapshot as takeSnapshot } from '../support/harness.js';
 
 const db = useTestDatabase();
 let jobs: JobManager;
@@ -11,13 +12,7 @@ afterAll(async () => {
   await jobs.close();
 });
 
-/** A fingerprint of both tables, to prove a failed call changed nothing. */
-async function snapshot(): Promise<string> {
-  const rows = await db.sql`
-    SELECT (SELECT coalesce(json_agg(j ORDER BY id), '[]') FROM taiat_jobs j) AS live,
-           (SELECT coalesce(json_agg(h ORDER BY id), '[]') FROM taiat_job_history h) AS history`;
-  return JSON.stringify(rows);
-}
+const snapshot = () => takeSnapshot(db.sql);
 
 const agent = (name: string, extra: Partial<NewJob> = {}): NewJob => ({
   jobType: 'agent',

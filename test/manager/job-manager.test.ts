@@ -6,6 +6,7 @@ import {
 } from '../../src/index.js';
 import { CANCEL_CHANNEL, READY_CHANNEL } from '../../src/store/notify.js';
 import { createDatabase, useTestDatabase } from '../support/database.js';
+import { snapshot as takeSnapshot } from '../support/harness.js';
 
 const db = useTestDatabase();
 let jobs: JobManager;
@@ -20,13 +21,7 @@ beforeEach(async () => {
   await db.sql`TRUNCATE taiat_jobs, taiat_job_history`;
 });
 
-/** A fingerprint of both tables, to prove a failed call changed nothing. */
-async function snapshot(): Promise<string> {
-  const rows = await db.sql`
-    SELECT (SELECT coalesce(json_agg(j ORDER BY id), '[]') FROM taiat_jobs j) AS live,
-           (SELECT coalesce(json_agg(h ORDER BY id), '[]') FROM taiat_job_history h) AS history`;
-  return JSON.stringify(rows);
-}
+const snapshot = () => takeSnapshot(db.sql);
 
 const agent = (name: string, extra: Partial<NewJob> = {}): NewJob => ({
   jobType: 'agent',

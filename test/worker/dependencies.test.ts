@@ -1,35 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JobManager, Worker, type Job, type JsonValue, type WorkerOptions } from '../../src/index.js';
-import { useTestDatabase } from '../support/database.js';
+import { describe, expect, it } from 'vitest';
+import type { Job, JsonValue } from '../../src/index.js';
+import { useWorkerHarness } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
 
-const db = useTestDatabase();
-let jobs: JobManager;
-const workers: Worker[] = [];
-
-beforeAll(async () => {
-  jobs = await JobManager.connect({ databaseUrl: db.url });
-});
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-  await db.sql`TRUNCATE taiat_jobs, taiat_job_history, taiat_workers`;
-});
-afterAll(async () => {
-  await jobs.close();
-});
-
-async function startWorker(options: WorkerOptions): Promise<Worker> {
-  const worker = new Worker({ databaseUrl: db.url, pollInterval: 0.2, cleanupIntervalHours: 0, ...options });
-  workers.push(worker);
-  await worker.start();
-  return worker;
-}
-
-const finished = (id: string): Promise<Job> =>
-  waitFor(async () => {
-    const job = await jobs.getJob(id);
-    return job?.location === 'history' ? job : null;
-  }, `job ${id} to finish`);
+const harness = useWorkerHarness();
+const { db, startWorker, finished } = harness;
 
 const agentJob = (id: string, agent: string, dependencies: string[] = [], extra: Record<string, unknown> = {}) => ({
   id, jobType: 'agent', name: id, payload: { agent_name: agent }, dependencies, ...extra,
@@ -52,7 +27,7 @@ describe('dependencies', () => {
   it('runs a chain in order, each step after the previous one ended', async () => {
     const rec = recorder();
     await startWorker({ maxConcurrentJobs: 8, agents: { rec: rec.agent } });
-    await jobs.createJobs([agentJob('s4', 'rec', ['s3']), agentJob('s3', 'rec', ['s2']), agentJob('s2', 'rec', ['s1']), agentJob('s1', 'rec')]);
+    await harness.jobs.createJobs([agentJob('s4', 'rec', ['s3']), agentJob('s3', 'rec', ['s2']), agentJob('s2', 'rec', ['s1']), agentJob('s1', 'rec')]);
     await finished('s4');
     expect(rec.runs.map((r) => r.id)).toEqual(['s1', 's2', 's3', 's4']);
     for (const [a, b] of [['s1', 's2'], ['s2', 's3'], ['s3', 's4']] as const) expect(rec.of(b).start).toBeGreaterThanOrEqual(rec.of(a).end);
@@ -62,7 +37,7 @@ describe('dependencies', () => {
     const rec = recorder();
     let joined: Record<string, JsonValue | null> = {};
     await startWorker({ maxConcurrentJobs: 8, agents: { rec: rec.agent, join: (_p, ctx) => { joined = { ...ctx.dependencyResults }; return 'joined'; } } });
-    await jobs.createJobs([
+    await harness.jobs.createJobs([
       agentJob('top', 'rec'),
       ...[1, 2, 3, 4, 5].map((i) => agentJob(`fan${i}`, 'rec', ['top'])),
       agentJob('left', 'rec', ['top']),
@@ -78,15 +53,15 @@ describe('dependencies', () => {
 
   it('treats a dependency that already completed as satisfied', async () => {
     await startWorker({ agents: { rec: (_p, ctx) => ctx.dependencyResults.first ?? 'first' } });
-    await jobs.createJob(agentJob('first', 'rec'));
+    await harness.jobs.createJob(agentJob('first', 'rec'));
     await finished('first');
-    await jobs.createJob(agentJob('second', 'rec', ['first']));
+    await harness.jobs.createJob(agentJob('second', 'rec', ['first']));
     expect((await finished('second')).result).toBe('first');
   });
 
   it('cancels every dependent of a job that failed for good, three levels deep, naming the cause', async () => {
     await startWorker({ maxConcurrentJobs: 4, agents: { boom: () => { throw new Error('extract broke'); }, rec: () => 'ok' } });
-    await jobs.createJobs([
+    await harness.jobs.createJobs([
       agentJob('extract', 'boom', [], { maxRetries: 0 }),
       agentJob('transform', 'rec', ['extract']),
       agentJob('load', 'rec', ['transform']),
@@ -108,12 +83,12 @@ describe('dependencies', () => {
   it('retryJob with dependents brings the cascade back, blocked on the retried job, and it all runs', async () => {
     let broken = true;
     await startWorker({ maxConcurrentJobs: 4, agents: { flaky: () => { if (broken) throw new Error('down'); return 'up'; }, rec: (_p, ctx) => ctx.job.name } });
-    await jobs.createJobs([agentJob('a', 'flaky', [], { maxRetries: 0 }), agentJob('b', 'rec', ['a']), agentJob('c', 'rec', ['b'])]);
+    await harness.jobs.createJobs([agentJob('a', 'flaky', [], { maxRetries: 0 }), agentJob('b', 'rec', ['a']), agentJob('c', 'rec', ['b'])]);
     await finished('c');
     broken = false;
-    await jobs.retryJob('a', { dependents: true });
+    await harness.jobs.retryJob('a', { dependents: true });
     expect(await finished('c')).toMatchObject({ status: 'completed', result: 'c' });
-    expect(await jobs.getJob('a')).toMatchObject({ status: 'completed', result: 'up' });
+    expect(await harness.jobs.getJob('a')).toMatchObject({ status: 'completed', result: 'up' });
   });
 
   it('several workers completing the dependencies of a join at the same moment run the join exactly once', async () => {
@@ -127,7 +102,7 @@ describe('dependencies', () => {
       const leaves = Array.from({ length: 10 }, (_, i) => agentJob(`g${g}-l${i}`, 'leaf'));
       graph.push(...leaves, agentJob(`g${g}-join`, 'join', leaves.map((l) => l.id)));
     }
-    await jobs.createJobs(graph);
+    await harness.jobs.createJobs(graph);
     await Promise.all([1, 2, 3].map(() => startWorker({ maxConcurrentJobs: 16, agents })));
     await waitFor(async () => (await db.sql`SELECT count(*)::int AS n FROM taiat_job_history WHERE status = 'completed'`)[0]!.n === 440, 'all 440 jobs', 30_000);
     expect(joinRuns.size).toBe(40);
@@ -152,7 +127,7 @@ describe('delegation', () => {
         },
       },
     });
-    await jobs.createJob(agentJob('parent', 'sum'));
+    await harness.jobs.createJob(agentJob('parent', 'sum'));
     const parent = await finished('parent');
     expect(parent).toMatchObject({ status: 'completed', result: 14, step: 1, attempts: 1 });
     expect(steps).toEqual([0, 1]);
@@ -172,7 +147,7 @@ describe('delegation', () => {
         rec: () => 'never',
       },
     });
-    await jobs.createJobs([agentJob('p', 'parent'), agentJob('after-p', 'rec', ['p'])]);
+    await harness.jobs.createJobs([agentJob('p', 'parent'), agentJob('after-p', 'rec', ['p'])]);
     expect(await finished('p')).toMatchObject({ status: 'failed', errorMessage: 'child job kid (kid) failed', causeJobId: 'kid' });
     expect(await finished('after-p')).toMatchObject({ status: 'cancelled', errorMessage: 'dependency p (p) failed', causeJobId: 'p' });
   });
@@ -180,7 +155,7 @@ describe('delegation', () => {
   it('waiting for a job that already failed, or does not exist, fails the job at once', async () => {
     await db.sql`INSERT INTO taiat_job_history (id, job_id, job_type, name, status) VALUES ('dead', 'dead', 'agent', 'dead', 'failed')`;
     await startWorker({ agents: { w: (p, ctx) => ctx.waitFor([p.on as string]) } });
-    await jobs.createJobs([
+    await harness.jobs.createJobs([
       { id: 'w1', jobType: 'agent', name: 'w1', payload: { agent_name: 'w', parameters: { on: 'dead' } } },
       { id: 'w2', jobType: 'agent', name: 'w2', payload: { agent_name: 'w', parameters: { on: 'ghost' } } },
     ]);
@@ -191,32 +166,32 @@ describe('delegation', () => {
 
 describe('explain', () => {
   it('says why a job is blocked, down to the root causes, and where finished jobs ended', async () => {
-    await jobs.createJobs([
+    await harness.jobs.createJobs([
       agentJob('root-a', 'x'),
       agentJob('root-b', 'x', [], { runAt: new Date(Date.now() + 3600_000) }),
       agentJob('mid', 'x', ['root-a', 'root-b']),
       agentJob('leaf', 'x', ['mid']),
     ]);
-    const leaf = (await jobs.explain('leaf'))!;
+    const leaf = (await harness.jobs.explain('leaf'))!;
     expect(leaf.state).toBe('blocked');
     expect(leaf.waitingOn).toEqual([{ id: 'mid', name: 'mid', state: 'blocked' }]);
     expect(leaf.rootCauses).toEqual([{ id: 'root-a', name: 'root-a', state: 'ready' }, { id: 'root-b', name: 'root-b', state: 'scheduled' }]);
     expect(leaf.summary).toMatch(/^blocked on 1 unfinished dependency: mid \(mid, blocked\); first to finish: root-a/);
-    const b = (await jobs.explain('root-b'))!;
+    const b = (await harness.jobs.explain('root-b'))!;
     expect(b.state).toBe('scheduled');
     expect(b.runAt).toBeInstanceOf(Date);
-    expect((await jobs.explain('root-a'))!.summary).toBe("ready: waiting for a free worker on queue 'default' (priority 2)");
+    expect((await harness.jobs.explain('root-a'))!.summary).toBe("ready: waiting for a free worker on queue 'default' (priority 2)");
 
     await db.sql`UPDATE taiat_jobs SET status = 'running', lease_owner = 'w-9', lease_expires_at = now() + interval '30 seconds', attempts = 1 WHERE id = 'root-a'`;
-    const running = (await jobs.explain('root-a'))!;
+    const running = (await harness.jobs.explain('root-a'))!;
     expect(running.state).toBe('running');
     expect(running.lease).toMatchObject({ workerId: 'w-9', cancelRequested: false });
 
-    await jobs.cancelJob('root-b');
-    const cancelled = (await jobs.explain('leaf'))!;
+    await harness.jobs.cancelJob('root-b');
+    const cancelled = (await harness.jobs.explain('leaf'))!;
     expect(cancelled.state).toBe('cancelled');
     expect(cancelled.cause).toEqual({ id: 'root-b', name: 'root-b', state: 'cancelled' });
     expect(cancelled.summary).toMatch(/^cancelled at .*: dependency mid \(mid\) was cancelled: dependency root-b \(root-b\) was cancelled$/);
-    expect(await jobs.explain('nope')).toBeNull();
+    expect(await harness.jobs.explain('nope')).toBeNull();
   });
 });

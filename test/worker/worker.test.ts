@@ -1,40 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JobManager, Worker, type WorkerOptions, type Job } from '../../src/index.js';
-import { useTestDatabase } from '../support/database.js';
-import { deferred, waitFor } from '../support/wait.js';
+import { describe, expect, it } from 'vitest';
+import { Worker, type Job } from '../../src/index.js';
+import { useWorkerHarness } from '../support/harness.js';
+import { deferred } from '../support/wait.js';
 
-const db = useTestDatabase();
-let jobs: JobManager;
-const workers: Worker[] = [];
+const harness = useWorkerHarness();
+const { db, startWorker, finished } = harness;
 
-beforeAll(async () => {
-  jobs = await JobManager.connect({ databaseUrl: db.url });
-});
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-  await db.sql`TRUNCATE taiat_jobs, taiat_job_history, taiat_workers`;
-});
-afterAll(async () => {
-  await jobs.close();
-});
-
-async function startWorker(options: WorkerOptions): Promise<Worker> {
-  const worker = new Worker({ databaseUrl: db.url, pollInterval: 0.2, cleanupIntervalHours: 0, ...options });
-  workers.push(worker);
-  await worker.start();
-  return worker;
-}
-
-const finished = (id: string): Promise<Job> =>
-  waitFor(async () => {
-    const job = await jobs.getJob(id);
-    return job?.location === 'history' ? job : null;
-  }, `job ${id} to finish`);
 
 describe('worker', () => {
   it('runs an agent with its parameters and records the result, attempts, worker and duration', async () => {
     const worker = await startWorker({ agents: { double: async (p) => ({ doubled: (p.n as number) * 2 }) } });
-    const job = await jobs.createJob({ jobType: 'agent', name: 'd', payload: { agent_name: 'double', parameters: { n: 21 } } });
+    const job = await harness.jobs.createJob({ jobType: 'agent', name: 'd', payload: { agent_name: 'double', parameters: { n: 21 } } });
     const done = await finished(job.id);
     expect(done).toMatchObject({ status: 'completed', result: { doubled: 42 }, attempts: 1, workerId: worker.id, errorMessage: null });
     expect(done.durationSeconds).toBeGreaterThanOrEqual(0);
@@ -56,8 +32,8 @@ describe('worker', () => {
         },
       }],
     });
-    const q = await jobs.createJob({ jobType: 'query', name: 'q', payload: { query: 'trends?' } });
-    const a = await jobs.createJob({ jobType: 'agent', name: 'take-over', payload: { agent_name: 'x' } });
+    const q = await harness.jobs.createJob({ jobType: 'query', name: 'q', payload: { query: 'trends?' } });
+    const a = await harness.jobs.createJob({ jobType: 'agent', name: 'take-over', payload: { agent_name: 'x' } });
     expect((await finished(q.id)).result).toBe('custom:q');
     expect((await finished(a.id)).result).toBe('custom:take-over');
     expect(seen).toEqual({ attempt: 1, aborted: false, jobId: a.id });
@@ -65,8 +41,8 @@ describe('worker', () => {
 
   it('fails a job no executor can run at once, without retries, naming what is missing', async () => {
     await startWorker({ agents: { known: () => 1 } });
-    const a = await jobs.createJob({ jobType: 'agent', name: 'a', payload: { agent_name: 'ghost' }, maxRetries: 5 });
-    const q = await jobs.createJob({ jobType: 'mystery', name: 'm' });
+    const a = await harness.jobs.createJob({ jobType: 'agent', name: 'a', payload: { agent_name: 'ghost' }, maxRetries: 5 });
+    const q = await harness.jobs.createJob({ jobType: 'mystery', name: 'm' });
     expect(await finished(a.id)).toMatchObject({ status: 'failed', attempts: 1, retryCount: 0, errorMessage: "no agent named 'ghost' is registered (known: known)" });
     expect(await finished(q.id)).toMatchObject({ status: 'failed', errorMessage: "no executor can run jobs of type 'mystery'" });
   });
@@ -75,7 +51,7 @@ describe('worker', () => {
     const worker = await startWorker({ agents: { flaky: (_p, ctx) => { throw new Error(`boom ${ctx.attempt}`); } }, retryBackoff: { base: 0.05, jitter: 0 } });
     const delays: number[] = [];
     worker.on('job:retried', (_job, _err, delay) => delays.push(delay));
-    const job = await jobs.createJob({ jobType: 'agent', name: 'f', payload: { agent_name: 'flaky' }, maxRetries: 2 });
+    const job = await harness.jobs.createJob({ jobType: 'agent', name: 'f', payload: { agent_name: 'flaky' }, maxRetries: 2 });
     const done = await finished(job.id);
     expect(done).toMatchObject({ status: 'failed', attempts: 3, retryCount: 2, errorMessage: 'boom 3' });
     expect(done.attemptErrors.map((e) => [e.attempt, e.error, e.workerId])).toEqual([[1, 'boom 1', worker.id], [2, 'boom 2', worker.id], [3, 'boom 3', worker.id]]);
@@ -84,14 +60,14 @@ describe('worker', () => {
 
   it('succeeds on a retry after a failure', async () => {
     await startWorker({ agents: { once: (_p, ctx) => { if (ctx.attempt === 1) throw new Error('first'); return 'ok'; } }, retryBackoff: { base: 0.01 } });
-    const job = await jobs.createJob({ jobType: 'agent', name: 'o', payload: { agent_name: 'once' } });
+    const job = await harness.jobs.createJob({ jobType: 'agent', name: 'o', payload: { agent_name: 'once' } });
     expect(await finished(job.id)).toMatchObject({ status: 'completed', result: 'ok', attempts: 2, retryCount: 1 });
   });
 
   it('aborts a job past its timeout and counts a failed attempt', async () => {
     let reason: unknown;
     await startWorker({ agents: { slow: (_p, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => { reason = ctx.signal.reason; reject(new Error('aborted')); })) } });
-    const job = await jobs.createJob({ jobType: 'agent', name: 's', payload: { agent_name: 'slow' }, timeoutSeconds: 0.2, maxRetries: 0 });
+    const job = await harness.jobs.createJob({ jobType: 'agent', name: 's', payload: { agent_name: 'slow' }, timeoutSeconds: 0.2, maxRetries: 0 });
     expect(await finished(job.id)).toMatchObject({ status: 'failed', errorMessage: 'timed out after 0.2s' });
     expect(reason).toBe('timeout');
   });
@@ -99,17 +75,17 @@ describe('worker', () => {
   it('cancels a running job: its signal aborts, it ends cancelled and is not retried', async () => {
     const started = deferred();
     await startWorker({ agents: { wait: (_p, ctx) => { started.resolve(); return new Promise(() => {}); } } });
-    const job = await jobs.createJob({ jobType: 'agent', name: 'w', payload: { agent_name: 'wait' } });
+    const job = await harness.jobs.createJob({ jobType: 'agent', name: 'w', payload: { agent_name: 'wait' } });
     await started.promise;
-    const during = await jobs.cancelJob(job.id);
+    const during = await harness.jobs.cancelJob(job.id);
     expect(['running', 'cancelled']).toContain(during.status); // the worker may have finished it already
     expect(await finished(job.id)).toMatchObject({ status: 'cancelled', attempts: 1, errorMessage: 'cancelled by request while running' });
   });
 
   it('claims by priority, then run_at, then age, and skips jobs scheduled for later', async () => {
     const order: string[] = [];
-    const later = await jobs.createJob({ jobType: 'agent', name: 'later', payload: { agent_name: 'rec' }, priority: 'urgent', runAt: new Date(Date.now() + 60_000) });
-    await jobs.createJobs([
+    const later = await harness.jobs.createJob({ jobType: 'agent', name: 'later', payload: { agent_name: 'rec' }, priority: 'urgent', runAt: new Date(Date.now() + 60_000) });
+    await harness.jobs.createJobs([
       { jobType: 'agent', name: 'low', payload: { agent_name: 'rec' }, priority: 'low' },
       { jobType: 'agent', name: 'normal-1', payload: { agent_name: 'rec' } },
       { jobType: 'agent', name: 'normal-2', payload: { agent_name: 'rec' } },
@@ -118,13 +94,13 @@ describe('worker', () => {
     const worker = await startWorker({ maxConcurrentJobs: 1, agents: { rec: (_p, ctx) => { order.push(ctx.job.name); } } });
     await worker.idle();
     expect(order).toEqual(['urgent', 'normal-1', 'normal-2', 'low']);
-    expect((await jobs.getJob(later.id))?.status).toBe('pending');
+    expect((await harness.jobs.getJob(later.id))?.status).toBe('pending');
   });
 
   it('runs a dependent only after its dependency completed, with its result', async () => {
     const seen: unknown[] = [];
     await startWorker({ maxConcurrentJobs: 4, agents: { step: (p, ctx) => { seen.push([ctx.job.name, ctx.dependencyResults]); return { from: ctx.job.name, n: p.n ?? 0 }; } } });
-    const [a, , c] = await jobs.createJobs([
+    const [a, , c] = await harness.jobs.createJobs([
       { id: 'dep-a', jobType: 'agent', name: 'extract', payload: { agent_name: 'step', parameters: { n: 1 } } },
       { id: 'dep-b', jobType: 'agent', name: 'transform', payload: { agent_name: 'step' }, dependencies: ['dep-a'] },
       { id: 'dep-c', jobType: 'agent', name: 'load', payload: { agent_name: 'step' }, dependencies: ['dep-b', 'dep-a'] },
@@ -138,7 +114,7 @@ describe('worker', () => {
         'dep-a': { from: 'extract', n: 1 }, extract: { from: 'extract', n: 1 },
       }],
     ]);
-    expect((await jobs.getJob(a!.id))?.status).toBe('completed');
+    expect((await harness.jobs.getJob(a!.id))?.status).toBe('completed');
   });
 
   it('prunes history past the retention, one worker at a time', async () => {
