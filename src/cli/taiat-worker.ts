@@ -1,7 +1,7 @@
 import yargs from 'yargs';
 import { parseAgentConfig, loadAgentModules } from '../worker/modules.js';
 import { Worker } from '../worker/worker.js';
-import { createWorkerMetrics, serveMetrics, type MetricsServer } from '../worker/metrics.js';
+import type { MetricsServer } from '../worker/metrics.js';
 import { databaseOptions, databaseUrlFor, reportError } from './common.js';
 import { createCliLogger, LOG_LEVELS } from './logger.js';
 import { printStatus } from './status-command.js';
@@ -47,7 +47,7 @@ export async function main(args: string[]): Promise<void> {
     }
     const envModules = process.env.TAIAT_AGENT_CONFIG ? parseAgentConfig(process.env.TAIAT_AGENT_CONFIG) : [];
     const modules = await loadAgentModules(argv.agents.length > 0 ? argv.agents : envModules);
-    const logger = createCliLogger(argv.logLevel);
+    const logger = await createCliLogger(argv.logLevel);
     const worker = new Worker({
       databaseUrl: url,
       ...modules,
@@ -75,6 +75,7 @@ export async function main(args: string[]): Promise<void> {
     await worker.start();
     let metrics: MetricsServer | undefined;
     if (argv.metricsPort !== undefined) {
+      const { createWorkerMetrics, serveMetrics } = await import('../worker/metrics.js');
       metrics = await serveMetrics(createWorkerMetrics(worker, worker.sql, argv.maxConcurrentJobs), worker.sql, argv.metricsPort);
       logger.info({ port: metrics.port }, 'serving /metrics and /healthz');
       worker.once('worker:stopped', () => void metrics?.close());

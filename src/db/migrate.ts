@@ -1,8 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Logger, migrate as graphileMigrate } from 'graphile-migrate';
-import { clearAllPools } from 'graphile-migrate/dist/pgReal.js';
 import { openConnection, translateDatabaseError } from './connection.js';
 
 /** The committed SQL shipped with the package (dist/db -> ../../migrations). */
@@ -44,6 +42,9 @@ async function committedMigrations(): Promise<CommittedMigration[]> {
  * processes at once: they queue on an advisory lock.
  */
 export async function runMigrations(url: string, log: (message: string) => void = () => {}): Promise<void> {
+  // Loaded here, not at start-up: only init needs it, and it costs ~0.1 s to import.
+  const { Logger, migrate: graphileMigrate } = await import('graphile-migrate');
+  const { clearAllPools } = await import('graphile-migrate/dist/pgReal.js');
   const conn = openConnection(url, { max: 1, applicationName: 'taiat init' });
   try {
     await conn.sql.begin(async (tx) => {

@@ -47,6 +47,14 @@ function counts(rows: { status: string; n: number }[]): FinishedCounts {
   return c;
 }
 
+/** Finished jobs by status since an interval ago: one index-only range scan per status. */
+function finishedSince(sql: Sql, interval: '1 hour' | '1 day') {
+  return sql<{ status: string; n: number }[]>`
+    SELECT s.status, (SELECT count(*)::int FROM taiat_job_history h
+                       WHERE h.status = s.status AND h.completed_at >= now() - ${interval}::interval) AS n
+      FROM unnest(ARRAY['completed', 'failed', 'cancelled']) AS s(status)`;
+}
+
 /** Reads the system's status: a handful of index-backed queries, no scan of history. */
 export async function readStatus(sql: Sql): Promise<SystemStatus> {
   const [queues, running, hour, day, failures, workers, blockedOn, oldest] = await Promise.all([
@@ -61,10 +69,8 @@ export async function readStatus(sql: Sql): Promise<SystemStatus> {
       SELECT lease_owner AS worker_id, count(*)::int AS jobs, min(started_at) AS oldest,
              extract(epoch FROM now() - min(started_at))::float8 AS seconds
         FROM taiat_jobs WHERE status = 'running' GROUP BY lease_owner ORDER BY oldest`,
-    sql<{ status: string; n: number }[]>`
-      SELECT status, count(*)::int AS n FROM taiat_job_history WHERE completed_at >= now() - interval '1 hour' GROUP BY status`,
-    sql<{ status: string; n: number }[]>`
-      SELECT status, count(*)::int AS n FROM taiat_job_history WHERE completed_at >= now() - interval '1 day' GROUP BY status`,
+    finishedSince(sql, '1 hour'),
+    finishedSince(sql, '1 day'),
     sql<{ id: string; name: string; job_type: string; error_message: string | null; completed_at: Date; attempts: number }[]>`
       SELECT job_id AS id, name, job_type, error_message, completed_at, attempts FROM taiat_job_history
        WHERE status = 'failed' ORDER BY completed_at DESC LIMIT 10`,
