@@ -1,0 +1,13 @@
+-- 01-pending-jobs.sql: every pending job.
+--
+-- Answers:    which jobs are waiting to run, whatever they wait for (unfinished dependencies, a
+--             retry's backoff, a later run_at, or just a free worker). Running jobs are not
+--             pending; finished jobs are in taiat_job_history.
+-- Parameters: none.
+--
+-- This is query 1 of the Python original's README, text unchanged, so existing runbooks keep
+-- working. It returns every column of every pending row: with a million blocked jobs that is a
+-- scan of all of taiat_jobs and a million-row result. For a bounded look, add
+-- `ORDER BY created_at LIMIT 100` (index taiat_jobs_created_at_idx); for counts of ready,
+-- blocked and scheduled jobs per queue, `taiat-worker --status` reads the partial indexes.
+SELECT * FROM taiat_jobs WHERE status = 'pending';

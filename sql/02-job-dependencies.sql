@@ -1,0 +1,13 @@
+-- 02-job-dependencies.sql: live jobs that have dependencies, and which.
+--
+-- Answers:    which pending or running jobs list other jobs in `dependencies` (the ids of the jobs
+--             they wait for), with the list. A job stays in this list after its dependencies
+--             completed (pending_dependencies then is 0; the list is the record). Finished jobs
+--             are in taiat_job_history.
+-- Parameters: none.
+--
+-- This is query 2 of the Python original's README, text unchanged. It reads all of taiat_jobs
+-- (the GIN index on dependencies answers "who depends on X", not "who has dependencies"). Only
+-- the jobs still blocked: add `AND pending_dependencies > 0`. The whole upstream tree of one
+-- job, wherever each dependency lives: dependency-chain.sql.
+SELECT id, name, dependencies FROM taiat_jobs WHERE dependencies != '[]';

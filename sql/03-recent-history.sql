@@ -1,0 +1,12 @@
+-- 03-recent-history.sql: the ten most recently created finished jobs.
+--
+-- Answers:    the last ten jobs in taiat_job_history (completed, failed or cancelled), newest
+--             first by created_at, with every column (error_message, result, duration_seconds,
+--             attempts, attempt_errors, cause_job_id, ...).
+-- Parameters: none (edit LIMIT for more).
+--
+-- This is query 3 of the Python original's README, text unchanged. created_at is when the job
+-- was created, not when it finished: for the most recently *finished* jobs use
+-- `ORDER BY completed_at DESC` (index taiat_job_history_completed_at_idx). Either way the
+-- backward index scan reads only the rows returned, at any history size.
+SELECT * FROM taiat_job_history ORDER BY created_at DESC LIMIT 10;
