@@ -21,9 +21,17 @@ export type AttemptOutcome =
  * Writes a batch of outcomes in one transaction, each guarded by this worker's lease: finished
  * jobs move to history, retries and releases go back to pending, dependents of completed jobs
  * are released and dependents of failed or cancelled ones cancelled. Returns the ids actually
- * written (a job whose lease was lost to a rescuer is not).
+ * written (a job whose lease was lost to a rescuer is not), and whether jobs may have become ready
+ * (so the claim loop looks again without waiting for the NOTIFY to arrive).
  */
-export async function writeOutcomes(sql: Sql, workerId: string, outcomes: AttemptOutcome[]): Promise<Set<string>> {
+export interface Written {
+  /** Ids whose outcome was written. */
+  ids: Set<string>;
+  /** Whether the batch may have made jobs ready (dependents released, jobs back to pending). */
+  readyMayExist: boolean;
+}
+
+export async function writeOutcomes(sql: Sql, workerId: string, outcomes: AttemptOutcome[]): Promise<Written> {
   const finals: Outcome[] = [];
   const returns: Return[] = [];
   const waits: Wait[] = [];
@@ -53,9 +61,12 @@ export async function writeOutcomes(sql: Sql, workerId: string, outcomes: Attemp
     finals.push(...waited.failed);
     const moved = await moveToHistory(tx, finals, guard);
     const returned = await returnToPending(tx, returns, guard);
-    await releaseDependents(tx, moved.filter((m) => m.status === 'completed' && m.has_dependents).map((m) => m.id));
+    const released = await releaseDependents(tx, moved.filter((m) => m.status === 'completed' && m.has_dependents).map((m) => m.id));
     const failed = moved.filter((m) => m.status !== 'completed' && m.has_dependents);
     await cascadeFailure(tx, failed.map((m) => ({ id: m.id, name: m.name, status: m.status as 'failed' | 'cancelled', parentId: m.parent_id })));
-    return new Set([...moved.map((m) => m.id), ...returned, ...waited.waiting]);
+    return {
+      ids: new Set([...moved.map((m) => m.id), ...returned, ...waited.waiting]),
+      readyMayExist: released > 0 || returned.length > 0 || waited.waiting.length > 0,
+    };
   });
 }

@@ -302,9 +302,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
       const batch = this.#outbox.slice(0, this.#opts.completionBatchSize);
       try {
         const written = await writeOutcomes(this.#conn!.sql, this.id, batch);
+        if (written.readyMayExist) this.#maybeMore = true;
         this.#outbox.splice(0, batch.length);
         failures = 0;
-        this.#emitOutcomes(batch, written);
+        this.#emitOutcomes(batch, written.ids);
       } catch (error) {
         this.#survive(error);
         if (++failures >= maxFailures) {

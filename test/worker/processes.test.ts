@@ -86,8 +86,13 @@ describe('worker processes', () => {
     expect(await jobs.getJob(job!.id)).toMatchObject({ status: 'pending', attempts: 0, retryCount: 0, workerId: null });
   }, 30_000);
 
-  it('--once runs until no ready job is left, then exits 0', async () => {
-    await jobs.createJobs(record(50));
+  it('--once runs until no ready job is left, dependents included, then exits 0', async () => {
+    await jobs.createJobs([
+      ...record(47),
+      { id: 'once-1', jobType: 'agent', name: 'c1', payload: { agent_name: 'record' } },
+      { id: 'once-2', jobType: 'agent', name: 'c2', payload: { agent_name: 'record' }, dependencies: ['once-1'] },
+      { id: 'once-3', jobType: 'agent', name: 'c3', payload: { agent_name: 'record' }, dependencies: ['once-2'] },
+    ]);
     const result = await runBin('taiat-worker', ['--once', '--agents', 'test/fixtures/recording-agents.mjs', '--log-level', 'warn'], { TAIAT_DATABASE_URL: db.url });
     expect(result.code).toBe(0);
     const [row] = await db.sql`SELECT count(*)::int AS n FROM taiat_job_history WHERE status = 'completed'`;

@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { JobManager } from '../../src/index.js';
+import { escapeIdentifier } from '../../src/db/embedded.js';
+import { createDatabase } from '../support/database.js';
+import { runBin } from '../support/cli.js';
+import { TEST_RUNS_TABLE } from '../support/processes.js';
+
+// Roles are cluster-wide: unique names per run, dropped at the end.
+const suffix = randomBytes(4).toString('hex');
+const roles = {
+  owner: { name: `taiat_owner_${suffix}`, password: `own-${randomBytes(9).toString('hex')}` },
+  app: { name: `taiat_app_${suffix}`, password: `app-${randomBytes(9).toString('hex')}` },
+  readonly: { name: `taiat_ro_${suffix}`, password: `ro-${randomBytes(9).toString('hex')}` },
+};
+let database: Awaited<ReturnType<typeof createDatabase>>;
+let admin: postgres.Sql;
+const urlFor = (role: { name: string; password: string }) => {
+  const u = new URL(database.url);
+  u.username = role.name;
+  u.password = role.password;
+  return u.toString();
+};
+const outputs: string[] = [];
+
+beforeAll(async () => {
+  database = await createDatabase({ migrated: false });
+  admin = postgres(inject('adminUrl'), { max: 1, onnotice: () => {} });
+  for (const r of Object.values(roles)) await admin.unsafe(`CREATE ROLE ${escapeIdentifier(r.name)} LOGIN PASSWORD '${r.password}'`);
+  await admin.unsafe(`ALTER DATABASE ${escapeIdentifier(database.name)} OWNER TO ${escapeIdentifier(roles.owner.name)}`);
+});
+
+afterAll(async () => {
+  await database.drop();
+  for (const r of Object.values(roles)) await admin.unsafe(`DROP ROLE IF EXISTS ${escapeIdentifier(r.name)}`);
+  await admin.end();
+  // No password may appear in anything taiat printed during this file.
+  const all = outputs.join('\n');
+  for (const r of Object.values(roles)) expect(all).not.toContain(r.password);
+});
+
+it('taiat init runs as the owner; workers and the API need only DML; status works read-only', async () => {
+  const init = await runBin('taiat', ['init', '--database-url', urlFor(roles.owner)]);
+  outputs.push(init.stdout, init.stderr);
+  expect(init.code).toBe(0);
+
+  // The grants of docs/operations.md, run by the owner.
+  const owner = postgres(urlFor(roles.owner), { max: 1, onnotice: () => {} });
+  const app = escapeIdentifier(roles.app.name);
+  const ro = escapeIdentifier(roles.readonly.name);
+  await owner.unsafe(`
+    GRANT USAGE ON SCHEMA public, graphile_migrate TO ${app}, ${ro};
+    GRANT SELECT, INSERT, UPDATE, DELETE ON taiat_jobs, taiat_job_history, taiat_workers TO ${app};
+    GRANT SELECT ON taiat_all_jobs, graphile_migrate.migrations TO ${app};
+    GRANT SELECT ON taiat_jobs, taiat_job_history, taiat_workers, taiat_all_jobs, graphile_migrate.migrations TO ${ro};
+    ${TEST_RUNS_TABLE};
+    GRANT ALL ON test_runs, test_runs_id_seq TO ${app};`);
+  await owner.end();
+
+  // The application role creates jobs and runs a worker, but cannot change the schema.
+  const jobs = await JobManager.connect({ databaseUrl: urlFor(roles.app) });
+  await jobs.createJobs([
+    { id: 'lp-1', jobType: 'agent', name: 'one', payload: { agent_name: 'record' } },
+    { id: 'lp-2', jobType: 'agent', name: 'two', payload: { agent_name: 'record' }, dependencies: ['lp-1'] },
+  ]);
+  const worker = await runBin('taiat-worker', ['--once', '--agents', 'test/fixtures/recording-agents.mjs', '--log-level', 'debug'], { TAIAT_DATABASE_URL: urlFor(roles.app) });
+  outputs.push(worker.stdout, worker.stderr);
+  expect(worker.code).toBe(0);
+  expect(await jobs.getJob('lp-2')).toMatchObject({ status: 'completed' });
+  const appSql = postgres(urlFor(roles.app), { max: 1, onnotice: () => {} });
+  await expect(appSql`DROP TABLE taiat_jobs`).rejects.toThrow(/must be owner of table taiat_jobs/);
+  await expect(appSql`CREATE TABLE sneaky (id int)`).rejects.toThrow(/permission denied for schema public/);
+  await appSql.end();
+  await jobs.close();
+
+  // The read-only role sees the status but cannot write.
+  const status = await runBin('taiat', ['status', '--json'], { TAIAT_DATABASE_URL: urlFor(roles.readonly) });
+  outputs.push(status.stdout, status.stderr);
+  expect(status.code).toBe(0);
+  expect(JSON.parse(status.stdout).finished.lastHour.completed).toBe(2);
+  const write = await runBin('taiat', ['job', 'create', '--type', 'x', '--name', 'nope'], { TAIAT_DATABASE_URL: urlFor(roles.readonly) });
+  outputs.push(write.stdout, write.stderr);
+  expect(write.code).toBe(1);
+  expect(write.stderr).toMatch(/permission denied for table taiat_jobs/);
+
+  // A wrong password is reported without the password tried.
+  const wrong = await runBin('taiat', ['status'], { TAIAT_DATABASE_URL: urlFor({ name: roles.app.name, password: 'not-the-password-9f8e7d' }) });
+  outputs.push(wrong.stdout, wrong.stderr);
+  expect(wrong.code).toBe(1);
+  expect(wrong.stderr).toMatch(/^error \[TAIAT_DATABASE_UNAVAILABLE\]: cannot reach the database at postgres:\/\/taiat_app_[0-9a-f]+:\*\*\*@/);
+  expect(wrong.stderr).not.toContain('not-the-password-9f8e7d');
+}, 60_000);
