@@ -31,7 +31,7 @@ export interface JobManagerOptions {
 }
 
 export interface ListJobsOptions {
-  /** Only jobs with this status (default: any). */
+  /** Only jobs with this status (default: every status). */
   status?: JobStatus;
   /** Only pending jobs whose dependencies completed and whose `runAt` has come. */
   readyOnly?: boolean;

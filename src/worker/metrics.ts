@@ -87,7 +87,7 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
   return registry;
 }
 
-/** Serves `/metrics` and `/healthz` on `port` (0: any free port). */
+/** Serves `/metrics` and `/healthz` on `port` (0: a free port chosen by the system). */
 export async function serveMetrics(registry: Registry, sql: Sql, port: number, host = '0.0.0.0'): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     void (async () => {

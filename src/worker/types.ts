@@ -48,7 +48,7 @@ export function isWaitFor(value: unknown): value is WaitFor {
   return typeof value === 'object' && value !== null && WAIT_FOR in value;
 }
 
-/** What an executor or agent may return: any JSON value, `undefined` (stored as null), or `waitFor`. */
+/** What an executor or agent may return: a JSON value, `undefined` (stored as null), or `waitFor`. */
 export type ExecutorResult = JsonValue | undefined | void | WaitFor;
 
 /** Runs jobs of the kinds it accepts. The first executor whose `canExecute` is true runs a job. */
