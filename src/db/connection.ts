@@ -23,6 +23,8 @@ export interface ConnectOptions {
   /** Seconds to wait for a connection before failing. */
   connectTimeout?: number;
   applicationName?: string;
+  /** Session settings sent at connection start (e.g. `{ synchronous_commit: 'off' }`). */
+  settings?: Record<string, string>;
 }
 
 /** Opens a pool (lazily: nothing connects until the first query). */
@@ -31,7 +33,7 @@ export function openConnection(url: string, options: ConnectOptions = {}): Conne
     max: options.max ?? 10,
     connect_timeout: options.connectTimeout ?? 10,
     onnotice: () => {},
-    connection: { application_name: options.applicationName ?? 'taiat' },
+    connection: { application_name: options.applicationName ?? 'taiat', ...options.settings },
   });
   const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: sql }) });
   let closed = false;

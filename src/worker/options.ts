@@ -15,6 +15,13 @@ export interface WorkerOptions {
   executors?: Executor[];
   /** Jobs run at once (default 4). */
   maxConcurrentJobs?: number;
+  /**
+   * Jobs claimed ahead of free slots and held (leased) in memory, so that a busy worker claims in
+   * bigger batches (default 0: claim only for free slots). Raise it for many short jobs; a worker
+   * that dies with jobs in its local queue loses an attempt on each (they recover as "worker
+   * lost"), and jobs in one worker's queue wait even if another worker is idle.
+   */
+  localQueueSize?: number;
   /** Seconds between polls when no notification arrives (default 5). */
   pollInterval?: number;
   /** Queues to take jobs from (default `['default']`). */
@@ -56,6 +63,7 @@ const schema = z.strictObject({
     )
     .default([]),
   maxConcurrentJobs: z.number({ error: 'maxConcurrentJobs must be a number' }).int('maxConcurrentJobs must be an integer').min(1, 'maxConcurrentJobs must be at least 1').max(1000, 'maxConcurrentJobs must be at most 1000').default(4),
+  localQueueSize: z.number({ error: 'localQueueSize must be a number' }).int('localQueueSize must be an integer').min(0, 'localQueueSize must not be negative').max(10_000, 'localQueueSize must be at most 10000').default(0),
   pollInterval: positive('pollInterval').default(5),
   queues: z.array(z.string().min(1, 'a queue name must not be empty'), { error: 'queues must be an array of names' }).min(1, 'queues must name at least one queue').default(['default']),
   leaseSeconds: positive('leaseSeconds').min(1, 'leaseSeconds must be at least 1').default(30),

@@ -39,6 +39,11 @@ interface Running {
   done: Promise<void>;
 }
 
+interface Queued {
+  job: Job;
+  dependencyResults: Record<string, JsonValue | null>;
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /**
@@ -55,7 +60,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly #log: Logger;
   readonly #deps: RunJobDeps;
   #conn: Connection | undefined;
+  /** Claims and lease renewals: commits that need not wait for the disk (see start()). */
+  #claimConn: Connection | undefined;
   readonly #running = new Map<string, Running>();
+  /** Claimed (leased) jobs waiting for a free slot: the local queue (`localQueueSize`). */
+  #queued: Queued[] = [];
   #outbox: AttemptOutcome[] = [];
   #flushing: Promise<void> | undefined;
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -79,8 +88,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
   async start(): Promise<void> {
     if (this.#state !== 'new') throw new TaiatError('TAIAT_INVALID_STATE', 'a worker can be started once');
     const url = resolveDatabaseUrl({ explicit: this.#opts.databaseUrl });
-    const conn = openConnection(url, { max: this.#opts.maxConnections, applicationName: `taiat worker ${this.id}`.slice(0, 63) });
+    const applicationName = `taiat worker ${this.id}`.slice(0, 63);
+    const conn = openConnection(url, { max: this.#opts.maxConnections, applicationName });
     this.#conn = conn;
+    // A claim or a lease renewal lost in a crash of Postgres only makes the job claimable again,
+    // which is what the crash does to its running jobs anyway; a completion that commits
+    // durably flushes the WAL up to it, claim included. So these commits skip the wait for the
+    // disk, and creation and completion keep it: no job or outcome can be lost.
+    this.#claimConn = openConnection(url, { max: 2, applicationName, settings: { synchronous_commit: 'off' } });
     try {
       const [row] = await conn.sql<{ ok: boolean }[]>`SELECT to_regclass('taiat_jobs') IS NOT NULL AND to_regclass('taiat_workers') IS NOT NULL AS ok`;
       if (!row?.ok) throw new SchemaNotCurrentError(['relation taiat_jobs']);
@@ -92,6 +107,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.#unlisten.push(() => ready.unlisten(), () => cancel.unlisten());
     } catch (error) {
       await conn.close();
+      await this.#claimConn.close();
       this.#state = 'stopped';
       throw translateDatabaseError(error, url);
     }
@@ -121,6 +137,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#log.info({ running: this.#running.size }, 'worker stopping');
     this.#nudge(false);
     for (const t of this.#timers) clearInterval(t);
+    for (const { job } of [...this.#queued]) this.#abort(job.id, 'shutdown');
     const finished = Promise.all([...this.#running.values()].map((r) => r.done));
     const graceful = await Promise.race([finished.then(() => true), sleep(this.#opts.shutdownTimeout * 1000).then(() => false)]);
     if (!graceful) for (const id of this.#running.keys()) this.#abort(id, 'shutdown');
@@ -135,6 +152,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.#log.warn({ err: error }, 'could not mark the worker stopped');
     }
     await conn.close();
+    await this.#claimConn!.close();
     this.#state = 'stopped';
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
     this.#log.info('worker stopped');
@@ -210,22 +228,27 @@ export class Worker extends EventEmitter<WorkerEvents> {
     let failures = 0;
     while (this.#state === 'running') {
       this.#woken = false;
+      this.#fillSlots();
       const free = this.#opts.maxConcurrentJobs - this.#running.size;
-      if (free > 0 && this.#maybeMore) {
+      // Claim for the free slots, plus enough to refill the local queue once it is half empty.
+      const room = this.#opts.localQueueSize - this.#queued.length;
+      const want = free + (room * 2 >= this.#opts.localQueueSize ? room : 0);
+      if (want > 0 && this.#maybeMore) {
         this.#maybeMore = false;
         try {
-          const jobs = await claimJobs(this.#conn!.sql, this.id, this.#opts.queues, free, this.#opts.leaseSeconds);
+          const jobs = await claimJobs(this.#claimConn!.sql, this.id, this.#opts.queues, want, this.#opts.leaseSeconds);
           failures = 0;
-          if (jobs.length === free) this.#maybeMore = true;
-          if (jobs.length > 0) await this.#startJobs(jobs);
+          if (jobs.length === want) this.#maybeMore = true;
+          if (jobs.length > 0) await this.#enqueue(jobs);
         } catch (error) {
           this.#maybeMore = true;
           this.#survive(error);
           await sleep(Math.min(10_000, 250 * 2 ** failures++));
           continue;
         }
+        this.#fillSlots();
       }
-      if (this.#running.size === 0 && !this.#maybeMore && this.#outbox.length === 0 && !this.#flushing) {
+      if (this.#running.size === 0 && this.#queued.length === 0 && !this.#maybeMore && this.#outbox.length === 0 && !this.#flushing) {
         for (const resolve of this.#idleWaiters.splice(0)) resolve();
       }
       await this.#waitForWake(this.#opts.pollInterval * 1000);
@@ -233,11 +256,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  async #startJobs(jobs: Job[]): Promise<void> {
+  /** Reads the claimed jobs' dependency results (one query) and puts them in the local queue. */
+  async #enqueue(jobs: Job[]): Promise<void> {
     const results = await dependencyResults(this.#conn!.sql, jobs.filter((j) => j.dependencies.length > 0));
     for (const job of jobs) {
-      const controller = new AbortController();
-      const log = this.#log.child({ jobId: job.id, jobName: job.name });
       const deps: Record<string, JsonValue | null> = {};
       const names = new Map<string, number>();
       for (const id of job.dependencies) {
@@ -250,23 +272,37 @@ export class Worker extends EventEmitter<WorkerEvents> {
         const dep = results.get(id);
         if (dep && names.get(dep.name) === 1 && !(dep.name in deps)) deps[dep.name] = dep.result;
       }
-      const ctx: Omit<JobContext, 'signal'> = {
-        job,
-        attempt: job.attempts,
-        logger: log,
-        dependencyResults: deps,
-        createJobs: (children: NewJob[]) => this.#createChildren(job.id, children),
-        waitFor: (jobIds: string[]): WaitFor => ({ [WAIT_FOR]: true, jobIds }),
-      };
-      log.debug({ attempt: job.attempts, jobType: job.jobType }, 'job started');
-      this.emit('job:started', job);
-      const done = runJob(job, ctx, controller, this.#deps, log).then((outcome) => {
-        this.#running.delete(job.id);
-        if (outcome) this.#record(outcome, log);
-        this.#nudge(this.#maybeMore);
-      });
-      this.#running.set(job.id, { job, controller, done });
+      this.#queued.push({ job, dependencyResults: deps });
     }
+  }
+
+  /** Starts queued jobs while there are free slots (and the worker is not stopping). */
+  #fillSlots(): void {
+    while (this.#state === 'running' && this.#running.size < this.#opts.maxConcurrentJobs && this.#queued.length > 0) {
+      this.#start(this.#queued.shift()!);
+    }
+  }
+
+  #start({ job, dependencyResults: deps }: Queued): void {
+    const controller = new AbortController();
+    const log = this.#log.child({ jobId: job.id, jobName: job.name });
+    const ctx: Omit<JobContext, 'signal'> = {
+      job,
+      attempt: job.attempts,
+      logger: log,
+      dependencyResults: deps,
+      createJobs: (children: NewJob[]) => this.#createChildren(job.id, children),
+      waitFor: (jobIds: string[]): WaitFor => ({ [WAIT_FOR]: true, jobIds }),
+    };
+    log.debug({ attempt: job.attempts, jobType: job.jobType }, 'job started');
+    this.emit('job:started', job);
+    const done = runJob(job, ctx, controller, this.#deps, log).then((outcome) => {
+      this.#running.delete(job.id);
+      if (outcome) this.#record(outcome, log);
+      this.#fillSlots();
+      this.#nudge(this.#maybeMore);
+    });
+    this.#running.set(job.id, { job, controller, done });
   }
 
   /** `ctx.createJobs`: children of `parentId`, committed at once whatever the parent's outcome. */
@@ -280,6 +316,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   #abort(jobId: string, reason: JobAbortReason): void {
+    const index = this.#queued.findIndex((q) => q.job.id === jobId);
+    if (index >= 0) {
+      // Claimed but not started: it never ran, so a shutdown or a cancel settles it here.
+      const [{ job }] = this.#queued.splice(index, 1) as [Queued];
+      const log = this.#log.child({ jobId });
+      if (reason === 'cancelled') this.#record({ kind: 'cancelled', job, error: 'cancelled by request before it started' }, log);
+      else if (reason === 'shutdown') this.#record({ kind: 'released', job }, log);
+      return;
+    }
     const running = this.#running.get(jobId);
     if (running && !running.controller.signal.aborted) {
       this.#log.info({ jobId, reason }, 'aborting job');
@@ -349,12 +394,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   async #heartbeat(): Promise<void> {
-    const sql = this.#conn!.sql;
+    const sql = this.#claimConn!.sql;
     await sql`
       INSERT INTO taiat_workers (id, hostname, pid, queues, concurrency, version)
       VALUES (${this.id}, ${os.hostname()}, ${process.pid}, ${sql.json(this.#opts.queues)}, ${this.#opts.maxConcurrentJobs}, ${VERSION})
       ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now(), stopped_at = NULL`;
-    const held = [...this.#running.keys()];
+    const held = [...this.#running.keys(), ...this.#queued.map((q) => q.job.id)];
     if (held.length === 0) return;
     const renewed = await sql<{ id: string; cancel: boolean }[]>`
       UPDATE taiat_jobs SET lease_expires_at = now() + make_interval(secs => ${this.#opts.leaseSeconds}::float8)
@@ -362,7 +407,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       RETURNING id, cancel_requested_at IS NOT NULL AS cancel`;
     const still = new Map(renewed.map((r) => [r.id, r.cancel]));
     for (const id of held) {
-      if (!this.#running.has(id)) continue; // finished while renewing
+      if (!this.#running.has(id) && !this.#queued.some((q) => q.job.id === id)) continue; // finished while renewing
       if (!still.has(id)) this.#abort(id, 'lease-lost');
       else if (still.get(id)) this.#abort(id, 'cancelled');
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Worker, type Job } from '../../src/index.js';
 import { useWorkerHarness } from '../support/harness.js';
-import { deferred } from '../support/wait.js';
+import { deferred, waitFor } from '../support/wait.js';
 
 const harness = useWorkerHarness();
 const { db, startWorker, finished } = harness;
@@ -129,6 +129,39 @@ describe('worker', () => {
     expect(await worker.pruneHistory()).toBeNull();
     await reserved`SELECT pg_advisory_unlock(7211390)`;
     reserved.release();
+  });
+
+  it('with a local queue: claims ahead, runs each job once, cancels and releases queued jobs that never started', async () => {
+    const gate = deferred();
+    const runs = new Map<string, number>();
+    const worker = await startWorker({
+      maxConcurrentJobs: 2, localQueueSize: 10,
+      agents: { gated: async (_p, ctx) => { runs.set(ctx.job.id, (runs.get(ctx.job.id) ?? 0) + 1); await gate.promise; } },
+    });
+    const created = await harness.jobs.createJobs(Array.from({ length: 30 }, (_, i) => ({ id: `lq-${String(i).padStart(2, '0')}`, jobType: 'agent', name: 'g', payload: { agent_name: 'gated' } })));
+    // 2 running and 10 queued, all leased by this worker; the rest still pending.
+    await waitFor(async () => (await db.sql`SELECT count(*)::int AS n FROM taiat_jobs WHERE status = 'running'`)[0]!.n === 12, '12 claimed');
+    const queued = (await db.sql`SELECT id FROM taiat_jobs WHERE status = 'running' AND id NOT IN ${db.sql([...runs.keys()])} ORDER BY id LIMIT 1`)[0]!.id as string;
+    await harness.jobs.cancelJob(queued);
+    expect(await finished(queued)).toMatchObject({ status: 'cancelled', errorMessage: 'cancelled by request before it started' });
+    gate.resolve();
+    await waitFor(async () => (await db.sql`SELECT count(*)::int AS n FROM taiat_job_history`)[0]!.n === 30, 'all 30 done');
+    expect(runs.size).toBe(29);
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+    expect(runs.has(queued)).toBe(false);
+    expect(created).toHaveLength(30);
+
+    // Stopping releases queued jobs without counting an attempt.
+    await worker.stop();
+    const hold = deferred();
+    const second = await startWorker({ maxConcurrentJobs: 1, localQueueSize: 5, shutdownTimeout: 5, agents: { gated: () => hold.promise } });
+    await harness.jobs.createJobs(Array.from({ length: 4 }, (_, i) => ({ id: `rel-${i}`, jobType: 'agent', name: 'r', payload: { agent_name: 'gated' } })));
+    await waitFor(async () => (await db.sql`SELECT count(*)::int AS n FROM taiat_jobs WHERE status = 'running'`)[0]!.n === 4, '4 claimed');
+    const stopping = second.stop();
+    hold.resolve();
+    await stopping;
+    const rows = await db.sql`SELECT status, attempts, count(*)::int AS n FROM taiat_jobs GROUP BY 1, 2`;
+    expect(rows).toEqual([{ status: 'pending', attempts: 0, n: 3 }]);
   });
 
   it('rejects bad options naming the option', () => {
