@@ -52,8 +52,10 @@ export async function moveToHistory(tx: Tx, outcomes: Outcome[], guard: MoveGuar
       SELECT * FROM jsonb_to_recordset(${jsonParam(tx, data)}::jsonb) AS o(
         id text, status text, error_message text, result jsonb, cause_job_id text, attempt_error text)
     ), moved AS (
+      -- id = ANY keeps the planner on the primary key: a join on the recordset alone got a
+      -- sequential scan of taiat_jobs per batch under generic plans (680 ms at 20,000 rows).
       DELETE FROM taiat_jobs j USING outcome o
-       WHERE j.id = o.id
+       WHERE j.id = ANY(${outcomes.map((o) => o.id)}::text[]) AND j.id = o.id
          AND CASE ${kind}::text
                WHEN 'pending' THEN j.status = 'pending'
                WHEN 'expired' THEN j.status = 'running' AND j.lease_expires_at < now()

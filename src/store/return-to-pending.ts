@@ -37,7 +37,7 @@ export async function returnToPending(tx: Tx, items: Return[], guard: Exclude<Mo
                             ELSE j.attempt_errors END,
            updated_at = now()
       FROM jsonb_to_recordset(${jsonParam(tx, data)}::jsonb) AS r(id text, retry bool, delay float8, error text)
-     WHERE j.id = r.id AND j.status = 'running'
+     WHERE j.id = ANY(${items.map((i) => i.id)}::text[]) AND j.id = r.id AND j.status = 'running'
        AND CASE ${kind}::text WHEN 'expired' THEN j.lease_expires_at < now()
                 ELSE j.lease_owner = ${workerId}::text END
     RETURNING j.id, j.queue, r.delay <= 0 AS ready`;

@@ -52,7 +52,7 @@ export async function waitForJobs(tx: Tx, waits: Wait[], workerId: string): Prom
            pending_dependencies = w.unfinished, step = j.step + 1, attempts = 0, retry_count = 0,
            updated_at = now()
       FROM jsonb_to_recordset(${tx.json(blocked)}::jsonb) AS w(id text, job_ids jsonb, unfinished int)
-     WHERE j.id = w.id AND j.status = 'running' AND j.lease_owner = ${workerId}
+     WHERE j.id = ANY(${blocked.map((b) => b.id)}::text[]) AND j.id = w.id AND j.status = 'running' AND j.lease_owner = ${workerId}
     RETURNING j.id, j.queue, w.unfinished = 0 AS ready`;
   await notifyReady(tx, rows.filter((r) => r.ready).map((r) => r.queue));
   return { waiting: rows.map((r) => r.id), failed };

@@ -399,14 +399,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
       INSERT INTO taiat_workers (id, hostname, pid, queues, concurrency, version)
       VALUES (${this.id}, ${os.hostname()}, ${process.pid}, ${sql.json(this.#opts.queues)}, ${this.#opts.maxConcurrentJobs}, ${VERSION})
       ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now(), stopped_at = NULL`;
-    const held = [...this.#running.keys(), ...this.#queued.map((q) => q.job.id)];
+    // Finished jobs whose outcome is not written yet are still running in the database: renew
+    // them too, or a slow write lets their lease expire and another worker runs them again.
+    const pendingWrites = this.#outbox.map((o) => o.job.id);
+    const held = [...this.#running.keys(), ...this.#queued.map((q) => q.job.id), ...pendingWrites];
     if (held.length === 0) return;
     const renewed = await sql<{ id: string; cancel: boolean }[]>`
       UPDATE taiat_jobs SET lease_expires_at = now() + make_interval(secs => ${this.#opts.leaseSeconds}::float8)
        WHERE id = ANY(${held}::text[]) AND status = 'running' AND lease_owner = ${this.id}
       RETURNING id, cancel_requested_at IS NOT NULL AS cancel`;
     const still = new Map(renewed.map((r) => [r.id, r.cancel]));
+    const writing = new Set(pendingWrites);
     for (const id of held) {
+      if (writing.has(id)) continue; // its outcome is decided; the guarded write settles it
       if (!this.#running.has(id) && !this.#queued.some((q) => q.job.id === id)) continue; // finished while renewing
       if (!still.has(id)) this.#abort(id, 'lease-lost');
       else if (still.get(id)) this.#abort(id, 'cancelled');

@@ -164,6 +164,22 @@ describe('worker', () => {
     expect(rows).toEqual([{ status: 'pending', attempts: 0, n: 3 }]);
   });
 
+  it('keeps the lease of a finished job while its outcome waits to be written (no second run)', async () => {
+    const runs = new Map<string, number>();
+    await startWorker({ leaseSeconds: 1, heartbeatInterval: 0.2, agents: { once: (_p, ctx) => void runs.set(ctx.job.id, (runs.get(ctx.job.id) ?? 0) + 1) } });
+    // Block the move to history for 3 leases' time.
+    const blocker = await db.sql.reserve();
+    await blocker`BEGIN`;
+    await blocker`LOCK TABLE taiat_job_history IN EXCLUSIVE MODE`;
+    const job = await harness.jobs.createJob({ jobType: 'agent', name: 'slow-write', payload: { agent_name: 'once' } });
+    await waitFor(() => runs.get(job.id) === 1, 'the job to run');
+    await new Promise((r) => setTimeout(r, 3000));
+    await blocker`COMMIT`;
+    blocker.release();
+    expect(await finished(job.id)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(runs.get(job.id)).toBe(1);
+  });
+
   it('rejects bad options naming the option', () => {
     expect(() => new Worker({ databaseUrl: db.url, maxConcurrentJobs: 0 })).toThrow(/maxConcurrentJobs: maxConcurrentJobs must be at least 1/);
     expect(() => new Worker({ databaseUrl: db.url, queues: [] })).toThrow(/queues: queues must name at least one queue/);
