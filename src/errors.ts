@@ -32,7 +32,7 @@ export class TaiatError extends Error {
 
 /** An input (an option, a job definition, a CLI argument) failed validation. */
 export class ValidationError extends TaiatError {
-  /** Dotted path of the offending field, e.g. `jobs.3.payload.agent_name`. */
+  /** Dotted path of the offending field, e.g. `jobs[3].payload.agent_name`. */
   readonly field: string;
 
   constructor(field: string, reason: string, code: TaiatErrorCode = 'TAIAT_INVALID_INPUT') {

@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import { parseAgentConfig, loadAgentModules } from '../worker/modules.js';
 import { Worker } from '../worker/worker.js';
+import { ValidationError } from '../errors.js';
 import type { MetricsServer } from '../worker/metrics.js';
 import { databaseOptions, databaseUrlFor, reportError } from './common.js';
 import { createCliLogger, LOG_LEVELS } from './logger.js';
@@ -46,8 +47,12 @@ export async function main(args: string[]): Promise<void> {
       await printStatus(url, argv.json);
       return;
     }
-    const envModules = process.env.TAIAT_AGENT_CONFIG ? parseAgentConfig(process.env.TAIAT_AGENT_CONFIG) : [];
-    const modules = await loadAgentModules(argv.agents.length > 0 ? argv.agents : envModules);
+    const specifiers = argv.agents.length > 0 ? argv.agents : process.env.TAIAT_AGENT_CONFIG ? parseAgentConfig(process.env.TAIAT_AGENT_CONFIG) : [];
+    const modules = await loadAgentModules(specifiers);
+    if (modules.executors.length === 0 && Object.keys(modules.agents).length === 0) {
+      // A worker that can run nothing would claim jobs only to fail them.
+      throw new ValidationError('agents', 'no agents or executors: name a module with --agents, or set TAIAT_AGENT_CONFIG', 'TAIAT_CONFIG_INVALID');
+    }
     const logger = await createCliLogger(argv.logLevel);
     const worker = new Worker({
       databaseUrl: url,

@@ -54,7 +54,12 @@ export async function runJob(
   deps: RunJobDeps,
   log: Logger,
 ): Promise<AttemptOutcome | null> {
-  const executor = findExecutor(job, deps);
+  let executor: Executor | string;
+  try {
+    executor = findExecutor(job, deps);
+  } catch (error) {
+    return failure(job, `canExecute threw: ${message(error)}`, deps, true);
+  }
   if (typeof executor === 'string') return failure(job, executor, deps, true);
 
   const { signal } = controller;

@@ -97,8 +97,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // disk, and creation and completion keep it: no job or outcome can be lost.
     this.#claimConn = openConnection(url, { max: 2, applicationName, settings: { synchronous_commit: 'off' } });
     try {
-      const [row] = await conn.sql<{ ok: boolean }[]>`SELECT to_regclass('taiat_jobs') IS NOT NULL AND to_regclass('taiat_workers') IS NOT NULL AS ok`;
-      if (!row?.ok) throw new SchemaNotCurrentError(['relation taiat_jobs']);
+      const missing = await conn.sql<{ name: string }[]>`
+        SELECT name FROM unnest(ARRAY['taiat_jobs', 'taiat_job_history', 'taiat_workers']) AS name WHERE to_regclass(name) IS NULL`;
+      if (missing.length > 0) throw new SchemaNotCurrentError(missing.map((m) => `relation ${m.name}`));
       await this.#heartbeat();
       const ready = await conn.sql.listen(READY_CHANNEL, (queue) => {
         if (this.#opts.queues.includes(queue)) this.#nudge(true);
@@ -118,6 +119,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.#every(this.#opts.cleanupIntervalHours * 3600, () => this.pruneHistory());
     }
     this.#log.info({ queues: this.#opts.queues, concurrency: this.#opts.maxConcurrentJobs }, 'worker started');
+    if (this.#opts.executors.length === 0 && Object.keys(this.#opts.agents).length === 0) {
+      this.#log.warn('no agents or executors are registered: every job claimed will fail (see --agents)');
+    }
     await this.#rescue();
     this.#loop = this.#claimLoop();
   }
@@ -132,7 +136,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.#state = 'stopped';
       return;
     }
-    if (this.#state === 'stopping') return this.#loop;
+    if (this.#state === 'stopping') return new Promise((resolve) => this.once('worker:stopped', resolve));
     this.#state = 'stopping';
     this.#log.info({ running: this.#running.size }, 'worker stopping');
     this.#nudge(false);
@@ -180,6 +184,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /** Deletes history past the retention, unless another worker is at it. Returns rows deleted, or null. */
   async pruneHistory(): Promise<number | null> {
+    if (!this.#conn || this.#state === 'stopped') throw new TaiatError('TAIAT_INVALID_STATE', 'pruneHistory needs a started worker');
     const deleted = await pruneHistory(this.#conn!, this.#opts.historyRetentionDays);
     if (deleted !== null) this.#log.info({ deleted, retentionDays: this.#opts.historyRetentionDays }, 'history pruned');
     return deleted;

@@ -107,6 +107,8 @@ describe('worker processes', () => {
     expect(missing.stderr).toMatch(/error \[TAIAT_MODULE_LOAD_FAILED\]: cannot load agents module \.\/nope\.js: Cannot find module/);
     const config = await runBin('taiat-worker', [], { TAIAT_DATABASE_URL: db.url, TAIAT_AGENT_CONFIG: '{"modules": "x"}' });
     expect(config.stderr).toContain('error [TAIAT_CONFIG_INVALID]: TAIAT_AGENT_CONFIG.modules: modules must be an array of module paths');
+    const nothing = await runBin('taiat-worker', ['--once'], { TAIAT_DATABASE_URL: db.url });
+    expect(nothing).toMatchObject({ code: 1, stderr: 'error [TAIAT_CONFIG_INVALID]: agents: no agents or executors: name a module with --agents, or set TAIAT_AGENT_CONFIG\n' });
     const viaEnv = await runBin('taiat-worker', ['--once'], { TAIAT_DATABASE_URL: db.url, TAIAT_AGENT_CONFIG: '{"modules": ["test/fixtures/recording-agents.mjs"]}' });
     expect(viaEnv.code).toBe(0);
   }, 30_000);
