@@ -142,7 +142,9 @@ export function validateNewJob(input: unknown, limits: ValidationLimits = DEFAUL
   }
   const problem = findJsonProblem(payload, 'payload');
   if (problem) fail(prefix, problem[0], problem[1]);
-  const size = Buffer.byteLength(JSON.stringify(payload));
+  // Measured before anything is sent: string length is a lower bound, bytes only when it matters.
+  const json = JSON.stringify(payload);
+  const size = json.length * 3 <= limits.maxPayloadBytes ? json.length : Buffer.byteLength(json);
   if (size > limits.maxPayloadBytes) {
     fail(prefix, 'payload', `is ${size} bytes of JSON, more than the limit of ${limits.maxPayloadBytes}`);
   }
@@ -167,7 +169,7 @@ export function validateNewJob(input: unknown, limits: ValidationLimits = DEFAUL
     jobType: job.jobType,
     name: job.name,
     description: job.description ?? null,
-    payload: JSON.parse(JSON.stringify(payload)) as JsonObject,
+    payload: payload as JsonObject,
     dependencies,
     priority,
     maxRetries: job.maxRetries ?? 3,

@@ -1,7 +1,7 @@
 import { jsonParam, type Tx } from '../db/connection.js';
 import { DuplicateJobIdError } from '../errors.js';
 import { checkGraph } from '../jobs/graph.js';
-import { jobFromRow, type Job } from '../jobs/model.js';
+import type { Job } from '../jobs/model.js';
 import type { ValidatedJob } from '../jobs/validation.js';
 import { resolveExternalDependencies } from './dependencies.js';
 import { notifyReady } from './notify.js';
@@ -81,13 +81,16 @@ export async function insertJobs(tx: Tx, jobs: ValidatedJob[], options: InsertOp
   // 20,000 rows cost more than the insert (measured by the benchmark). RETURNING does not keep
   // the input order; callers expect it.
   const byId = new Map(inserted.map((r) => [r.id, r]));
-  return jobs.map((j, i) => {
-    const { created_at, run_at } = byId.get(j.id)!;
-    const row = rows[i]!;
-    return jobFromRow({
-      ...row, description: j.description, status: 'pending', retry_count: 0, attempts: 0, error_message: null,
-      result: null, run_at, started_at: null, completed_at: null, duration_seconds: null, created_at, updated_at: created_at,
-      worker_id: null, lease_expires_at: null, step: 0, cause_job_id: null, attempt_errors: [], location: 'live',
-    });
+  const parentId = options.parentId ?? null;
+  return jobs.map((j) => {
+    const { created_at: createdAt, run_at: runAt } = byId.get(j.id)!;
+    return {
+      id: j.id, jobType: j.jobType, name: j.name, description: j.description, payload: j.payload,
+      dependencies: j.dependencies, status: 'pending', priority: j.priority, queue: j.queue,
+      maxRetries: j.maxRetries, retryCount: 0, attempts: 0, errorMessage: null, result: null, runAt,
+      startedAt: null, completedAt: null, durationSeconds: null, createdAt, updatedAt: createdAt,
+      workerId: null, leaseExpiresAt: null, timeoutSeconds: j.timeoutSeconds, retryDelaySeconds: j.retryDelaySeconds,
+      parentId, step: 0, causeJobId: null, attemptErrors: [], location: 'live',
+    } satisfies Job;
   });
 }

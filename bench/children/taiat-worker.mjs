@@ -1,0 +1,56 @@
+// A taiat worker process for the benchmark: the built library (dist/), one Worker with a no-op
+// agent. Reports over IPC: `ready` once started, `drained` when BENCH_EXPECT jobs completed
+// (the Worker emits job:completed after the outcome's transaction committed, i.e. once the job
+// is in taiat_job_history), then its execution counts and memory on request.
+import { performance } from 'node:perf_hooks';
+import { Worker } from '../../dist/index.js';
+import { recordExecution, send, serve } from './common.mjs';
+
+const url = process.env.BENCH_DATABASE_URL;
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const expect = Number(process.env.BENCH_EXPECT ?? 0);
+// Self-test of the checks: BENCH_FAULT=duplicate counts the first execution twice.
+let fault = process.env.BENCH_FAULT === 'duplicate';
+
+const worker = new Worker({
+  databaseUrl: url,
+  maxConcurrentJobs: concurrency,
+  // The throughput setting, like graphile-worker's localQueue below: claim ahead of free slots.
+  localQueueSize: Number(process.env.BENCH_LOCAL_QUEUE ?? 500),
+  agents: {
+    noop(parameters, ctx) {
+      recordExecution(ctx.job.id, parameters.seq);
+      if (fault) {
+        fault = false;
+        recordExecution(ctx.job.id);
+      }
+      return null;
+    },
+  },
+});
+
+let completed = 0;
+let failed = 0;
+let retried = 0;
+let t0 = 0;
+let cpu0 = process.cpuUsage();
+worker.on('job:completed', () => {
+  completed += 1;
+  if (completed === expect) send({ type: 'drained', ms: performance.now() - t0, completed, cpu: process.cpuUsage(cpu0) });
+});
+worker.on('job:failed', (job, error) => {
+  failed += 1;
+  send({ type: 'job-failed', id: job.id, error });
+});
+worker.on('job:retried', (job, error) => {
+  retried += 1;
+  send({ type: 'job-failed', id: job.id, error: `retried: ${error}` });
+});
+worker.on('worker:error', (error) => send({ type: 'worker-error', message: String(error?.message ?? error) }));
+
+serve({ onStop: () => worker.stop(), extraReport: () => ({ completed, failed, retried }) });
+
+cpu0 = process.cpuUsage();
+t0 = performance.now();
+await worker.start();
+send({ type: 'ready', startMs: performance.now() - t0, rss: process.memoryUsage.rss() });
