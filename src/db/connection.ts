@@ -23,8 +23,6 @@ export interface ConnectOptions {
   /** Seconds to wait for a connection before failing. */
   connectTimeout?: number;
   applicationName?: string;
-  /** Session settings sent at connection start (e.g. `{ synchronous_commit: 'off' }`). */
-  settings?: Record<string, string>;
 }
 
 /** Opens a pool (lazily: nothing connects until the first query). */
@@ -33,7 +31,7 @@ export function openConnection(url: string, options: ConnectOptions = {}): Conne
     max: options.max ?? 10,
     connect_timeout: options.connectTimeout ?? 10,
     onnotice: () => {},
-    connection: { application_name: options.applicationName ?? 'taiat', ...options.settings },
+    connection: { application_name: options.applicationName ?? 'taiat' },
   });
   const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: sql }) });
   let closed = false;

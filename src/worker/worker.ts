@@ -60,7 +60,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly #log: Logger;
   readonly #deps: RunJobDeps;
   #conn: Connection | undefined;
-  /** Claims and lease renewals: commits that need not wait for the disk (see start()). */
+  /** Claims and lease renewals (see start()). */
   #claimConn: Connection | undefined;
   readonly #running = new Map<string, Running>();
   /** Claimed (leased) jobs waiting for a free slot: the local queue (`localQueueSize`). */
@@ -91,11 +91,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const applicationName = `taiat worker ${this.id}`.slice(0, 63);
     const conn = openConnection(url, { max: this.#opts.maxConnections, applicationName });
     this.#conn = conn;
-    // A claim or a lease renewal lost in a crash of Postgres only makes the job claimable again,
-    // which is what the crash does to its running jobs anyway; a completion that commits
-    // durably flushes the WAL up to it, claim included. So these commits skip the wait for the
-    // disk, and creation and completion keep it: no job or outcome can be lost.
-    this.#claimConn = openConnection(url, { max: 2, applicationName, settings: { synchronous_commit: 'off' } });
+    // Claims and lease renewals get a small pool of their own, so that a backlog of outcome
+    // writes never delays a heartbeat. They commit durably: an earlier version committed them
+    // with synchronous_commit=off, and the soak caught the cost: a Postgres crash could undo a
+    // claim after the job had run, and the rerun reused the attempt number (undercounted).
+    this.#claimConn = openConnection(url, { max: 2, applicationName });
     try {
       const missing = await conn.sql<{ name: string }[]>`
         SELECT name FROM unnest(ARRAY['taiat_jobs', 'taiat_job_history', 'taiat_workers']) AS name WHERE to_regclass(name) IS NULL`;
