@@ -13,12 +13,12 @@
  * embedded cluster's folder), SOAK_DRAIN_SECONDS (bound of the final drain, default 180), SOAK_OUTAGE=1
  * (also inject Postgres outages longer than the lease). Flags: --seconds N, --seed N, --workers N,
  * --keep, --outage.
- * Output: a summary on stdout, soak/results/latest.json, and soak/results/last/ (worker logs and
+ * Output: a summary on stdout, soak/results/latest.json, and soak/results/runs/<time>-seed<N>/ (worker logs,
  * the agents' run journals of the last run).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -33,7 +33,10 @@ import { startEmbeddedPostgres, stopEmbeddedPostgres, type EmbeddedPostgres } fr
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = path.join(ROOT, 'soak', 'results');
-const RUN_DIR = path.join(RESULTS_DIR, 'last');
+const RUNS_DIR = path.join(RESULTS_DIR, 'runs');
+const KEEP_RUNS = 10;
+// Set in main(): soak/results/runs/<time>-seed<seed>/.
+let RUN_DIR = '';
 const DIR_PREFIX = 'taiat-soak-pg-';
 const OWNER_FILE = 'soak-owner.pid';
 const QUEUE = 'soak';
@@ -269,7 +272,12 @@ function track<T>(p: Promise<T>): Promise<T> {
 // Postgres and connections
 
 let server: EmbeddedPostgres | undefined;
-const SERVER_SETTINGS = { max_connections: '200' };
+// SOAK_PG_LOG=1: log every statement with its backend pid and transaction ids (forensics).
+const PG_LOG = process.env.SOAK_PG_LOG === '1';
+const SERVER_SETTINGS: Record<string, string> = {
+  max_connections: '200',
+  ...(PG_LOG ? { log_statement: 'all', log_line_prefix: `'%m [%p] %a xid=%x vxid=%v '` } : {}),
+};
 let serverDir: string | undefined;
 let url = '';
 let admin: postgres.Sql | undefined;
@@ -1295,6 +1303,7 @@ async function cleanup(): Promise<void> {
   await withTimeout(admin?.end({ timeout: 2 }) ?? Promise.resolve(), 10_000, 'closing the driver pool').catch(() => {});
   if (server && serverDir) {
     await withTimeout(server.stop(), 60_000, 'stopping Postgres').catch((e: unknown) => log(`could not stop Postgres: ${describe(e)}`));
+    if (RUN_DIR) await copyFile(path.join(serverDir, 'postgres.log'), path.join(RUN_DIR, 'postgres.log')).catch(() => {});
     if (!KEEP) await rm(serverDir, { recursive: true, force: true }).catch(() => {});
     else log(`kept the cluster in ${serverDir}`);
   }
@@ -1324,8 +1333,12 @@ async function main(): Promise<void> {
   watchdog.unref();
 
   log(`seed ${SEED} (replay: SOAK_SEED=${SEED}), ${SECONDS} s, ${WORKERS} workers (concurrency ${CONCURRENCY.join(', ')})${OUTAGE ? ', with outages' : ''}`);
-  await rm(RUN_DIR, { recursive: true, force: true });
+  RUN_DIR = path.join(RUNS_DIR, `${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}-seed${SEED}`);
   await mkdir(RUN_DIR, { recursive: true });
+  // Keep the last KEEP_RUNS run folders.
+  const old = (await readdir(RUNS_DIR)).sort().slice(0, -KEEP_RUNS);
+  for (const dir of old) await rm(path.join(RUNS_DIR, dir), { recursive: true, force: true });
+  log(`worker logs and run journals in ${path.relative(ROOT, RUN_DIR)}/`);
 
   if (EXTERNAL_URL) {
     url = EXTERNAL_URL;
@@ -1396,7 +1409,8 @@ async function main(): Promise<void> {
   printSummary(summary);
   await mkdir(RESULTS_DIR, { recursive: true });
   await writeFile(path.join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  log(`summary written to soak/results/latest.json; worker logs and run journals in soak/results/last/`);
+  await writeFile(path.join(RUN_DIR, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  log(`summary written to soak/results/latest.json and ${path.relative(ROOT, RUN_DIR)}/summary.json`);
   await cleanup();
   process.exit(summary.ok ? 0 : 1);
 }
