@@ -84,7 +84,8 @@ const SEED = (() => {
   return Math.floor(Math.random() * 0x1_0000_0000);
 })();
 const EXTERNAL_URL = process.env.TAIAT_SOAK_DATABASE_URL || undefined;
-const KEEP = flags.keep || process.env.SOAK_KEEP === '1';
+// SOAK_KEEP=1 (or --keep): keep the embedded cluster's folder; SOAK_KEEP=failed: only when the run failed.
+let KEEP = flags.keep || process.env.SOAK_KEEP === '1';
 // Opt-in extra fault: Postgres down for longer than the lease (stop, wait, start).
 const OUTAGE = flags.outage || process.env.SOAK_OUTAGE === '1';
 // Short runs get denser faults so that every kind happens.
@@ -276,7 +277,7 @@ let server: EmbeddedPostgres | undefined;
 const PG_LOG = process.env.SOAK_PG_LOG === '1';
 const SERVER_SETTINGS: Record<string, string> = {
   max_connections: '200',
-  ...(PG_LOG ? { log_statement: 'all', log_line_prefix: `'%m [%p] %a xid=%x vxid=%v '` } : {}),
+  ...(PG_LOG ? { log_statement: 'all', log_min_duration_statement: '0', wal_keep_size: '4GB', log_line_prefix: `'%m [%p] %a xid=%x vxid=%v '` } : {}),
 };
 let serverDir: string | undefined;
 let url = '';
@@ -1406,6 +1407,7 @@ async function main(): Promise<void> {
 
   const summary = await analyse(admin, startedAt);
   phase = 'done';
+  if (process.env.SOAK_KEEP === 'failed' && !summary.ok) KEEP = true;
   printSummary(summary);
   await mkdir(RESULTS_DIR, { recursive: true });
   await writeFile(path.join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(summary, null, 2)}\n`);
