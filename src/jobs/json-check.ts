@@ -6,49 +6,57 @@
  */
 export function findJsonProblem(value: unknown, path = ''): [string, string] | null {
   const seen = new Set<object>();
-  const visit = (v: unknown, p: string): [string, string] | null => {
+  // The path is built only for the part that fails, on the way back up: payloads are checked on
+  // every create, and building a path string per value cost more than the check.
+  const trail: (string | number)[] = [];
+  const visit = (v: unknown): string | null => {
     switch (typeof v) {
       case 'string':
-        return v.includes('\u0000') ? [p, 'contains a NUL character, which Postgres cannot store'] : null;
+        return v.includes('\u0000') ? 'contains a NUL character, which Postgres cannot store' : null;
       case 'boolean':
         return null;
       case 'number':
-        return Number.isFinite(v) ? null : [p, `${v} is not a JSON number`];
+        return Number.isFinite(v) ? null : `${v} is not a JSON number`;
       case 'bigint':
-        return [p, 'a BigInt does not survive JSON (pass it as a string)'];
+        return 'a BigInt does not survive JSON (pass it as a string)';
       case 'function':
-        return [p, 'a function does not survive JSON'];
+        return 'a function does not survive JSON';
       case 'symbol':
-        return [p, 'a symbol does not survive JSON'];
+        return 'a symbol does not survive JSON';
       case 'undefined':
-        return [p, 'undefined is not a JSON value'];
+        return 'undefined is not a JSON value';
     }
     if (v === null) return null;
     const obj = v as object;
-    if (seen.has(obj)) return [p, 'contains a cycle'];
+    if (seen.has(obj)) return 'contains a cycle';
     const proto = Object.getPrototypeOf(obj);
     const isArray = Array.isArray(obj);
     if (!isArray && proto !== Object.prototype && proto !== null) {
       const kind = (proto as { constructor?: { name?: string } })?.constructor?.name ?? 'object';
-      return [p, `a ${kind} does not survive JSON (convert it to a plain value)`];
+      return `a ${kind} does not survive JSON (convert it to a plain value)`;
     }
     seen.add(obj);
     if (isArray) {
       for (let i = 0; i < obj.length; i++) {
-        const problem = visit(obj[i], `${p}[${i}]`);
-        if (problem) return problem;
+        const problem = visit(obj[i]);
+        if (problem) return trail.push(i), problem;
       }
     } else {
-      for (const [key, child] of Object.entries(obj)) {
+      for (const key in obj) {
+        if (!Object.hasOwn(obj, key)) continue;
+        const child = (obj as Record<string, unknown>)[key];
         if (child === undefined) continue;
-        const childPath = p ? `${p}.${key}` : key;
-        if (key.includes('\u0000')) return [childPath, 'key contains a NUL character'];
-        const problem = visit(child, childPath);
-        if (problem) return problem;
+        if (key.includes('\u0000')) return trail.push(key), 'key contains a NUL character';
+        const problem = visit(child);
+        if (problem) return trail.push(key), problem;
       }
     }
     seen.delete(obj);
     return null;
   };
-  return visit(value, path);
+  const problem = visit(value);
+  if (problem === null) return null;
+  let at = path;
+  for (const part of trail.reverse()) at = typeof part === 'number' ? `${at}[${part}]` : at ? `${at}.${part}` : part;
+  return [at, problem];
 }

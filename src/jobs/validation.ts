@@ -38,6 +38,8 @@ export interface ValidatedJob {
   name: string;
   description: string | null;
   payload: JsonObject;
+  /** `payload` as JSON, made once for the size check and reused for the insert. */
+  payloadJson: string;
   dependencies: string[];
   priority: number;
   maxRetries: number;
@@ -170,6 +172,7 @@ export function validateNewJob(input: unknown, limits: ValidationLimits = DEFAUL
     name: job.name,
     description: job.description ?? null,
     payload: payload as JsonObject,
+    payloadJson: json,
     dependencies,
     priority,
     maxRetries: job.maxRetries ?? 3,

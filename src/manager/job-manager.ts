@@ -6,7 +6,7 @@ import { jobFromRow, type FinishedStatus, type Job, type JobStatus } from '../jo
 import { validateNewJob, validateNewJobs, type NewJob, type ValidationLimits } from '../jobs/validation.js';
 import { cascadeFailure } from '../store/cascade.js';
 import { explainJob, type Explanation } from '../store/explain.js';
-import { insertJobs } from '../store/create-jobs.js';
+import { createJobs } from '../store/create-jobs.js';
 import { moveToHistory } from '../store/move-to-history.js';
 import { CANCEL_CHANNEL } from '../store/notify.js';
 import { deleteHistoryOlderThan } from '../store/prune.js';
@@ -121,7 +121,7 @@ export class JobManager {
   /** Creates one job. Throws a `TaiatError` (and writes nothing) on bad input. */
   async createJob(job: NewJob): Promise<Job> {
     const validated = validateNewJob(job, this.#limits);
-    const [created] = await this.#run(() => this.#conn.sql.begin((tx) => insertJobs(tx, [validated])));
+    const [created] = await this.#run(() => createJobs(this.#conn.sql, [validated]));
     return created!;
   }
 
@@ -132,7 +132,7 @@ export class JobManager {
    */
   async createJobs(jobs: NewJob[]): Promise<Job[]> {
     const validated = validateNewJobs(jobs, this.#limits);
-    return this.#run(() => this.#conn.sql.begin((tx) => insertJobs(tx, validated)));
+    return this.#run(() => createJobs(this.#conn.sql, validated));
   }
 
   /** A job, live or finished; null when unknown. */

@@ -7,7 +7,7 @@ import { SchemaNotCurrentError, TaiatError } from '../errors.js';
 import type { Job, JsonValue } from '../jobs/model.js';
 import type { NewJob } from '../jobs/validation.js';
 import { validateNewJobs } from '../jobs/validation.js';
-import { insertJobs } from '../store/create-jobs.js';
+import { createJobs } from '../store/create-jobs.js';
 import { CANCEL_CHANNEL, READY_CHANNEL } from '../store/notify.js';
 import { VERSION } from '../version.js';
 import { claimJobs, dependencyResults } from './claim.js';
@@ -314,7 +314,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   async #createChildren(parentId: string, children: NewJob[]): Promise<Job[]> {
     const validated = validateNewJobs(children);
     try {
-      return await this.#conn!.sql.begin((tx) => insertJobs(tx, validated, { parentId }));
+      return await createJobs(this.#conn!.sql, validated, { parentId });
     } catch (error) {
       throw translateDatabaseError(error, this.#conn!.url);
     }

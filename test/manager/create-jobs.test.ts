@@ -129,6 +129,7 @@ describe('bad input: a clear error, and nothing written', () => {
     ['payload with a BigInt', { jobType: 'q', name: 'x', payload: { n: 10n } }, 'TAIAT_INVALID_INPUT', /payload\.n: a BigInt/],
     ['payload with a cycle', { jobType: 'q', name: 'x', payload: cyclic }, 'TAIAT_INVALID_INPUT', /payload\.self: contains a cycle/],
     ['payload with a Date', { jobType: 'q', name: 'x', payload: { d: new Date() } }, 'TAIAT_INVALID_INPUT', /payload\.d: a Date does not survive JSON/],
+    ['payload with a deep Infinity', { jobType: 'q', name: 'x', payload: { a: [1, { b: [2, Infinity] }] } }, 'TAIAT_INVALID_INPUT', /payload\.a\[1\]\.b\[1\]: Infinity is not a JSON number/],
     ['payload with NaN', { jobType: 'q', name: 'x', payload: { n: NaN } }, 'TAIAT_INVALID_INPUT', /payload\.n: NaN is not a JSON number/],
     ['negative retries', agent('x', { maxRetries: -1 }), 'TAIAT_INVALID_INPUT', /maxRetries: maxRetries must not be negative/],
     ['fractional retries', agent('x', { maxRetries: 1.5 }), 'TAIAT_INVALID_INPUT', /maxRetries: maxRetries must be an integer/],
@@ -182,6 +183,29 @@ describe('bad input: a clear error, and nothing written', () => {
     const existing = await jobs.createJobs([agent('a', { id: 'l-2' }), agent('b', { id: 'exists-1' })]).catch((e: unknown) => e);
     expect((existing as TaiatError).code).toBe('TAIAT_DUPLICATE_JOB_ID');
     expect(await snapshot()).toBe(before);
+  });
+
+  it('lets exactly one of concurrent creators of the same chosen id win; the others get a duplicate error', async () => {
+    const racers = await Promise.all(
+      Array.from({ length: 6 }, () => JobManager.connect({ databaseUrl: db.url, maxConnections: 1 })),
+    );
+    try {
+      for (let round = 0; round < 5; round++) {
+        const id = `race-${round}`;
+        const outcomes = await Promise.allSettled(racers.map((r) => r.createJobs([agent('a'), agent('b', { id })])));
+        expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+        for (const o of outcomes) {
+          if (o.status === 'rejected') {
+            expect((o.reason as TaiatError).code).toBe('TAIAT_DUPLICATE_JOB_ID');
+            expect((o.reason as TaiatError).message).toContain(id);
+          }
+        }
+        const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM taiat_jobs WHERE id = ${id}`;
+        expect(row!.n).toBe(1);
+      }
+    } finally {
+      await Promise.all(racers.map((r) => r.close()));
+    }
   });
 
   it('enforces payload and call limits', async () => {
