@@ -42,9 +42,11 @@ export function openConnection(url: string, options: ConnectOptions = {}): Conne
     async close() {
       if (closed) return;
       closed = true;
-      await db.destroy();
-      // kysely-postgres-js does not own the postgres.js pool: end it here.
+      // The pool ends first, with a deadline: Kysely's destroy ends it too, but with no timeout,
+      // so a statement that never returns (a lock wait, a connection lost mid-query) would hang
+      // close() forever. After this, destroy() finds the pool ended.
       await sql.end({ timeout: 5 });
+      await db.destroy();
     },
   };
 }

@@ -821,4 +821,29 @@ describe('JobManager.connect', () => {
     await other.close();
     await expect(other.close()).resolves.toBeUndefined();
   });
+
+  it('close() returns within its deadline while a call waits on a lock, and that call fails', async () => {
+    const other = await JobManager.connect({ databaseUrl: db.url, maxConnections: 1 });
+    await jobs.createJob(agent('locked', { id: 'locked-1' }));
+    expect((await other.getJob('locked-1'))?.status).toBe('pending'); // Kysely's driver too
+    const holder = await db.sql.reserve();
+    try {
+      await holder`BEGIN`;
+      await holder`SELECT id FROM taiat_jobs WHERE id = 'locked-1' FOR UPDATE`;
+      const waiting = other.cancelJob('locked-1').then(() => 'returned', (e: Error) => e);
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = performance.now();
+      await other.close();
+      expect(performance.now() - t0).toBeLessThan(8_000);
+      // The server notices the closed connection once the lock wait ends: the call then fails and
+      // its transaction is rolled back.
+      await holder`ROLLBACK`;
+      const outcome = await waiting;
+      expect(outcome).toBeInstanceOf(Error);
+      expect((outcome as TaiatError).code).toBe('TAIAT_DATABASE_UNAVAILABLE');
+    } finally {
+      holder.release();
+    }
+    expect((await jobs.getJob('locked-1'))?.status).toBe('pending');
+  }, 30_000);
 });
