@@ -3,7 +3,8 @@ import { findJsonProblem } from '../jobs/json-check.js';
 import type { Job, JsonValue } from '../jobs/model.js';
 import { retryDelaySeconds } from './backoff.js';
 import type { AttemptOutcome } from './outcomes.js';
-import { isWaitFor, type AgentRegistry, type Executor, type JobAbortReason, type JobContext } from './types.js';
+import type { AttemptAbort } from './attempt-abort.js';
+import { isWaitFor, type AgentRegistry, type Executor, type JobContext } from './types.js';
 
 export interface RunJobDeps {
   agents: AgentRegistry;
@@ -49,10 +50,10 @@ function message(error: unknown): string {
  */
 export async function runJob(
   job: Job,
-  ctx: Omit<JobContext, 'signal'>,
-  controller: AbortController,
+  ctx: JobContext,
+  abort: AttemptAbort,
   deps: RunJobDeps,
-  log: Logger,
+  log: () => Logger,
 ): Promise<AttemptOutcome | null> {
   let executor: Executor | string;
   try {
@@ -62,15 +63,9 @@ export async function runJob(
   }
   if (typeof executor === 'string') return failure(job, executor, deps, true);
 
-  const { signal } = controller;
-  const timer = job.timeoutSeconds ? setTimeout(() => controller.abort('timeout' satisfies JobAbortReason), job.timeoutSeconds * 1000) : undefined;
-  let onAbort: () => void = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+  const timer = job.timeoutSeconds ? setTimeout(() => abort.abort('timeout'), job.timeoutSeconds * 1000) : undefined;
   try {
-    const value = await Promise.race([Promise.resolve().then(() => executor.execute(job, { ...ctx, signal })), aborted]);
+    const value = await Promise.race([Promise.resolve().then(() => executor.execute(job, ctx)), abort.aborted()]);
     if (isWaitFor(value)) {
       const ids = [...new Set(value.jobIds)];
       if (ids.length === 0 || ids.some((id) => typeof id !== 'string' || id === '')) {
@@ -84,9 +79,8 @@ export async function runJob(
     if (problem) return failure(job, `the executor returned a value that is not JSON: ${problem[0]}: ${problem[1]}`, deps);
     return { kind: 'completed', job, result };
   } catch (error) {
-    if (signal.aborted) {
-      const reason = signal.reason as JobAbortReason;
-      switch (reason) {
+    if (abort.reason !== undefined) {
+      switch (abort.reason) {
         case 'timeout':
           return failure(job, `timed out after ${job.timeoutSeconds}s`, deps);
         case 'cancelled':
@@ -94,13 +88,13 @@ export async function runJob(
         case 'shutdown':
           return { kind: 'released', job };
         case 'lease-lost':
-          log.warn({ jobId: job.id }, 'lease lost: another worker took the job back; its outcome here is dropped');
+          log().warn({ jobId: job.id }, 'lease lost: another worker took the job back; its outcome here is dropped');
           return null;
       }
     }
     return failure(job, message(error), deps);
   } finally {
     clearTimeout(timer);
-    signal.removeEventListener('abort', onAbort);
+    abort.settle();
   }
 }

@@ -9,6 +9,7 @@ import type { NewJob } from '../jobs/validation.js';
 import { validateNewJobs } from '../jobs/validation.js';
 import { createJobs } from '../store/create-jobs.js';
 import { CANCEL_CHANNEL, READY_CHANNEL } from '../store/notify.js';
+import { AttemptAbort } from './attempt-abort.js';
 import { VERSION } from '../version.js';
 import { claimJobs, dependencyResults } from './claim.js';
 import { pruneHistory, rescueExpiredJobs } from './maintenance.js';
@@ -35,7 +36,7 @@ export interface WorkerEvents {
 
 interface Running {
   job: Job;
-  controller: AbortController;
+  abort: AttemptAbort;
   done: Promise<void>;
 }
 
@@ -289,25 +290,32 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   #start({ job, dependencyResults: deps }: Queued): void {
-    const controller = new AbortController();
-    const log = this.#log.child({ jobId: job.id, jobName: job.name });
-    const ctx: Omit<JobContext, 'signal'> = {
+    const abort = new AttemptAbort();
+    // The job's child logger is made when first used (pino children cost per job otherwise).
+    let jobLog: Logger | undefined;
+    const log = () => (jobLog ??= this.#log.child({ jobId: job.id, jobName: job.name }));
+    const ctx: JobContext = {
       job,
       attempt: job.attempts,
-      logger: log,
+      get signal() {
+        return abort.signal;
+      },
+      get logger() {
+        return log();
+      },
       dependencyResults: deps,
       createJobs: (children: NewJob[]) => this.#createChildren(job.id, children),
       waitFor: (jobIds: string[]): WaitFor => ({ [WAIT_FOR]: true, jobIds }),
     };
-    log.debug({ attempt: job.attempts, jobType: job.jobType }, 'job started');
+    if (this.#log.isLevelEnabled('debug')) log().debug({ attempt: job.attempts, jobType: job.jobType }, 'job started');
     this.emit('job:started', job);
-    const done = runJob(job, ctx, controller, this.#deps, log).then((outcome) => {
+    const done = runJob(job, ctx, abort, this.#deps, log).then((outcome) => {
       this.#running.delete(job.id);
       if (outcome) this.#record(outcome, log);
       this.#fillSlots();
       this.#nudge(this.#maybeMore);
     });
-    this.#running.set(job.id, { job, controller, done });
+    this.#running.set(job.id, { job, abort, done });
   }
 
   /** `ctx.createJobs`: children of `parentId`, committed at once whatever the parent's outcome. */
@@ -325,22 +333,22 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (index >= 0) {
       // Claimed but not started: it never ran, so a shutdown or a cancel settles it here.
       const [{ job }] = this.#queued.splice(index, 1) as [Queued];
-      const log = this.#log.child({ jobId });
+      const log = () => this.#log.child({ jobId });
       if (reason === 'cancelled') this.#record({ kind: 'cancelled', job, error: 'cancelled by request before it started' }, log);
       else if (reason === 'shutdown') this.#record({ kind: 'released', job }, log);
       return;
     }
     const running = this.#running.get(jobId);
-    if (running && !running.controller.signal.aborted) {
+    if (running && running.abort.reason === undefined) {
       this.#log.info({ jobId, reason }, 'aborting job');
-      running.controller.abort(reason);
+      running.abort.abort(reason);
     }
   }
 
-  #record(outcome: AttemptOutcome, log: Logger): void {
+  #record(outcome: AttemptOutcome, log: () => Logger): void {
     this.#outbox.push(outcome);
-    if (outcome.kind === 'failed') log.warn({ error: outcome.error, retryInSeconds: outcome.retryInSeconds }, 'job attempt failed');
-    else log.debug({ outcome: outcome.kind }, `job ${outcome.kind}`);
+    if (outcome.kind === 'failed') log().warn({ error: outcome.error, retryInSeconds: outcome.retryInSeconds }, 'job attempt failed');
+    else if (this.#log.isLevelEnabled('debug')) log().debug({ outcome: outcome.kind }, `job ${outcome.kind}`);
     if (!this.#flushing) this.#flushing = this.#flushAll(Infinity).finally(() => (this.#flushing = undefined));
   }
 
