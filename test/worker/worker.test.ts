@@ -21,12 +21,17 @@ describe('worker', () => {
 
   it('gives the executor the job, attempt, signal and logger; custom executors come first', async () => {
     let seen: { attempt: number; aborted: boolean; jobId: string } | undefined;
+    let claimed: Job | undefined;
+    let live: Job | null = null;
     await startWorker({
       agents: { x: () => 'agent' },
       executors: [{
         canExecute: (job) => job.jobType === 'query' || job.name === 'take-over',
-        execute: (job, ctx) => {
-          seen = { attempt: ctx.attempt, aborted: ctx.signal.aborted, jobId: ctx.job.id };
+        execute: async (job, ctx) => {
+          if (job.jobType === 'query') {
+            claimed = ctx.job;
+            live = await harness.jobs.getJob(job.id);
+          } else seen = { attempt: ctx.attempt, aborted: ctx.signal.aborted, jobId: ctx.job.id };
           ctx.logger.info('running');
           return `custom:${job.name}`;
         },
@@ -37,6 +42,9 @@ describe('worker', () => {
     expect((await finished(q.id)).result).toBe('custom:q');
     expect((await finished(a.id)).result).toBe('custom:take-over');
     expect(seen).toEqual({ attempt: 1, aborted: false, jobId: a.id });
+    // The claimed job, as the executor sees it, is the row as the claim left it.
+    expect(claimed).toEqual(live);
+    expect(claimed).toMatchObject({ status: 'running', workerId: expect.any(String), attempts: 1, location: 'live' });
   });
 
   it('fails a job no executor can run at once, without retries, naming what is missing', async () => {
