@@ -40,6 +40,7 @@ const { values: flags } = parseArgs({
     only: { type: 'string' },
     'no-graphile': { type: 'boolean', default: false },
     pgss: { type: 'boolean', default: false },
+    'w6-minutes': { type: 'string' },
   },
 });
 
@@ -48,7 +49,10 @@ const SIZES = QUICK
   ? { w1Jobs: 300, w2Jobs: 20, w2GapMs: 20, w3Chains: 20, w3Steps: 4, w4Groups: 10, w4Width: 10, w5Backlog: 10_000, ceilingTx1: 10, ceilingTx50: 2 }
   : { w1Jobs: 20_000, w2Jobs: 300, w2GapMs: 20, w3Chains: 500, w3Steps: 4, w4Groups: 200, w4Width: 10, w5Backlog: 1_000_000, ceilingTx1: 2_000, ceilingTx50: 60 };
 const RUNS = flags.runs ? Math.max(1, Number(flags.runs)) : QUICK ? 1 : 3;
-const ONLY = new Set((flags.only ?? 'w1,w2,w3,w4,w5,ceiling').split(',').map((s) => s.trim().toLowerCase()));
+// W6's soak: a steady rate for this long (quick: 20 s), worker RSS sampled every 5 s.
+const W6_SECONDS = QUICK ? 20 : Math.max(1, Number(flags['w6-minutes'] ?? 10)) * 60;
+const W6_RATE = 200; // jobs/s, created every 100 ms
+const ONLY = new Set((flags.only ?? 'w1,w2,w3,w4,w5,w6,ceiling').split(',').map((s) => s.trim().toLowerCase()));
 const GRAPHILE = !flags['no-graphile'];
 const CONCURRENCY = 16;
 const CEILING_CLIENTS = 16;
@@ -159,7 +163,7 @@ async function graphileUtils(url: string): Promise<{ utils: Awaited<ReturnType<t
   };
 }
 
-function spawnWorker(system: 'taiat' | 'graphile', db: BenchDatabase, expect: number): BenchChild {
+function spawnWorker(system: 'taiat' | 'graphile', db: BenchDatabase, expect: number, env: Record<string, string> = {}): BenchChild {
   const script = path.join(CHILDREN, system === 'taiat' ? 'taiat-worker.mjs' : 'graphile-worker.mjs');
   return new BenchChild(`${system} worker (${db.name})`, script, {
     BENCH_DATABASE_URL: db.url,
@@ -169,6 +173,7 @@ function spawnWorker(system: 'taiat' | 'graphile', db: BenchDatabase, expect: nu
     BENCH_CHILD_LIFETIME_MS: String(TIMEOUTS.drain + 5 * 60_000),
     TAIAT_DATABASE_URL: '',
     DATABASE_URL: '',
+    ...env,
   }, ROOT);
 }
 
@@ -479,6 +484,104 @@ async function latency(system: 'taiat' | 'graphile', run: number): Promise<Laten
   });
 }
 
+interface SoakResult {
+  seconds: number;
+  jobs: number;
+  jobsPerSec: number;
+  /** [seconds since the load started, RSS MB, heap used MB] every 5 s. */
+  samples: [number, number, number][];
+  /** Mean RSS over the second minute (after warm-up) and over the last minute. */
+  rssEarlyMb: number;
+  rssLateMb: number;
+  rssGrowthMb: number;
+  rssPeakMb: number;
+  /** Least-squares slope of RSS after the first minute. */
+  rssSlopeMbPerMin: number;
+}
+
+/**
+ * W6's soak: one worker process under a steady rate of jobs (independent ones and two-step
+ * chains) for W6_SECONDS; its RSS sampled every 5 s. Exactly-once is checked in the database
+ * (the child only counts executions, so that its own bookkeeping does not grow).
+ */
+async function memorySoak(run: number): Promise<SoakResult | null> {
+  const tickMs = 100;
+  const perTick = Math.round((W6_RATE * tickMs) / 1000);
+  const ticks = Math.round((W6_SECONDS * 1000) / tickMs);
+  const total = ticks * perTick;
+  return withDatabase(`bench_w6_taiat_r${run}`, 'taiat', async (db) => {
+    const jobs = await JobManager.connect({ databaseUrl: db.url, maxConnections: 2 });
+    let child: BenchChild | undefined;
+    try {
+      child = spawnWorker('taiat', db, total, { BENCH_COUNT_ONLY: '1', BENCH_CHILD_LIFETIME_MS: String(W6_SECONDS * 1000 + 10 * 60_000) });
+      await child.next('ready', TIMEOUTS.ready);
+      const samples: [number, number, number][] = [];
+      const t0 = performance.now();
+      let nextSample = 0;
+      for (let tick = 0; tick < ticks; tick++) {
+        const wait = t0 + tick * tickMs - performance.now();
+        if (wait > 0) await sleep(wait);
+        const batch: NewJob[] = [];
+        for (let i = 0; i < perTick - 2; i++) batch.push({ jobType: 'agent', name: 'steady', payload: { agent_name: 'noop' } });
+        const head = `w6-${run}-${tick}`;
+        batch.push({ id: head, jobType: 'agent', name: 'head', payload: { agent_name: 'noop' } });
+        batch.push({ jobType: 'agent', name: 'tail', payload: { agent_name: 'noop' }, dependencies: [head] });
+        await jobs.createJobs(batch);
+        const elapsed = (performance.now() - t0) / 1000;
+        if (elapsed >= nextSample) {
+          const m = await child.request({ type: 'memory' }, 'memory', 10_000);
+          samples.push([round(elapsed, 1), mb(m.rss as number)!, mb(m.heapUsed as number)!]);
+          nextSample += 5;
+        }
+      }
+      const loadSeconds = (performance.now() - t0) / 1000;
+      await child.next('drained', TIMEOUTS.drain);
+      const last = await child.request({ type: 'memory' }, 'memory', 10_000);
+      samples.push([round((performance.now() - t0) / 1000, 1), mb(last.rss as number)!, mb(last.heapUsed as number)!]);
+      const report = await child.request({ type: 'report' }, 'report', 30_000);
+      await child.stop();
+      const problems = [...childProblems(child)];
+      if (report.executed !== total) problems.push(`${report.executed} executions for ${total} jobs`);
+      const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+      try {
+        const [row] = await sql<{ completed: number; other: number; max_attempts: number; live: number }[]>`
+          SELECT (SELECT count(*)::int FROM taiat_job_history WHERE status = 'completed') AS completed,
+                 (SELECT count(*)::int FROM taiat_job_history WHERE status <> 'completed') AS other,
+                 (SELECT coalesce(max(attempts), 0)::int FROM taiat_job_history) AS max_attempts,
+                 (SELECT count(*)::int FROM taiat_jobs) AS live`;
+        if (row!.completed !== total || row!.other !== 0) problems.push(`history: ${row!.completed} completed and ${row!.other} other for ${total} jobs`);
+        if (row!.max_attempts !== 1) problems.push(`a job took ${row!.max_attempts} attempts`);
+        if (row!.live !== 0) problems.push(`${row!.live} job(s) left in taiat_jobs`);
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+      check('W6 memory soak', 'taiat', run, problems, `${total} jobs over ${Math.round(loadSeconds)} s, each executed once (counted) and completed once with 1 attempt`);
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+      const span = Math.min(60, loadSeconds / 3);
+      const early = samples.filter(([t]) => t >= span && t < 2 * span).map(([, r]) => r);
+      const late = samples.filter(([t]) => t >= loadSeconds - span && t <= loadSeconds).map(([, r]) => r);
+      const steady = samples.filter(([t]) => t >= span && t <= loadSeconds);
+      const mt = mean(steady.map(([t]) => t));
+      const mr = mean(steady.map(([, r]) => r));
+      const slope = steady.reduce((a, [t, r]) => a + (t - mt) * (r - mr), 0) / Math.max(1e-9, steady.reduce((a, [t]) => a + (t - mt) ** 2, 0));
+      return {
+        seconds: round(loadSeconds, 1),
+        jobs: total,
+        jobsPerSec: round(total / loadSeconds, 0),
+        samples,
+        rssEarlyMb: round(mean(early), 1),
+        rssLateMb: round(mean(late), 1),
+        rssGrowthMb: round(mean(late) - mean(early), 1),
+        rssPeakMb: round(Math.max(...samples.map(([, r]) => r)), 1),
+        rssSlopeMbPerMin: round(slope * 60, 2),
+      };
+    } finally {
+      child?.kill();
+      await jobs.close();
+    }
+  });
+}
+
 interface GraphResult {
   jobs: number;
   createJobsPerSec: number;
@@ -647,6 +750,12 @@ async function main(): Promise<void> {
     if (ONLY.has('w3')) w3.push(await attempt('W3 chains', 'taiat', run, () => taiatGraph('chains', run)));
     if (ONLY.has('w4')) w4.push(await attempt('W4 fan-in', 'taiat', run, () => taiatGraph('fan-in', run)));
   }
+  // One soak (it is long), after everything else.
+  const w6: (SoakResult | null)[] = [];
+  if (ONLY.has('w6')) {
+    log(`W6 memory soak: ${W6_SECONDS} s at ${W6_RATE} jobs/s`);
+    w6.push(await attempt('W6 memory soak', 'taiat', 1, () => memorySoak(1)));
+  }
   if (GRAPHILE && (ONLY.has('w3') || ONLY.has('w4'))) {
     skipped.push('graphile-worker W3/W4: graphile-worker has no job dependencies (a job cannot wait for other jobs), so chains and fan-in have no equivalent');
   }
@@ -676,6 +785,7 @@ async function main(): Promise<void> {
   const W4 = summarize(w4);
   const W5B = summarize(w5Blocked);
   const W5H = summarize(w5History);
+  const W6 = w6[0] ?? null;
   const t1 = W1T.median.drainJobsPerSec;
   const g1 = W1G.median.drainJobsPerSec;
   const c1 = C1.median.jobsPerSecond;
@@ -723,7 +833,7 @@ async function main(): Promise<void> {
       w3Chains: { taiat: W3, graphileWorker: 'skipped: no job dependencies' },
       w4FanIn: { taiat: W4, graphileWorker: 'skipped: no job dependencies' },
       w5Backlog: { blocked: W5B, history: W5H, backlogRows: SIZES.w5Backlog },
-      w6Memory: { taiatPeakRssMb: W1T.median.peakRssMb ?? null, graphileWorkerPeakRssMb: W1G.median.peakRssMb ?? null },
+      w6Memory: { taiatPeakRssMb: W1T.median.peakRssMb ?? null, graphileWorkerPeakRssMb: W1G.median.peakRssMb ?? null, soak: W6 },
     },
     ceiling: { clients: CEILING_CLIENTS, script: { '1': CEILING_SCRIPT(1), '50': CEILING_SCRIPT(50) }, perTx1: C1, perTx50: C50 },
     ratios,
@@ -752,6 +862,8 @@ async function main(): Promise<void> {
     [`W5 drain, ${fmt(SIZES.w5Backlog)} blocked (jobs/s)`, fmt(m(W5B, 'drainJobsPerSec')), spread(W5B, 'drainJobsPerSec'), '-', '-', `${ratio(m(W5B, 'drainJobsPerSec'), t1)} of W1`, ratio(m(W5B, 'drainJobsPerSec'), c1)],
     [`W5 drain, ${fmt(SIZES.w5Backlog)} history (jobs/s)`, fmt(m(W5H, 'drainJobsPerSec')), spread(W5H, 'drainJobsPerSec'), '-', '-', `${ratio(m(W5H, 'drainJobsPerSec'), t1)} of W1`, ratio(m(W5H, 'drainJobsPerSec'), c1)],
     ['W6 worker peak RSS in W1 (MB)', fmt(m(W1T, 'peakRssMb'), 1), spread(W1T, 'peakRssMb', 1), fmt(m(W1G, 'peakRssMb'), 1), '-', ratio(m(W1T, 'peakRssMb'), m(W1G, 'peakRssMb')), '-'],
+    [`W6 soak ${W6 ? fmt(W6.seconds / 60, 1) : '-'} min at ${W6_RATE}/s: RSS early -> late (MB)`, W6 ? `${fmt(W6.rssEarlyMb, 1)} -> ${fmt(W6.rssLateMb, 1)}` : '-', W6 ? `peak ${fmt(W6.rssPeakMb, 1)}` : '-', '-', '-', '-', '-'],
+    ['W6 soak: RSS growth (MB), slope (MB/min)', W6 ? fmt(W6.rssGrowthMb, 1) : '-', W6 ? `${fmt(W6.rssSlopeMbPerMin, 2)}/min` : '-', '-', '-', '-', '-'],
   ];
   console.log(`\ntaiat ${VERSION} vs graphile-worker ${graphileVersion} vs pgbench ceiling; Postgres ${pg.settings.server_version}, fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronous_commit}; ${cpus.length} cpus, node ${process.version}; median of ${RUNS} run(s)\n`);
   console.log(table(['metric', 'taiat', 'taiat min-max', 'graphile-worker', 'ceiling (pgbench)', 'taiat/graphile', 'taiat/ceiling'], rows));

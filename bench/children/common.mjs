@@ -22,7 +22,14 @@ setTimeout(() => {
 export const executions = new Map();
 export const starts = [];
 
+// The memory soak (W6) counts executions without keeping ids, so the child's own bookkeeping does
+// not grow with the jobs; exactly-once is checked in the database instead.
+const countOnly = process.env.BENCH_COUNT_ONLY === '1';
+let executed = 0;
+
 export function recordExecution(jobId, seq) {
+  executed += 1;
+  if (countOnly) return;
   executions.set(jobId, (executions.get(jobId) ?? 0) + 1);
   if (typeof seq === 'number') starts.push([seq, now()]);
 }
@@ -49,6 +56,7 @@ export function report(extra = {}) {
   return {
     type: 'report',
     executions: [...executions],
+    executed,
     starts,
     peakRssSampled: peakRss,
     vmHwm: vmHwmBytes(),
@@ -69,6 +77,11 @@ export function serve({ onStop, extraReport = () => ({}) }) {
       case 'report':
         send(report(extraReport()));
         break;
+      case 'memory': {
+        const m = process.memoryUsage();
+        send({ type: 'memory', rss: m.rss, heapUsed: m.heapUsed, executed });
+        break;
+      }
       case 'stop':
         Promise.resolve()
           .then(onStop)
