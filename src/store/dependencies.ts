@@ -1,6 +1,6 @@
 import type { Tx } from '../db/connection.js';
 import { DependencyError } from '../errors.js';
-import { notifyReady } from './notify.js';
+import { READY_CHANNEL } from './notify.js';
 
 /**
  * Checks dependencies that lie outside a set of jobs being (re)inserted. Returns the ids that are
@@ -55,14 +55,17 @@ export async function resolveExternalDependencies(
  */
 export async function releaseDependents(tx: Tx, completedIds: string[]): Promise<number> {
   if (completedIds.length === 0) return 0;
-  const released = await tx<{ queue: string; ready: boolean }[]>`
-    UPDATE taiat_jobs j
-       SET pending_dependencies = j.pending_dependencies - (
-             SELECT count(*) FROM jsonb_array_elements_text(j.dependencies) AS d(id)
-              WHERE d.id = ANY(${completedIds}::text[])),
-           updated_at = now()
-     WHERE j.dependencies ?| ${completedIds}::text[] AND j.pending_dependencies > 0
-    RETURNING j.queue, j.pending_dependencies = 0 AND j.run_at <= now() AS ready`;
-  await notifyReady(tx, released.filter((r) => r.ready).map((r) => r.queue));
-  return released.length;
+  // The ready queues are notified in the same statement (one round trip less per batch).
+  const [released] = await tx<{ n: number }[]>`
+    WITH released AS (
+      UPDATE taiat_jobs j
+         SET pending_dependencies = j.pending_dependencies - (
+               SELECT count(*) FROM jsonb_array_elements_text(j.dependencies) AS d(id)
+                WHERE d.id = ANY(${completedIds}::text[])),
+             updated_at = now()
+       WHERE j.dependencies ?| ${completedIds}::text[] AND j.pending_dependencies > 0
+      RETURNING j.queue, j.pending_dependencies = 0 AND j.run_at <= now() AS ready)
+    SELECT (SELECT count(*) FROM released)::int AS n,
+           (SELECT count(pg_notify(${READY_CHANNEL}, queue)) FROM (SELECT DISTINCT queue FROM released WHERE ready) q) AS notified`;
+  return released!.n;
 }
