@@ -663,8 +663,8 @@ async function ceiling(jobsPerTx: 1 | 50, run: number): Promise<CeilingResult | 
 }
 
 /** Runs one measurement; a thrown error is a correctness failure of that run, not a crash. */
-async function attempt<T>(workload: string, system: string, run: number, fn: () => Promise<T | null>): Promise<T | null> {
-  log(`${workload} / ${system} / run ${run} of ${RUNS}`);
+async function attempt<T>(workload: string, system: string, run: number, fn: () => Promise<T | null>, runs = RUNS): Promise<T | null> {
+  log(`${workload} / ${system} / run ${run} of ${runs}`);
   try {
     return await fn();
   } catch (error) {
@@ -754,7 +754,7 @@ async function main(): Promise<void> {
   const w6: (SoakResult | null)[] = [];
   if (ONLY.has('w6')) {
     log(`W6 memory soak: ${W6_SECONDS} s at ${W6_RATE} jobs/s`);
-    w6.push(await attempt('W6 memory soak', 'taiat', 1, () => memorySoak(1)));
+    w6.push(await attempt('W6 memory soak', 'taiat', 1, () => memorySoak(1), 1));
   }
   if (GRAPHILE && (ONLY.has('w3') || ONLY.has('w4'))) {
     skipped.push('graphile-worker W3/W4: graphile-worker has no job dependencies (a job cannot wait for other jobs), so chains and fan-in have no equivalent');
