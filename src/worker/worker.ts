@@ -98,15 +98,24 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // claim after the job had run, and the rerun reused the attempt number (undercounted).
     this.#claimConn = openConnection(url, { max: 2, applicationName });
     try {
-      const missing = await conn.sql<{ name: string }[]>`
-        SELECT name FROM unnest(ARRAY['taiat_jobs', 'taiat_job_history', 'taiat_workers']) AS name WHERE to_regclass(name) IS NULL`;
-      if (missing.length > 0) throw new SchemaNotCurrentError(missing.map((m) => `relation ${m.name}`));
-      await this.#heartbeat();
-      const ready = await conn.sql.listen(READY_CHANNEL, (queue) => {
-        if (this.#opts.queues.includes(queue)) this.#nudge(true);
-      });
-      const cancel = await conn.sql.listen(CANCEL_CHANNEL, (jobId) => this.#abort(jobId, 'cancelled'));
-      this.#unlisten.push(() => ready.unlisten(), () => cancel.unlisten());
+      // Together: each opens a connection of its own (schema check, heartbeat, listen), and in
+      // sequence their handshakes were most of a worker's start-up time.
+      const [schema, ...rest] = await Promise.allSettled([
+        conn.sql<{ name: string }[]>`
+          SELECT name FROM unnest(ARRAY['taiat_jobs', 'taiat_job_history', 'taiat_workers']) AS name WHERE to_regclass(name) IS NULL`,
+        this.#heartbeat(),
+        conn.sql.listen(READY_CHANNEL, (queue) => {
+          if (this.#opts.queues.includes(queue)) this.#nudge(true);
+        }),
+        conn.sql.listen(CANCEL_CHANNEL, (jobId) => this.#abort(jobId, 'cancelled')),
+      ]);
+      // A missing schema explains the other failures: it is the error to report.
+      if (schema.status === 'rejected') throw schema.reason;
+      if (schema.value.length > 0) throw new SchemaNotCurrentError(schema.value.map((m) => `relation ${m.name}`));
+      for (const r of rest) if (r.status === 'rejected') throw r.reason;
+      for (const r of rest) {
+        if (r.status === 'fulfilled' && r.value) this.#unlisten.push(() => r.value!.unlisten());
+      }
     } catch (error) {
       await conn.close();
       await this.#claimConn.close();

@@ -5,7 +5,7 @@ import {
   TaiatError, ValidationError, type FinishedStatus, type NewJob,
 } from '../../src/index.js';
 import { CANCEL_CHANNEL, READY_CHANNEL } from '../../src/store/notify.js';
-import { createDatabase, useTestDatabase } from '../support/database.js';
+import { connectionsTo, createDatabase, useTestDatabase } from '../support/database.js';
 import { snapshot as takeSnapshot } from '../support/harness.js';
 
 const db = useTestDatabase();
@@ -740,16 +740,6 @@ describe('cleanupOldHistory', () => {
 
 describe('JobManager.connect', () => {
   /** Connections open to a database, waiting a little for closing ones to go. */
-  async function connectionsTo(database: string): Promise<number> {
-    let n = -1;
-    for (let i = 0; i < 40; i++) {
-      const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${database}`;
-      n = row!.n;
-      if (n === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return n;
-  }
 
   it('rejects with DatabaseUnavailableError for an unreachable server, without the password', async () => {
     const error = await rejection(JobManager.connect({ databaseUrl: 'postgres://u:secretpw@127.0.0.1:1/x' }));
@@ -779,7 +769,7 @@ describe('JobManager.connect', () => {
       expect(error.code).toBe('TAIAT_SCHEMA_NOT_CURRENT');
       expect((error as SchemaNotCurrentError).missing).toEqual(['relation taiat_jobs']);
       expect(error.message).toMatch(/taiat init/);
-      expect(await connectionsTo(empty.name)).toBe(0);
+      expect(await connectionsTo(db.sql, empty.name)).toBe(0);
     } finally {
       await empty.drop();
     }

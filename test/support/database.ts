@@ -16,6 +16,18 @@ function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
+/** Connections open to `database`, once they dropped to 0 or after 2 s of waiting for that. */
+export async function connectionsTo(sql: postgres.Sql, database: string): Promise<number> {
+  let n = -1;
+  for (let i = 0; i < 40; i++) {
+    const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${database}`;
+    n = row!.n;
+    if (n === 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return n;
+}
+
 /** Clones a fresh, migrated database for a test file, or an empty one with `{ migrated: false }`. */
 export async function createDatabase(options: { migrated?: boolean } = {}): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
   const adminUrl = inject('adminUrl');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Worker, type Job } from '../../src/index.js';
+import { TaiatError, Worker, type Job } from '../../src/index.js';
+import { connectionsTo, createDatabase } from '../support/database.js';
 import { useWorkerHarness } from '../support/harness.js';
 import { deferred, waitFor } from '../support/wait.js';
 
@@ -186,6 +187,19 @@ describe('worker', () => {
     blocker.release();
     expect(await finished(job.id)).toMatchObject({ status: 'completed', attempts: 1 });
     expect(runs.get(job.id)).toBe(1);
+  });
+
+  it('refuses to start on a database without the schema, naming what is missing, and closes its connections', async () => {
+    const empty = await createDatabase({ migrated: false });
+    try {
+      const worker = new Worker({ databaseUrl: empty.url, agents: { x: () => null } });
+      const error = await worker.start().then(() => null, (e: TaiatError) => e);
+      expect(error?.code).toBe('TAIAT_SCHEMA_NOT_CURRENT');
+      expect(error?.message).toMatch(/relation taiat_jobs/);
+      expect(await connectionsTo(db.sql, empty.name)).toBe(0);
+    } finally {
+      await empty.drop();
+    }
   });
 
   it('rejects bad options naming the option', () => {
