@@ -48,10 +48,12 @@ async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: InsertOpt
 
   const dependedOn = new Set(jobs.flatMap((j) => j.dependencies));
   const pendingDependencies = jobs.map((j) => j.dependencies.filter((d) => unfinished.has(d)).length);
-  // The rows travel as one JSON document, written by hand: each payload was already turned into
-  // JSON by validation, and keys whose value is the column's "none" are left out (the document is
-  // half the size). Both halve the insert's cost for 20,000 jobs (measured by the benchmark).
-  const document = `[${jobs.map((j, i) => `{"payload":${j.payloadJson},${JSON.stringify(insertRow(j, pendingDependencies[i]!, dependedOn.has(j.id))).slice(1)}`).join(',')}]`;
+  // The rows travel as columns (typed arrays zipped by ROWS FROM), the payloads as one JSON
+  // array written from the JSON validation already made. Measured on 20,000 jobs: a JSON document
+  // of rows through jsonb_to_recordset cost 1.4x as much, with ON CONFLICT 2.5x.
+  const col = <T>(f: (j: ValidatedJob, i: number) => T): T[] => jobs.map(f);
+  const payloads = `[${col((j) => j.payloadJson).join(',')}]`;
+  const dependencies = JSON.stringify(col((j) => j.dependencies));
   const now = Date.now();
   const readyQueues = [...new Set(jobs.filter((j, i) => pendingDependencies[i] === 0 && (j.runAt?.getTime() ?? 0) <= now).map((j) => j.queue))];
   let createdAt: Date;
@@ -63,13 +65,19 @@ async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: InsertOpt
         INSERT INTO taiat_jobs (id, job_type, name, description, payload, dependencies, priority, max_retries,
                                 queue, run_at, timeout_seconds, retry_delay_seconds, pending_dependencies,
                                 has_dependents, parent_id)
-        SELECT id, job_type, name, description, payload, coalesce(dependencies, '[]'), priority, max_retries, queue,
-               coalesce(run_at, now()), timeout_seconds, retry_delay_seconds, coalesce(pending_dependencies, 0),
-               coalesce(has_dependents, false), ${options.parentId ?? null}::text
-          FROM jsonb_to_recordset(${document}::text::jsonb) AS x(
-                 id text, job_type text, name text, description text, payload jsonb, dependencies jsonb,
-                 priority int, max_retries int, queue text, run_at timestamptz, timeout_seconds float8,
-                 retry_delay_seconds float8, pending_dependencies int, has_dependents bool)
+        SELECT x.id, x.job_type, x.name, x.description, x.payload, x.dependencies, x.priority, x.max_retries, x.queue,
+               coalesce(x.run_at, now()), x.timeout_seconds, x.retry_delay_seconds, x.pending_dependencies,
+               x.has_dependents, ${options.parentId ?? null}::text
+          FROM ROWS FROM (
+                 unnest(${col((j) => j.id)}::text[]), unnest(${col((j) => j.jobType)}::text[]),
+                 unnest(${col((j) => j.name)}::text[]), unnest(${col((j) => j.description)}::text[]),
+                 jsonb_array_elements(${payloads}::text::jsonb), jsonb_array_elements(${dependencies}::text::jsonb),
+                 unnest(${col((j) => j.priority)}::int[]), unnest(${col((j) => j.maxRetries)}::int[]),
+                 unnest(${col((j) => j.queue)}::text[]), unnest(${col((j) => j.runAt?.toISOString() ?? null)}::timestamptz[]),
+                 unnest(${col((j) => j.timeoutSeconds)}::float8[]), unnest(${col((j) => j.retryDelaySeconds)}::float8[]),
+                 unnest(${pendingDependencies}::int[]), unnest(${tx.array(col((j) => dependedOn.has(j.id)), 16)}::bool[])
+               ) AS x(id, job_type, name, description, payload, dependencies, priority, max_retries, queue, run_at,
+                      timeout_seconds, retry_delay_seconds, pending_dependencies, has_dependents)
         RETURNING 1)
       -- The notification is sent when the statement (or the transaction) commits.
       SELECT now() AS now, (SELECT count(pg_notify(${READY_CHANNEL}, q)) FROM unnest(${readyQueues}::text[]) AS q) AS notified
@@ -106,17 +114,3 @@ async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: InsertOpt
   });
 }
 
-/** A job's columns for the insert document, without its payload and without "none" values. */
-function insertRow(j: ValidatedJob, pendingDependencies: number, hasDependents: boolean): Record<string, unknown> {
-  const row: Record<string, unknown> = {
-    id: j.id, job_type: j.jobType, name: j.name, priority: j.priority, max_retries: j.maxRetries, queue: j.queue,
-  };
-  if (j.description !== null) row.description = j.description;
-  if (j.dependencies.length > 0) row.dependencies = j.dependencies;
-  if (j.runAt !== null) row.run_at = j.runAt.toISOString();
-  if (j.timeoutSeconds !== null) row.timeout_seconds = j.timeoutSeconds;
-  if (j.retryDelaySeconds !== null) row.retry_delay_seconds = j.retryDelaySeconds;
-  if (pendingDependencies > 0) row.pending_dependencies = pendingDependencies;
-  if (hasDependents) row.has_dependents = true;
-  return row;
-}
