@@ -7,6 +7,8 @@ import type { ValidatedJob } from './validation.js';
  * the cycle's path). Dependencies outside the call are checked against the database later.
  */
 export function checkGraph(jobs: ValidatedJob[]): void {
+  // Generated ids are unique and unknown to the caller, so nothing can repeat, or depend on, them.
+  if (!jobs.some((j) => j.idChosen)) return;
   const byId = new Map<string, ValidatedJob>();
   const duplicates = new Set<string>();
   for (const job of jobs) {

@@ -33,12 +33,17 @@ async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: InsertOpt
   if (jobs.length === 0) return [];
   checkGraph(jobs);
 
-  const inCall = new Set(jobs.map((j) => j.id));
-  const external = jobs.flatMap((j) => j.dependencies.filter((d) => !inCall.has(d)));
-  const unfinished = await resolveExternalDependencies(tx as Tx, external, (ids) =>
-    jobs.filter((j) => j.dependencies.some((d) => ids.includes(d))).map((j) => j.id),
-  );
-  for (const id of inCall) unfinished.add(id);
+  // Only dependencies inside the call count as unfinished without asking the database: the set of
+  // call ids is built only when some job has dependencies (20,000 independent jobs skip it).
+  const unfinished = new Set<string>();
+  if (jobs.some((j) => j.dependencies.length > 0)) {
+    const inCall = new Set(jobs.map((j) => j.id));
+    const external = jobs.flatMap((j) => j.dependencies.filter((d) => !inCall.has(d)));
+    const live = await resolveExternalDependencies(tx as Tx, external, (ids) =>
+      jobs.filter((j) => j.dependencies.some((d) => ids.includes(d))).map((j) => j.id),
+    );
+    for (const id of [...live, ...inCall]) unfinished.add(id);
+  }
 
   const chosen = jobs.filter((j) => j.idChosen).map((j) => j.id);
   if (chosen.length > 0) {
