@@ -10,6 +10,7 @@ import { validateNewJobs } from '../jobs/validation.js';
 import { createJobs } from '../store/create-jobs.js';
 import { CANCEL_CHANNEL, READY_CHANNEL } from '../store/notify.js';
 import { AttemptAbort } from './attempt-abort.js';
+import { withDeadline } from './deadline.js';
 import { VERSION } from '../version.js';
 import { claimJobs, dependencyResults } from './claim.js';
 import { pruneHistory, rescueExpiredJobs } from './maintenance.js';
@@ -200,12 +201,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return deleted;
   }
 
+  /** Runs `task` every `seconds`, one at a time; a run still pending after 3 periods (at least 10 s) is abandoned. */
   #every(seconds: number, task: () => Promise<unknown>): void {
     let busy = false;
     const timer = setInterval(() => {
       if (busy || this.#state !== 'running') return;
       busy = true;
-      task()
+      // A heartbeat stuck in the driver would otherwise stop every later one, and the leases of
+      // running jobs would expire under them. Heartbeats, rescues and pruning are safe to repeat.
+      withDeadline(task(), Math.max(10, 3 * seconds) * 1000, 'a periodic task')
         .catch((error: unknown) => this.#survive(error))
         .finally(() => (busy = false));
     }, seconds * 1000);
@@ -361,6 +365,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!this.#flushing) this.#flushing = this.#flushAll(Infinity).finally(() => (this.#flushing = undefined));
   }
 
+  /** How long an outcome write may take before it is sent again: two leases, at least 10 s. */
+  get #writeDeadlineMs(): number {
+    return Math.max(10, 2 * this.#opts.leaseSeconds) * 1000;
+  }
+
   /** Writes the outbox in batches; on a database error keeps the batch and retries with backoff. */
   async #flushAll(maxFailures: number): Promise<void> {
     if (this.#flushing && maxFailures !== Infinity) await this.#flushing;
@@ -368,7 +377,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     while (this.#outbox.length > 0) {
       const batch = this.#outbox.slice(0, this.#opts.completionBatchSize);
       try {
-        const written = await writeOutcomes(this.#conn!.sql, this.id, batch);
+        // Lease-guarded, so a write abandoned at the deadline and sent again lands at most once.
+        const written = await withDeadline(writeOutcomes(this.#conn!.sql, this.id, batch), this.#writeDeadlineMs, 'writing outcomes');
         if (written.readyMayExist) this.#maybeMore = true;
         this.#outbox.splice(0, batch.length);
         failures = 0;

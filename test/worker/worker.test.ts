@@ -189,6 +189,26 @@ describe('worker', () => {
     expect(runs.get(job.id)).toBe(1);
   });
 
+  it('sends an outcome write again when it outlives its deadline; the job still ends once', async () => {
+    const runs = new Map<string, number>();
+    const errors: string[] = [];
+    const worker = await startWorker({ leaseSeconds: 1, heartbeatInterval: 0.2, agents: { once: (_p, ctx) => void runs.set(ctx.job.id, (runs.get(ctx.job.id) ?? 0) + 1) } });
+    worker.on('worker:error', (e) => errors.push(e.message));
+    // Past the 10 s deadline of a write: the first write is abandoned (it still waits on the lock
+    // in the server) and sent again; whichever commits first moves the job, the other finds nothing.
+    const blocker = await db.sql.reserve();
+    await blocker`BEGIN`;
+    await blocker`LOCK TABLE taiat_job_history IN EXCLUSIVE MODE`;
+    const job = await harness.jobs.createJob({ jobType: 'agent', name: 'stuck-write', payload: { agent_name: 'once' } });
+    await waitFor(() => errors.some((m) => /writing outcomes did not return within 10 s/.test(m)), 'the write deadline', 20_000);
+    await blocker`COMMIT`;
+    blocker.release();
+    expect(await finished(job.id)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(runs.get(job.id)).toBe(1);
+    const [live] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM taiat_jobs`;
+    expect(live!.n).toBe(0);
+  }, 40_000);
+
   it('refuses to start on a database without the schema, naming what is missing, and closes its connections', async () => {
     const empty = await createDatabase({ migrated: false });
     try {
