@@ -327,6 +327,17 @@ interface DrainResult {
 
 const mb = (bytes: number | null | undefined) => (bytes ? round(bytes / 1024 / 1024, 1) : null);
 
+/** Waits for a drain child to be ready and to drain, then takes its figures and stops it. */
+async function drainFigures(child: BenchChild, cpuBefore: Awaited<ReturnType<BenchServer['cpuTicks']>>, db: BenchDatabase, run: number) {
+  const ready = await child.next('ready', TIMEOUTS.ready);
+  const drained = await child.next('drained', TIMEOUTS.drain);
+  const serverCpuSeconds = cpuSecondsBetween(cpuBefore, await server!.cpuTicks());
+  const pgss = run === 1 ? await pgssTop(db.name) : undefined;
+  const report = await child.request({ type: 'report' }, 'report', 30_000);
+  await child.stop();
+  return { ready, drained, serverCpuSeconds, pgss, report };
+}
+
 async function taiatDrain(run: number, backlog: Backlog): Promise<DrainResult | null> {
   const workload = backlog === 'none' ? 'W1 throughput' : `W5 backlog (${backlog})`;
   const n = SIZES.w1Jobs;
@@ -344,12 +355,7 @@ async function taiatDrain(run: number, backlog: Backlog): Promise<DrainResult | 
       await pgssReset();
       const cpuBefore = await server!.cpuTicks();
       child = spawnWorker('taiat', db, n);
-      const ready = await child.next('ready', TIMEOUTS.ready);
-      const drained = await child.next('drained', TIMEOUTS.drain);
-      const serverCpuSeconds = cpuSecondsBetween(cpuBefore, await server!.cpuTicks());
-      const pgss = run === 1 ? await pgssTop(db.name) : undefined;
-      const report = await child.request({ type: 'report' }, 'report', 30_000);
-      await child.stop();
+      const { ready, drained, serverCpuSeconds, pgss, report } = await drainFigures(child, cpuBefore, db, run);
       const problems = [...executionProblems(report, ids), ...childProblems(child), ...(await taiatHistoryProblems(db.url, ids)), ...(await backlogProblems(db.url, backlog, SIZES.w5Backlog))];
       check(workload, 'taiat', run, problems, `${n} jobs, each executed once and completed once in taiat_job_history`);
       return {
@@ -386,12 +392,7 @@ async function graphileDrain(run: number): Promise<DrainResult | null> {
       await pgssReset();
       const cpuBefore = await server!.cpuTicks();
       child = spawnWorker('graphile', db, n);
-      const ready = await child.next('ready', TIMEOUTS.ready);
-      const drained = await child.next('drained', TIMEOUTS.drain);
-      const serverCpuSeconds = cpuSecondsBetween(cpuBefore, await server!.cpuTicks());
-      const pgss = run === 1 ? await pgssTop(db.name) : undefined;
-      const report = await child.request({ type: 'report' }, 'report', 30_000);
-      await child.stop();
+      const { ready, drained, serverCpuSeconds, pgss, report } = await drainFigures(child, cpuBefore, db, run);
       const sql = postgres(db.url, { max: 1, onnotice: () => {} });
       const [left] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM graphile_worker.jobs`;
       await sql.end({ timeout: 5 });
