@@ -1,4 +1,4 @@
-import { jsonParam, type Tx } from '../db/connection.js';
+import type { Tx } from '../db/connection.js';
 import type { FinishedStatus, JsonValue } from '../jobs/model.js';
 import { HISTORY_INSERT_COLUMNS } from './columns.js';
 
@@ -39,23 +39,23 @@ export async function moveToHistory(tx: Tx, outcomes: Outcome[], guard: MoveGuar
   if (outcomes.length === 0) return [];
   const kind = 'pending' in guard ? 'pending' : 'expired' in guard ? 'expired' : 'lease';
   const workerId = 'workerId' in guard ? guard.workerId : null;
-  const data = outcomes.map((o) => ({
-    id: o.id,
-    status: o.status,
-    error_message: o.errorMessage ?? null,
-    result: o.result === undefined ? null : o.result,
-    cause_job_id: o.causeJobId ?? null,
-    attempt_error: o.attemptError ?? null,
-  }));
+  // The outcomes travel as columns (one typed array each, the results as one JSON array), the ids
+  // once: a JSON document of outcome objects was 2.5x the bytes, written and parsed per job.
+  const col = <T>(f: (o: Outcome) => T): T[] => outcomes.map(f);
   return tx<MovedJob[]>`
     WITH outcome AS (
-      SELECT * FROM jsonb_to_recordset(${jsonParam(tx, data)}::jsonb) AS o(
-        id text, status text, error_message text, result jsonb, cause_job_id text, attempt_error text)
+      SELECT o.id, o.status, o.error_message, NULLIF(o.result, 'null') AS result, o.cause_job_id, o.attempt_error
+        FROM ROWS FROM (
+               unnest(${col((o) => o.id)}::text[]), unnest(${col((o) => o.status)}::text[]),
+               unnest(${col((o) => o.errorMessage ?? null)}::text[]),
+               jsonb_array_elements(${JSON.stringify(col((o) => o.result ?? null))}::text::jsonb),
+               unnest(${col((o) => o.causeJobId ?? null)}::text[]), unnest(${col((o) => o.attemptError ?? null)}::text[])
+             ) AS o(id, status, error_message, result, cause_job_id, attempt_error)
     ), moved AS (
-      -- id = ANY keeps the planner on the primary key: a join on the recordset alone got a
+      -- id = ANY keeps the planner on the primary key: a join on the outcomes alone got a
       -- sequential scan of taiat_jobs per batch under generic plans (680 ms at 20,000 rows).
       DELETE FROM taiat_jobs j USING outcome o
-       WHERE j.id = ANY(${outcomes.map((o) => o.id)}::text[]) AND j.id = o.id
+       WHERE j.id = ANY(ARRAY(SELECT id FROM outcome)) AND j.id = o.id
          AND CASE ${kind}::text
                WHEN 'pending' THEN j.status = 'pending'
                WHEN 'expired' THEN j.status = 'running' AND j.lease_expires_at < now()
