@@ -17,6 +17,7 @@ const worker = new Worker({
   maxConcurrentJobs: concurrency,
   // The throughput setting, like graphile-worker's localQueue below: claim ahead of free slots.
   localQueueSize: Number(process.env.BENCH_LOCAL_QUEUE ?? 500),
+  ...(process.env.BENCH_COMPLETION_BATCH ? { completionBatchSize: Number(process.env.BENCH_COMPLETION_BATCH) } : {}),
   agents: {
     noop(parameters, ctx) {
       recordExecution(ctx.job.id, parameters.seq);

@@ -38,7 +38,7 @@ export interface WorkerOptions {
   cleanupIntervalHours?: number;
   /** History older than this is pruned (default 30). */
   historyRetentionDays?: number;
-  /** Most outcomes written in one completion transaction (default 200). */
+  /** Most outcomes written in one completion transaction (default 1000). */
   completionBatchSize?: number;
   /** A pino logger (default: silent). */
   logger?: Logger;
@@ -78,7 +78,7 @@ const schema = z.strictObject({
   shutdownTimeout: z.number().min(0, 'shutdownTimeout must not be negative').default(30),
   cleanupIntervalHours: z.number().min(0, 'cleanupIntervalHours must not be negative').default(24),
   historyRetentionDays: z.number().min(0, 'historyRetentionDays must not be negative').default(30),
-  completionBatchSize: z.number().int().min(1).max(10_000).default(200),
+  completionBatchSize: z.number().int().min(1).max(10_000).default(1000),
   logger: z.custom<Logger>((l) => typeof l === 'object' && l !== null && typeof (l as Logger).child === 'function', 'logger must be a pino logger').optional(),
   workerId: z.string().min(1).max(200).optional(),
   maxConnections: z.number().int().min(2, 'maxConnections must be at least 2').optional(),
