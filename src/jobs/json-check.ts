@@ -1,8 +1,9 @@
 /**
  * Finds the first part of a value that does not survive a JSON round trip into Postgres JSONB:
  * functions, symbols, BigInt, non-finite numbers, cycles, class instances (Date, Map, ...), and
- * strings with a NUL character (JSONB refuses them). Returns `[path, reason]` or null.
- * `undefined` object properties are allowed: JSON drops them, as callers expect.
+ * strings or keys with a NUL character or a lone surrogate (JSONB refuses both). Returns
+ * `[path, reason]` or null. `undefined` object properties are allowed: JSON drops them, as
+ * callers expect.
  */
 export function findJsonProblem(value: unknown, path = ''): [string, string] | null {
   const seen = new Set<object>();
@@ -12,7 +13,8 @@ export function findJsonProblem(value: unknown, path = ''): [string, string] | n
   const visit = (v: unknown): string | null => {
     switch (typeof v) {
       case 'string':
-        return v.includes('\u0000') ? 'contains a NUL character, which Postgres cannot store' : null;
+        if (v.includes('\u0000')) return 'contains a NUL character, which Postgres cannot store';
+        return v.isWellFormed() ? null : 'is not well-formed Unicode (a lone surrogate), which JSON cannot carry';
       case 'boolean':
         return null;
       case 'number':
@@ -47,6 +49,7 @@ export function findJsonProblem(value: unknown, path = ''): [string, string] | n
         const child = (obj as Record<string, unknown>)[key];
         if (child === undefined) continue;
         if (key.includes('\u0000')) return trail.push(key), 'key contains a NUL character';
+        if (!key.isWellFormed()) return trail.push(key), 'key is not well-formed Unicode (a lone surrogate)';
         const problem = visit(child);
         if (problem) return trail.push(key), problem;
       }

@@ -69,7 +69,8 @@ const text = (what: string, max: number) =>
     .string({ error: (i) => (i.input === undefined ? `${what} is required` : `${what} must be a string`) })
     .min(1, `${what} must not be empty`)
     .max(max, `${what} must be at most ${max} characters`)
-    .refine((s) => !s.includes('\u0000'), `${what} must not contain a NUL character`);
+    .refine((s) => !s.includes('\u0000'), `${what} must not contain a NUL character`)
+    .refine((s) => s.isWellFormed(), `${what} must be well-formed Unicode (it has a lone surrogate)`);
 
 const priorityNames = Object.keys(PRIORITIES).join(', ');
 
@@ -81,6 +82,7 @@ const newJobSchema = z.strictObject(
       .string({ error: 'description must be a string' })
       .max(100_000, 'description must be at most 100000 characters')
       .refine((s) => !s.includes('\u0000'), 'description must not contain a NUL character')
+      .refine((s) => s.isWellFormed(), 'description must be well-formed Unicode (it has a lone surrogate)')
       .nullish(),
     payload: z.unknown().optional(),
     dependencies: z
@@ -160,7 +162,7 @@ export function validateNewJob(input: unknown, limits: ValidationLimits = DEFAUL
       fail(prefix, 'payload.parameters', 'must be a JSON object');
     }
   }
-  const dependencies = [...new Set(job.dependencies ?? [])];
+  const dependencies = job.dependencies === undefined || job.dependencies.length === 0 ? [] : [...new Set(job.dependencies)];
   if (dependencies.length > limits.maxDependencies) {
     fail(prefix, 'dependencies', `has ${dependencies.length} entries, more than the limit of ${limits.maxDependencies}`);
   }

@@ -137,6 +137,11 @@ describe('bad input: a clear error, and nothing written', () => {
     ['invalid date', agent('x', { runAt: 'not a date' }), 'TAIAT_INVALID_INPUT', /runAt: runAt is not a valid date/],
     ['unknown field', { ...agent('x'), dependecies: [] }, 'TAIAT_INVALID_INPUT', /unknown field\(s\): dependecies/],
     ['NUL in name', agent('a\u0000b'), 'TAIAT_INVALID_INPUT', /name: name must not contain a NUL/],
+    // A lone surrogate used to reach the database: silently replaced in a name, a raw 22P02 in a payload.
+    ['lone surrogate in name', agent('a\ud800b'), 'TAIAT_INVALID_INPUT', /name: name must be well-formed Unicode/],
+    ['lone surrogate in a dependency id', agent('x', { dependencies: ['d\udfff'] }), 'TAIAT_INVALID_INPUT', /dependencies\.0: a dependency id must be well-formed Unicode/],
+    ['lone surrogate in a payload string', { jobType: 'q', name: 'x', payload: { a: ['ok', 'x\ud83d'] } }, 'TAIAT_INVALID_INPUT', /payload\.a\[1\]: is not well-formed Unicode/],
+    ['lone surrogate in a payload key', { jobType: 'q', name: 'x', payload: { ['k\udc00']: 1 } }, 'TAIAT_INVALID_INPUT', /payload\.k.: key is not well-formed Unicode/],
     ['duplicate id', agent('x', { id: 'exists-1' }), 'TAIAT_DUPLICATE_JOB_ID', /exists-1/],
     ['id of a finished job', agent('x', { id: 'failed-1' }), 'TAIAT_DUPLICATE_JOB_ID', /failed-1/],
     ['unknown dependency', agent('x', { dependencies: ['nope-1'] }), 'TAIAT_DEPENDENCY_UNKNOWN', /unknown dependency id\(s\): nope-1/],
