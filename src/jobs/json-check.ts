@@ -63,3 +63,12 @@ export function findJsonProblem(value: unknown, path = ''): [string, string] | n
   for (const part of trail.reverse()) at = typeof part === 'number' ? `${at}[${part}]` : at ? `${at}.${part}` : part;
   return [at, problem];
 }
+
+/**
+ * Text as Postgres can store it: NUL characters and lone surrogates (which neither text nor JSONB
+ * accepts) become U+FFFD. For text taiat records on its own, such as an executor's error message,
+ * where refusing is not an option.
+ */
+export function storableText(text: string): string {
+  return (text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text).toWellFormed();
+}

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { findJsonProblem } from '../jobs/json-check.js';
+import { findJsonProblem, storableText } from '../jobs/json-check.js';
 import type { Job, JsonValue } from '../jobs/model.js';
 import { retryDelaySeconds } from './backoff.js';
 import type { AttemptOutcome } from './outcomes.js';
@@ -33,7 +33,8 @@ function failure(job: Job, error: string, deps: RunJobDeps, final = false): Atte
   return {
     kind: 'failed',
     job,
-    error,
+    // A message Postgres refuses would fail the whole outcome batch on every resend.
+    error: storableText(error),
     retryInSeconds: retry ? retryDelaySeconds(job.retryCount, job.retryDelaySeconds ?? deps.backoff.base, deps.backoff.max, deps.backoff.jitter) : null,
   };
 }

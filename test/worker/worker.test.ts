@@ -67,6 +67,20 @@ describe('worker', () => {
     expect(delays).toEqual([0.05, 0.1]);
   });
 
+  it('records an error message Postgres cannot store (NUL, lone surrogate) readably, and goes on', async () => {
+    // Such a message once made the whole outcome batch fail on every resend: the jobs in it never ended.
+    await startWorker({
+      agents: { bad: (_p, ctx) => { throw new Error(ctx.attempt === 1 ? 'nul \u0000 here' : 'cut \ud83d'); }, fine: () => 'ok' },
+      retryBackoff: { base: 0.01, jitter: 0 },
+    });
+    const bad = await harness.jobs.createJob({ jobType: 'agent', name: 'b', payload: { agent_name: 'bad' }, maxRetries: 1 });
+    const fine = await harness.jobs.createJob({ jobType: 'agent', name: 'f', payload: { agent_name: 'fine' } });
+    const done = await finished(bad.id);
+    expect(done).toMatchObject({ status: 'failed', attempts: 2, errorMessage: 'cut \ufffd' });
+    expect(done.attemptErrors.map((e) => e.error)).toEqual(['nul \ufffd here', 'cut \ufffd']);
+    expect(await finished(fine.id)).toMatchObject({ status: 'completed', result: 'ok' });
+  });
+
   it('succeeds on a retry after a failure', async () => {
     await startWorker({ agents: { once: (_p, ctx) => { if (ctx.attempt === 1) throw new Error('first'); return 'ok'; } }, retryBackoff: { base: 0.01 } });
     const job = await harness.jobs.createJob({ jobType: 'agent', name: 'o', payload: { agent_name: 'once' } });
