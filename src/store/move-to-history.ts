@@ -39,19 +39,18 @@ export async function moveToHistory(tx: Tx, outcomes: Outcome[], guard: MoveGuar
   if (outcomes.length === 0) return [];
   const kind = 'pending' in guard ? 'pending' : 'expired' in guard ? 'expired' : 'lease';
   const workerId = 'workerId' in guard ? guard.workerId : null;
-  // The outcomes travel as columns, one JSON array each (as createJobs' rows do), the ids once: a
-  // JSON document of outcome objects was 2.5x the bytes, written and parsed per job.
-  const col = (f: (o: Outcome) => unknown): string => JSON.stringify(outcomes.map(f));
+  // The outcomes travel as columns (typed arrays, the results as one JSON array), the ids once: a
+  // JSON document of outcome objects was 2.5x the bytes, written and parsed per job. Unlike
+  // createJobs' 20,000-row inserts, JSON arrays here measured no faster (W1 drain 5% slower).
+  const col = <T>(f: (o: Outcome) => T): T[] => outcomes.map(f);
   return tx<MovedJob[]>`
     WITH outcome AS (
       SELECT o.id, o.status, o.error_message, NULLIF(o.result, 'null') AS result, o.cause_job_id, o.attempt_error
         FROM ROWS FROM (
-               jsonb_array_elements_text(${col((o) => o.id)}::text::jsonb),
-               jsonb_array_elements_text(${col((o) => o.status)}::text::jsonb),
-               jsonb_array_elements_text(${col((o) => o.errorMessage ?? null)}::text::jsonb),
-               jsonb_array_elements(${col((o) => o.result ?? null)}::text::jsonb),
-               jsonb_array_elements_text(${col((o) => o.causeJobId ?? null)}::text::jsonb),
-               jsonb_array_elements_text(${col((o) => o.attemptError ?? null)}::text::jsonb)
+               unnest(${col((o) => o.id)}::text[]), unnest(${col((o) => o.status)}::text[]),
+               unnest(${col((o) => o.errorMessage ?? null)}::text[]),
+               jsonb_array_elements(${JSON.stringify(col((o) => o.result ?? null))}::text::jsonb),
+               unnest(${col((o) => o.causeJobId ?? null)}::text[]), unnest(${col((o) => o.attemptError ?? null)}::text[])
              ) AS o(id, status, error_message, result, cause_job_id, attempt_error)
     ), moved AS (
       -- id = ANY keeps the planner on the primary key: a join on the outcomes alone got a
