@@ -33,7 +33,9 @@ export async function claimJobs(sql: Sql, workerId: string, queues: string[], li
        SET status = 'running', lease_owner = ${workerId},
            lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8),
            attempts = j.attempts + 1, started_at = now(), updated_at = now(), cancel_requested_at = NULL
-      FROM ready WHERE j.id = ready.id
+     -- Not a join with ready: for a batch of hundreds the planner hashed it against a sequential
+     -- scan of all of taiat_jobs, each claim reading every row (14 of 21 ms for 516 of 20,000).
+     WHERE j.id = ANY(ARRAY(SELECT id FROM ready))
     RETURNING ${sql.unsafe(CLAIMED_COLUMNS)}`;
   return rows.map((row) =>
     jobFromRow({
