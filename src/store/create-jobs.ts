@@ -53,11 +53,14 @@ async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: InsertOpt
 
   const dependedOn = new Set(jobs.flatMap((j) => j.dependencies));
   const pendingDependencies = jobs.map((j) => j.dependencies.filter((d) => unfinished.has(d)).length);
-  // The rows travel as columns, each one JSON array zipped by ROWS FROM, the payloads written from
-  // the JSON validation already made. Measured on 20,000 jobs: a JSON document of rows through
-  // jsonb_to_recordset cost 1.4x as much, with ON CONFLICT 2.5x; typed arrays (text[], int[])
-  // cost the client ~1.4 us per job in postgres.js's element escaping, JSON.stringify a tenth.
+  // The rows travel as columns zipped by ROWS FROM: text as JSON arrays, numbers as array literals
+  // (validated finite numbers need no escaping), the payloads written from the JSON validation
+  // already made. Measured on 20,000 jobs: a JSON document of rows through jsonb_to_recordset cost
+  // 1.4x as much, with ON CONFLICT 2.5x; postgres.js's typed arrays escape every element with
+  // regular expressions (~15% of the call's client CPU); Postgres parses numbers faster from
+  // arrays than from JSON (13 against 17 ms per 20,000).
   const col = (f: (j: ValidatedJob) => unknown): string => JSON.stringify(jobs.map(f));
+  const nums = (f: (j: ValidatedJob) => number | boolean | null): string => `{${jobs.map((j) => f(j) ?? 'NULL').join(',')}}`;
   const payloads = `[${jobs.map((j) => j.payloadJson).join(',')}]`;
   const now = Date.now();
   const readyQueues = [...new Set(jobs.filter((j, i) => pendingDependencies[i] === 0 && (j.runAt?.getTime() ?? 0) <= now).map((j) => j.queue))];
@@ -70,9 +73,9 @@ async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: InsertOpt
         INSERT INTO taiat_jobs (id, job_type, name, description, payload, dependencies, priority, max_retries,
                                 queue, run_at, timeout_seconds, retry_delay_seconds, pending_dependencies,
                                 has_dependents, parent_id)
-        SELECT x.id, x.job_type, x.name, x.description, x.payload, x.dependencies, x.priority::int, x.max_retries::int,
-               x.queue, coalesce(x.run_at::timestamptz, now()), x.timeout_seconds::float8, x.retry_delay_seconds::float8,
-               x.pending_dependencies::int, x.has_dependents::bool, ${options.parentId ?? null}::text
+        SELECT x.id, x.job_type, x.name, x.description, x.payload, x.dependencies, x.priority, x.max_retries,
+               x.queue, coalesce(x.run_at::timestamptz, now()), x.timeout_seconds, x.retry_delay_seconds,
+               x.pending_dependencies, x.has_dependents, ${options.parentId ?? null}::text
           FROM ROWS FROM (
                  jsonb_array_elements_text(${col((j) => j.id)}::text::jsonb),
                  jsonb_array_elements_text(${col((j) => j.jobType)}::text::jsonb),
@@ -80,14 +83,14 @@ async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: InsertOpt
                  jsonb_array_elements_text(${col((j) => j.description)}::text::jsonb),
                  jsonb_array_elements(${payloads}::text::jsonb),
                  jsonb_array_elements(${col((j) => j.dependencies)}::text::jsonb),
-                 jsonb_array_elements_text(${col((j) => j.priority)}::text::jsonb),
-                 jsonb_array_elements_text(${col((j) => j.maxRetries)}::text::jsonb),
+                 unnest(${nums((j) => j.priority)}::text::int[]),
+                 unnest(${nums((j) => j.maxRetries)}::text::int[]),
                  jsonb_array_elements_text(${col((j) => j.queue)}::text::jsonb),
                  jsonb_array_elements_text(${col((j) => j.runAt)}::text::jsonb),
-                 jsonb_array_elements_text(${col((j) => j.timeoutSeconds)}::text::jsonb),
-                 jsonb_array_elements_text(${col((j) => j.retryDelaySeconds)}::text::jsonb),
-                 jsonb_array_elements_text(${JSON.stringify(pendingDependencies)}::text::jsonb),
-                 jsonb_array_elements_text(${col((j) => dependedOn.has(j.id))}::text::jsonb)
+                 unnest(${nums((j) => j.timeoutSeconds)}::text::float8[]),
+                 unnest(${nums((j) => j.retryDelaySeconds)}::text::float8[]),
+                 unnest(${`{${pendingDependencies.join(',')}}`}::text::int[]),
+                 unnest(${nums((j) => dependedOn.has(j.id))}::text::bool[])
                ) AS x(id, job_type, name, description, payload, dependencies, priority, max_retries, queue, run_at,
                       timeout_seconds, retry_delay_seconds, pending_dependencies, has_dependents)
         RETURNING 1)
