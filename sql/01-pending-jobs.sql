@@ -7,7 +7,8 @@
 --
 -- This is query 1 of the Python original's README, text unchanged, so existing runbooks keep
 -- working. It returns every column of every pending row: with a million blocked jobs that is a
--- scan of all of taiat_jobs and a million-row result. For a bounded look, add
--- `ORDER BY created_at LIMIT 100` (index taiat_jobs_created_at_idx); for counts of ready,
--- blocked and scheduled jobs per queue, `taiat-worker --status` reads the partial indexes.
+-- scan of all of taiat_jobs and a million-row result. For a bounded look, add `LIMIT 100`
+-- (`ORDER BY created_at` sorts: migration 000002 dropped the live created_at index from the
+-- hot path); for counts of ready, blocked and scheduled jobs per queue, `taiat-worker --status`
+-- reads the partial indexes.
 SELECT * FROM taiat_jobs WHERE status = 'pending';
