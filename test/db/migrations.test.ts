@@ -47,7 +47,7 @@ describe('migrations', () => {
     expect([a.code, b.code, a.stderr + b.stderr]).toEqual([0, 0, expect.any(String)]);
     const verify = await runBin('taiat', ['init', '--verify-only', '--json'], { DATABASE_URL: db.url });
     expect(verify.code).toBe(0);
-    expect(JSON.parse(verify.stdout)).toEqual({ current: true, missing: [], applied: ['000001.sql', '000002.sql'] });
+    expect(JSON.parse(verify.stdout)).toEqual({ current: true, missing: [], applied: ['000001.sql', '000002.sql', '000003.sql'] });
     expect(await relations(db.url)).toEqual(expect.arrayContaining(['public.taiat_jobs', 'public.taiat_job_history', 'public.taiat_workers', 'public.taiat_all_jobs']));
   });
 
@@ -59,7 +59,7 @@ describe('migrations', () => {
     const sql = postgres(db.url, { max: 1, onnotice: () => {} });
     await sql`DROP VIEW taiat_all_jobs`;
     await sql.end();
-    expect(await verifySchema(db.url)).toEqual({ current: false, missing: ['relation taiat_all_jobs'], applied: ['000001.sql', '000002.sql'] });
+    expect(await verifySchema(db.url)).toEqual({ current: false, missing: ['relation taiat_all_jobs'], applied: ['000001.sql', '000002.sql', '000003.sql'] });
   });
 
   it('reports an unreachable database with its code, without the password', async () => {
