@@ -185,11 +185,33 @@ export function validateNewJob(input: unknown, limits: ValidationLimits = DEFAUL
   };
 }
 
-/** Validates a `createJobs` list: each job, then the call's own limits. */
-export function validateNewJobs(input: unknown, limits: ValidationLimits = DEFAULT_LIMITS): ValidatedJob[] {
+/** Checks a `createJobs` list itself: an array, within the per-call limit. */
+export function checkJobList(input: unknown, limits: ValidationLimits = DEFAULT_LIMITS): asserts input is unknown[] {
   if (!Array.isArray(input)) throw new ValidationError('jobs', 'must be an array of jobs');
   if (input.length > limits.maxJobsPerCall) {
     throw new ValidationError('jobs', `has ${input.length} jobs, more than the limit of ${limits.maxJobsPerCall} per call`);
   }
-  return input.map((job, i) => validateNewJob(job, limits, `jobs[${i}]`));
+}
+
+/** Validates `input[from..to)` of a checked list, naming jobs by their index (`jobs[i]`). */
+export function validateJobRange(input: unknown[], from: number, to: number, limits: ValidationLimits = DEFAULT_LIMITS): ValidatedJob[] {
+  const jobs = new Array<ValidatedJob>(to - from);
+  for (let i = from; i < to; i++) jobs[i - from] = validateNewJob(input[i], limits, `jobs[${i}]`);
+  return jobs;
+}
+
+/** Validates a `createJobs` list: the call's own limits, then each job. */
+export function validateNewJobs(input: unknown, limits: ValidationLimits = DEFAULT_LIMITS): ValidatedJob[] {
+  checkJobList(input, limits);
+  return validateJobRange(input, 0, input.length, limits);
+}
+
+/**
+ * Whether a job, as given, is independent: no caller-chosen id and no dependencies. Such jobs
+ * need no graph check and can be inserted in any grouping. Says nothing about validity.
+ */
+export function isIndependentInput(input: unknown): boolean {
+  if (typeof input !== 'object' || input === null) return false;
+  const { id, dependencies } = input as { id?: unknown; dependencies?: unknown };
+  return id === undefined && (dependencies === undefined || (Array.isArray(dependencies) && dependencies.length === 0));
 }

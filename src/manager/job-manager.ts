@@ -3,10 +3,10 @@ import { openConnection, translateDatabaseError, type Connection } from '../db/c
 import type { AllJobsView } from '../db/schema.js';
 import { InvalidStateError, JobNotFoundError, SchemaNotCurrentError } from '../errors.js';
 import { jobFromRow, type FinishedStatus, type Job, type JobStatus } from '../jobs/model.js';
-import { validateNewJob, validateNewJobs, type NewJob, type ValidationLimits } from '../jobs/validation.js';
+import { checkJobList, isIndependentInput, validateJobRange, validateNewJob, type NewJob, type ValidationLimits } from '../jobs/validation.js';
 import { cascadeFailure } from '../store/cascade.js';
 import { explainJob, type Explanation } from '../store/explain.js';
-import { createJobs } from '../store/create-jobs.js';
+import { createJobs, createJobsStreamed, STREAM_CHUNK } from '../store/create-jobs.js';
 import { moveToHistory } from '../store/move-to-history.js';
 import { CANCEL_CHANNEL } from '../store/notify.js';
 import { deleteHistoryOlderThan } from '../store/prune.js';
@@ -127,11 +127,18 @@ export class JobManager {
 
   /**
    * Creates many jobs at once, all or nothing: a dependency graph whose jobs may depend on each
-   * other (by caller-chosen `id`) and on existing jobs. Set-based: 20,000 jobs is one round trip
-   * of a few statements. Returns the jobs in the order given.
+   * other (by caller-chosen `id`) and on existing jobs. Set-based: a fixed number of statements
+   * (more than 2,000 independent jobs go in chunks, validated while the last one is inserted, in
+   * one transaction). Returns the jobs in the order given.
    */
   async createJobs(jobs: NewJob[]): Promise<Job[]> {
-    const validated = validateNewJobs(jobs, this.#limits);
+    checkJobList(jobs, this.#limits);
+    // A large call of independent jobs is streamed in chunks: validating one while Postgres
+    // inserts the last. A graph is validated whole first (its check needs every job).
+    if (jobs.length > STREAM_CHUNK && jobs.every(isIndependentInput)) {
+      return this.#run(() => createJobsStreamed(this.#conn.sql, jobs.length, (from, to) => validateJobRange(jobs, from, to, this.#limits)));
+    }
+    const validated = validateJobRange(jobs, 0, jobs.length, this.#limits);
     return this.#run(() => createJobs(this.#conn.sql, validated));
   }
 

@@ -21,6 +21,39 @@ export async function createJobs(sql: Sql, jobs: ValidatedJob[], options: Insert
   return independent ? insertJobs(sql, jobs, options) : sql.begin((tx) => insertJobs(tx, jobs, options));
 }
 
+/** Jobs per statement when a large call of independent jobs is streamed. */
+export const STREAM_CHUNK = 2_000;
+
+/**
+ * Creates `count` independent jobs (no dependencies, generated ids) in one transaction of
+ * several inserts, validating each chunk while Postgres inserts the previous one, so that the
+ * client's validation and serialization overlap the server's work instead of preceding it.
+ * `validate(from, to)` validates jobs `[from, to)` and throws on bad input, which rolls back
+ * whatever was sent: all or nothing, like `createJobs`.
+ */
+export async function createJobsStreamed(
+  sql: Sql,
+  count: number,
+  validate: (from: number, to: number) => ValidatedJob[],
+): Promise<Job[]> {
+  return sql.begin(async (tx) => {
+    const sent: Promise<Job[]>[] = [];
+    try {
+      for (let from = 0; from < count; from += STREAM_CHUNK) {
+        const insert = insertJobs(tx, validate(from, Math.min(count, from + STREAM_CHUNK)), {});
+        insert.catch(() => {}); // handled below; a rejection while the next chunk is validated is not unhandled
+        sent.push(insert);
+        // The driver writes queued statements on the next turn of the event loop.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } catch (error) {
+      await Promise.allSettled(sent);
+      throw error;
+    }
+    return (await Promise.all(sent)).flat();
+  });
+}
+
 /**
  * Inserts a validated graph of jobs, set-based (a fixed number of statements whatever the number
  * of jobs), inside a transaction unless the jobs are independent (see `createJobs`). Dependencies

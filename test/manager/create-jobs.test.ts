@@ -96,9 +96,44 @@ describe('createJobs', () => {
     expect(created).toHaveLength(20_000);
     const ids = created.map((j) => j.id);
     expect([...ids].sort()).toEqual(ids);
-    const [row] = await db.sql`SELECT count(*)::int AS n FROM taiat_jobs WHERE job_type = 'noop'`;
-    expect(row!.n).toBe(20_000);
+    const [row] = await db.sql`SELECT count(*)::int AS n, count(DISTINCT created_at)::int AS times FROM taiat_jobs WHERE job_type = 'noop'`;
+    expect(row).toEqual({ n: 20_000, times: 1 }); // one transaction, however many statements
+    expect(created.map((j) => j.name)).toEqual(many.map((j) => j.name));
     await db.sql`DELETE FROM taiat_jobs WHERE job_type = 'noop'`;
+  });
+
+  it('streams a large call of independent jobs, yet writes nothing when a late one is bad', async () => {
+    // Chunks are validated while earlier ones are being inserted: a bad job after several sent
+    // chunks must still roll all of them back.
+    const many: NewJob[] = Array.from({ length: 9_000 }, (_, i) => ({ jobType: 'noop', name: `n${i}` }));
+    many[8_500] = { jobType: 'noop', name: '' };
+    const [before] = await db.sql`SELECT count(*)::int AS n FROM taiat_jobs`;
+    const error = await jobs.createJobs(many).catch((e: unknown) => e);
+    expect((error as TaiatError).code).toBe('TAIAT_INVALID_INPUT');
+    expect((error as Error).message).toBe('jobs[8500].name: name must not be empty');
+    const [after] = await db.sql`SELECT count(*)::int AS n FROM taiat_jobs`;
+    expect(after!.n).toBe(before!.n);
+    // The connection is usable afterwards (the transaction ended).
+    expect(await jobs.createJobs(many.slice(0, 3))).toHaveLength(3);
+    await db.sql`DELETE FROM taiat_jobs WHERE job_type = 'noop'`;
+  });
+
+  it('streams a large call, and a chunk the database refuses rolls back the chunks before it', async () => {
+    await db.sql`CREATE FUNCTION test_refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN IF NEW.name = 'boom' THEN RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$`;
+    await db.sql`CREATE TRIGGER test_refuse_boom BEFORE INSERT ON taiat_jobs FOR EACH ROW EXECUTE FUNCTION test_refuse_boom()`;
+    try {
+      const many: NewJob[] = Array.from({ length: 9_000 }, (_, i) => ({ jobType: 'noop', name: i === 2_500 ? 'boom' : `n${i}` }));
+      const [before] = await db.sql`SELECT count(*)::int AS n FROM taiat_jobs`;
+      await expect(jobs.createJobs(many)).rejects.toThrow(/refused by test trigger/);
+      const [after] = await db.sql`SELECT count(*)::int AS n FROM taiat_jobs`;
+      expect(after!.n).toBe(before!.n);
+      expect(await jobs.createJobs(many.slice(0, 3))).toHaveLength(3);
+    } finally {
+      await db.sql`DROP TRIGGER test_refuse_boom ON taiat_jobs`;
+      await db.sql`DROP FUNCTION test_refuse_boom()`;
+      await db.sql`DELETE FROM taiat_jobs WHERE job_type = 'noop'`;
+    }
   });
 
   it('accepts an empty list', async () => {
