@@ -64,7 +64,9 @@ export async function releaseDependents(tx: Tx, completedIds: string[]): Promise
     WITH hits AS (
       SELECT d.id, count(*)::int AS n
         FROM unnest(${completedIds}::text[]) AS c(id)
-       CROSS JOIN LATERAL (SELECT id FROM taiat_jobs WHERE dependencies ? c.id AND pending_dependencies > 0) AS d
+       -- OFFSET 0 keeps this a per-id lookup: flattened, it let the planner of a table without
+       -- statistics (just filled) scan the table once and test every pair (205 ms for 499 ids).
+       CROSS JOIN LATERAL (SELECT id FROM taiat_jobs WHERE dependencies ? c.id AND pending_dependencies > 0 OFFSET 0) AS d
        GROUP BY d.id
     ), released AS (
       UPDATE taiat_jobs j
