@@ -39,9 +39,19 @@ function failure(job: Job, error: string, deps: RunJobDeps, final = false): Atte
   };
 }
 
+/** Words for whatever an executor threw; never throws itself (a throwing describer would leave the job running). */
 function message(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name;
-  return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
+  try {
+    const text = error instanceof Error ? error.message || error.name : error;
+    if (typeof text === 'string') return text;
+    return JSON.stringify(text) ?? String(text);
+  } catch {
+    try {
+      return String(error);
+    } catch {
+      return 'the executor threw a value that cannot be described';
+    }
+  }
 }
 
 /**
@@ -71,6 +81,10 @@ export async function runJob(
       const ids = [...new Set(value.jobIds)];
       if (ids.length === 0 || ids.some((id) => typeof id !== 'string' || id === '')) {
         return failure(job, 'waitFor needs a non-empty list of job ids', deps, true);
+      }
+      // Postgres refuses such text: sent, it would fail the whole outcome batch on every resend.
+      if (ids.some((id) => id.includes('\u0000') || !id.isWellFormed())) {
+        return failure(job, 'waitFor: a job id has a NUL character or a lone surrogate', deps, true);
       }
       if (ids.includes(job.id)) return failure(job, 'waitFor: a job cannot wait for itself', deps, true);
       return { kind: 'waiting', job, jobIds: ids };

@@ -81,6 +81,27 @@ describe('worker', () => {
     expect(await finished(fine.id)).toMatchObject({ status: 'completed', result: 'ok' });
   });
 
+  it('fails a job readably whatever its executor throws (a non-string message, a BigInt, a cycle)', async () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const odd = Object.assign(new Error('x'), { message: { code: 7 } as unknown as string });
+    await startWorker({ agents: { odd: () => { throw odd; }, big: () => { throw 10n; }, loop: () => { throw cyclic; }, fine: () => 'ok' } });
+    const make = (agent: string) => harness.jobs.createJob({ jobType: 'agent', name: agent, payload: { agent_name: agent }, maxRetries: 0 });
+    const [a, b, c, f] = await Promise.all([make('odd'), make('big'), make('loop'), make('fine')]);
+    expect(await finished(a.id)).toMatchObject({ status: 'failed', errorMessage: '{"code":7}' });
+    expect(await finished(b.id)).toMatchObject({ status: 'failed', errorMessage: '10' });
+    expect(await finished(c.id)).toMatchObject({ status: 'failed', errorMessage: '[object Object]' });
+    expect(await finished(f.id)).toMatchObject({ status: 'completed', result: 'ok' });
+  });
+
+  it('fails a job that waits for an id Postgres cannot store, without holding up other outcomes', async () => {
+    await startWorker({ agents: { waits: (_p, ctx) => ctx.waitFor(['no\u0000such']), fine: () => 'ok' } });
+    const w = await harness.jobs.createJob({ jobType: 'agent', name: 'w', payload: { agent_name: 'waits' } });
+    const f = await harness.jobs.createJob({ jobType: 'agent', name: 'f', payload: { agent_name: 'fine' } });
+    expect(await finished(w.id)).toMatchObject({ status: 'failed', errorMessage: 'waitFor: a job id has a NUL character or a lone surrogate' });
+    expect(await finished(f.id)).toMatchObject({ status: 'completed' });
+  });
+
   it('succeeds on a retry after a failure', async () => {
     await startWorker({ agents: { once: (_p, ctx) => { if (ctx.attempt === 1) throw new Error('first'); return 'ok'; } }, retryBackoff: { base: 0.01 } });
     const job = await harness.jobs.createJob({ jobType: 'agent', name: 'o', payload: { agent_name: 'once' } });
