@@ -70,5 +70,10 @@ export function findJsonProblem(value: unknown, path = ''): [string, string] | n
  * where refusing is not an option.
  */
 export function storableText(text: string): string {
-  return (text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text).toWellFormed();
+  return isStorableText(text) ? text : text.replaceAll('\u0000', '\uFFFD').toWellFormed();
+}
+
+/** Whether Postgres can store `text` as it is (no NUL character, no lone surrogate). */
+export function isStorableText(text: string): boolean {
+  return !text.includes('\u0000') && text.isWellFormed();
 }

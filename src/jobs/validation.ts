@@ -64,13 +64,20 @@ export const DEFAULT_LIMITS: ValidationLimits = {
   maxJobsPerCall: 100_000,
 };
 
-const text = (what: string, max: number) =>
-  z
-    .string({ error: (i) => (i.input === undefined ? `${what} is required` : `${what} must be a string`) })
-    .min(1, `${what} must not be empty`)
-    .max(max, `${what} must be at most ${max} characters`)
+/** Text Postgres can store: no NUL character, no lone surrogate. */
+const storable = (schema: z.ZodString, what: string) =>
+  schema
     .refine((s) => !s.includes('\u0000'), `${what} must not contain a NUL character`)
     .refine((s) => s.isWellFormed(), `${what} must be well-formed Unicode (it has a lone surrogate)`);
+
+const text = (what: string, max: number) =>
+  storable(
+    z
+      .string({ error: (i) => (i.input === undefined ? `${what} is required` : `${what} must be a string`) })
+      .min(1, `${what} must not be empty`)
+      .max(max, `${what} must be at most ${max} characters`),
+    what,
+  );
 
 const priorityNames = Object.keys(PRIORITIES).join(', ');
 
@@ -78,12 +85,10 @@ const newJobSchema = z.strictObject(
   {
     jobType: text('jobType', 200),
     name: text('name', 1000),
-    description: z
-      .string({ error: 'description must be a string' })
-      .max(100_000, 'description must be at most 100000 characters')
-      .refine((s) => !s.includes('\u0000'), 'description must not contain a NUL character')
-      .refine((s) => s.isWellFormed(), 'description must be well-formed Unicode (it has a lone surrogate)')
-      .nullish(),
+    description: storable(
+      z.string({ error: 'description must be a string' }).max(100_000, 'description must be at most 100000 characters'),
+      'description',
+    ).nullish(),
     payload: z.unknown().optional(),
     dependencies: z
       .array(text('a dependency id', 200), { error: 'dependencies must be an array of job ids' })

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { findJsonProblem, storableText } from '../jobs/json-check.js';
+import { findJsonProblem, isStorableText, storableText } from '../jobs/json-check.js';
 import type { Job, JsonValue } from '../jobs/model.js';
 import { retryDelaySeconds } from './backoff.js';
 import type { AttemptOutcome } from './outcomes.js';
@@ -83,7 +83,7 @@ export async function runJob(
         return failure(job, 'waitFor needs a non-empty list of job ids', deps, true);
       }
       // Postgres refuses such text: sent, it would fail the whole outcome batch on every resend.
-      if (ids.some((id) => id.includes('\u0000') || !id.isWellFormed())) {
+      if (!ids.every(isStorableText)) {
         return failure(job, 'waitFor: a job id has a NUL character or a lone surrogate', deps, true);
       }
       if (ids.includes(job.id)) return failure(job, 'waitFor: a job cannot wait for itself', deps, true);
