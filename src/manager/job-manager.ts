@@ -7,6 +7,7 @@ import { checkJobList, isIndependentInput, validateJobRange, validateNewJob, typ
 import { cascadeFailure } from '../store/cascade.js';
 import { explainJob, type Explanation } from '../store/explain.js';
 import { createJobs, createJobsStreamed, STREAM_CHUNK } from '../store/create-jobs.js';
+import { commitsEarly } from '../store/durability.js';
 import { moveToHistory } from '../store/move-to-history.js';
 import { CANCEL_CHANNEL } from '../store/notify.js';
 import { deleteHistoryOlderThan } from '../store/prune.js';
@@ -95,7 +96,11 @@ export class JobManager {
     const manager = new JobManager(conn, opts);
     try {
       await manager.#run(async () => {
-        const [row] = await conn.sql<{ ok: boolean }[]>`SELECT to_regclass('taiat_jobs') IS NOT NULL AS ok`;
+        // Asked now, alongside the check, rather than on the first create.
+        const [[row]] = await Promise.all([
+          conn.sql<{ ok: boolean }[]>`SELECT to_regclass('taiat_jobs') IS NOT NULL AS ok`,
+          commitsEarly(conn.sql),
+        ]);
         if (!row?.ok) throw new SchemaNotCurrentError(['relation taiat_jobs']);
       });
     } catch (error) {

@@ -4,6 +4,7 @@ import { checkGraph } from '../jobs/graph.js';
 import type { Job } from '../jobs/model.js';
 import type { ValidatedJob } from '../jobs/validation.js';
 import { resolveExternalDependencies } from './dependencies.js';
+import { commitsEarly, flushWal } from './durability.js';
 import { READY_CHANNEL } from './notify.js';
 
 export interface InsertOptions {
@@ -11,14 +12,23 @@ export interface InsertOptions {
   parentId?: string | null;
 }
 
+interface InsertMode extends InsertOptions {
+  /** Commit without waiting for the WAL flush; the caller flushes after (see durability.ts). */
+  early: boolean;
+}
+
 /**
- * Creates a validated graph of jobs, all or nothing. Independent jobs (no dependencies, generated
- * ids) take one statement, committed on its own: a single job's create is one round trip. Others
- * need reads first and run in a transaction.
+ * Creates a validated graph of jobs, all or nothing, durable when it returns and visible to
+ * workers before that (see durability.ts). Independent jobs (no dependencies, generated ids) take
+ * one statement, committed on its own. Others need reads first and run in a transaction.
  */
 export async function createJobs(sql: Sql, jobs: ValidatedJob[], options: InsertOptions = {}): Promise<Job[]> {
+  checkGraph(jobs);
+  const mode = { ...options, early: await commitsEarly(sql) };
   const independent = jobs.every((j) => !j.idChosen && j.dependencies.length === 0);
-  return independent ? insertJobs(sql, jobs, options) : sql.begin((tx) => insertJobs(tx, jobs, options));
+  const created = independent ? await insertJobs(sql, jobs, mode) : await sql.begin((tx) => insertJobs(tx, jobs, mode));
+  if (mode.early) await flushWal(sql);
+  return created;
 }
 
 /** Jobs per statement when a large call of independent jobs is streamed. */
@@ -39,12 +49,13 @@ export async function createJobsStreamed(
   // The first chunk is validated before a connection is taken: bad input is reported as such even
   // when the database is unreachable.
   const first = validate(0, Math.min(count, STREAM_CHUNK));
-  return sql.begin(async (tx) => {
+  const mode = { early: await commitsEarly(sql) };
+  const created = await sql.begin(async (tx) => {
     const sent: Promise<Job[]>[] = [];
     try {
       for (let from = 0; from < count; from += STREAM_CHUNK) {
         const chunk = from === 0 ? first : validate(from, Math.min(count, from + STREAM_CHUNK));
-        const insert = insertJobs(tx, chunk, {});
+        const insert = insertJobs(tx, chunk, mode);
         insert.catch(() => {}); // handled below; a rejection while the next chunk is validated is not unhandled
         sent.push(insert);
         // The driver writes queued statements on the next turn of the event loop.
@@ -56,6 +67,8 @@ export async function createJobsStreamed(
     }
     return (await Promise.all(sent)).flat();
   });
+  if (mode.early) await flushWal(sql);
+  return created;
 }
 
 /**
@@ -66,9 +79,8 @@ export async function createJobsStreamed(
  * cancelled one is rejected, and an unknown one is rejected. Throws (the transaction then rolls
  * back) on any of these.
  */
-async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: InsertOptions): Promise<Job[]> {
+async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: InsertMode): Promise<Job[]> {
   if (jobs.length === 0) return [];
-  checkGraph(jobs);
 
   // Only dependencies inside the call count as unfinished without asking the database: the set of
   // call ids is built only when some job has dependencies (20,000 independent jobs skip it).
@@ -148,8 +160,10 @@ async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: InsertOpt
                ) AS x(id, job_type, name, description, payload, dependencies, priority, max_retries, queue, run_at,
                       timeout_seconds, retry_delay_seconds, pending_dependencies, has_dependents)
         RETURNING 1)
-      -- The notification is sent when the statement (or the transaction) commits.
-      SELECT now() AS now, (SELECT count(pg_notify(${READY_CHANNEL}, q)) FROM unnest(${[...readyQueues]}::text[]) AS q) AS notified
+      -- The notification is sent when the statement (or the transaction) commits. The setting is
+      -- local to the transaction and read when it commits.
+      SELECT now() AS now, (SELECT count(pg_notify(${READY_CHANNEL}, q)) FROM unnest(${[...readyQueues]}::text[]) AS q) AS notified,
+             CASE WHEN ${options.early}::boolean THEN set_config('synchronous_commit', 'off', true) END AS early
         FROM inserted LIMIT 1`;
     createdAt = inserted!.now;
   } catch (error) {

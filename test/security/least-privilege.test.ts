@@ -6,6 +6,7 @@ import { JobManager } from '../../src/index.js';
 import { escapeIdentifier } from '../../src/db/embedded.js';
 import { createDatabase } from '../support/database.js';
 import { runBin } from '../support/cli.js';
+import { commitsEarly } from '../../src/store/durability.js';
 import { TEST_RUNS_TABLE } from '../support/processes.js';
 
 // Roles are cluster-wide: unique names per run, dropped at the end.
@@ -92,3 +93,28 @@ it('taiat init runs as the owner; workers and the API need only DML; status work
   expect(wrong.stderr).toMatch(/^error \[TAIAT_DATABASE_UNAVAILABLE\]: cannot reach the database at postgres:\/\/taiat_app_[0-9a-f]+:\*\*\*@/);
   expect(wrong.stderr).not.toContain('not-the-password-9f8e7d');
 }, 60_000);
+
+it('where the WAL flush statement is not allowed, creates commit synchronously instead, and work', async () => {
+  // A hardened server may revoke EXECUTE on pg_logical_emit_message (see durability.ts).
+  const dbAdmin = postgres(database.url, { max: 1, onnotice: () => {} }); // the test's superuser, in this database
+  await dbAdmin.unsafe(`
+    DO $$ DECLARE f regprocedure; BEGIN
+      FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname = 'pg_logical_emit_message' LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+      END LOOP;
+    END $$`);
+  await dbAdmin.end();
+
+  const probe = postgres(urlFor(roles.app), { max: 1, onnotice: () => {} });
+  expect(await commitsEarly(probe)).toBe(false);
+  await probe.end();
+  const jobs = await JobManager.connect({ databaseUrl: urlFor(roles.app) });
+  const one = await jobs.createJob({ jobType: 'task', name: 'sync-one' });
+  const graph = await jobs.createJobs([
+    { id: 'lp-s1', jobType: 'task', name: 's1' },
+    { id: 'lp-s2', jobType: 'task', name: 's2', dependencies: ['lp-s1'] },
+  ]);
+  expect(await jobs.getJob(one.id)).toMatchObject({ status: 'pending' });
+  expect(await jobs.getJob(graph[1]!.id)).toMatchObject({ dependencies: ['lp-s1'] });
+  await jobs.close();
+});

@@ -1,0 +1,100 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embedded.js';
+import { JobManager, runMigrations } from '../../src/index.js';
+import { claimJobs } from '../../src/worker/claim.js';
+import { waitFor } from '../support/wait.js';
+
+// Creates commit without waiting for their WAL flush and flush before returning (durability.ts).
+// These tests crash Postgres the way a power cut would treat its memory: the WAL writer is
+// stopped (SIGSTOP) so that nothing writes WAL buffers out behind our back, then killed, which
+// makes the postmaster reinitialise shared memory and replay the WAL. A commit whose WAL was
+// only in memory is gone afterwards; one that was flushed survives. A server of this file's own.
+let dir: string;
+let server: EmbeddedPostgres;
+let sql: postgres.Sql;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'taiat-durable-'));
+  server = await startEmbeddedPostgres({ dir, database: 'durable', settings: { fsync: 'off' } });
+  await runMigrations(server.url);
+  sql = postgres(server.url, { max: 1, onnotice: () => {} });
+}, 60_000);
+
+afterAll(async () => {
+  await sql?.end({ timeout: 1 });
+  await server?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs `fn` with the WAL writer stopped, then crashes Postgres and waits for its recovery. */
+async function thenCrash(fn: () => Promise<void>): Promise<void> {
+  const walWriter = async () =>
+    (await sql<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'`.catch(() => []))[0]?.pid;
+  const pid = (await walWriter())!;
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await fn();
+  } catch (error) {
+    process.kill(pid, 'SIGCONT');
+    throw error;
+  }
+  process.kill(pid, 'SIGKILL');
+  await waitFor(async () => ((await walWriter()) ?? pid) !== pid, 'Postgres to recover from the crash', 60_000);
+}
+
+const exists = async (ids: string[]) =>
+  (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM taiat_jobs WHERE id = ANY(${ids}::text[])`)[0]!.n;
+
+it('the crash takes back a commit that was not flushed (what the next tests rely on)', async () => {
+  await thenCrash(async () => {
+    await sql.begin(async (tx) => {
+      await tx`SET LOCAL synchronous_commit = off`;
+      await tx`INSERT INTO taiat_jobs (id, job_type, name) VALUES ('unflushed', 'task', 'x')`;
+    });
+    expect(await exists(['unflushed'])).toBe(1); // visible before the crash
+  });
+  expect(await exists(['unflushed'])).toBe(0);
+}, 90_000);
+
+it('jobs are durable when createJob and createJobs return (one job, a graph, a streamed call)', async () => {
+  const jobs = await JobManager.connect({ databaseUrl: server.url });
+  try {
+    const created: string[][] = [];
+    await thenCrash(async () => {
+      created.push([(await jobs.createJob({ jobType: 'task', name: 'one' })).id]);
+      created.push((await jobs.createJobs([
+        { id: 'g-a', jobType: 'task', name: 'a' },
+        { id: 'g-b', jobType: 'task', name: 'b', dependencies: ['g-a'] },
+      ])).map((j) => j.id));
+      created.push((await jobs.createJobs(Array.from({ length: 2_001 }, (_, i) => ({ jobType: 'task', name: `m${i}` })))).map((j) => j.id));
+    });
+    const [one, graph, many] = created as [string[], string[], string[]];
+    expect(await exists(one)).toBe(1);
+    expect(await exists(graph)).toBe(2);
+    expect(await exists(many)).toBe(2_001);
+  } finally {
+    await jobs.close();
+  }
+}, 90_000);
+
+it("a claim's durable commit also makes durable the job it claimed", async () => {
+  await thenCrash(async () => {
+    await sql.begin(async (tx) => {
+      await tx`SET LOCAL synchronous_commit = off`;
+      await tx`INSERT INTO taiat_jobs (id, job_type, name, queue) VALUES ('claimed-early', 'task', 'x', 'early')`;
+    });
+    const claimer = postgres(server.url, { max: 1, onnotice: () => {} });
+    try {
+      const claimed = await claimJobs(claimer, 'w-durable', ['early'], 10, 30);
+      expect(claimed.map((j) => j.id)).toEqual(['claimed-early']);
+    } finally {
+      await claimer.end({ timeout: 1 });
+    }
+  });
+  const [row] = await sql`SELECT status, lease_owner FROM taiat_jobs WHERE id = 'claimed-early'`;
+  expect(row).toEqual({ status: 'running', lease_owner: 'w-durable' });
+}, 90_000);
