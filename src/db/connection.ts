@@ -14,7 +14,8 @@ export interface Connection {
   readonly sql: Sql;
   readonly db: Kysely<Database>;
   readonly url: string;
-  close(): Promise<void>;
+  /** Ends the pool, letting running statements finish for at most `timeoutSeconds` (default 5). */
+  close(timeoutSeconds?: number): Promise<void>;
 }
 
 export interface ConnectOptions {
@@ -39,13 +40,13 @@ export function openConnection(url: string, options: ConnectOptions = {}): Conne
     sql,
     db,
     url,
-    async close() {
+    async close(timeoutSeconds = 5) {
       if (closed) return;
       closed = true;
       // The pool ends first, with a deadline: Kysely's destroy ends it too, but with no timeout,
       // so a statement that never returns (a lock wait, a connection lost mid-query) would hang
       // close() forever. After this, destroy() finds the pool ended.
-      await sql.end({ timeout: 5 });
+      await sql.end({ timeout: timeoutSeconds });
       await db.destroy();
     },
   };

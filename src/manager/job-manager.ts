@@ -82,6 +82,8 @@ export interface CleanupOptions {
 export class JobManager {
   readonly #conn: Connection;
   readonly #limits: ValidationLimits;
+  /** Calls in flight: `close()` lets them finish (a create's last step is its flush). */
+  readonly #inFlight = new Set<Promise<unknown>>();
 
   private constructor(conn: Connection, limits: ValidationLimits) {
     this.#conn = conn;
@@ -116,10 +118,15 @@ export class JobManager {
   }
 
   async #run<T>(fn: () => Promise<T>): Promise<T> {
+    let call: Promise<T> | undefined;
     try {
-      return await fn();
+      call = fn();
+      this.#inFlight.add(call);
+      return await call;
     } catch (error) {
       throw translateDatabaseError(error, this.#conn.url);
+    } finally {
+      if (call) this.#inFlight.delete(call);
     }
   }
 
@@ -262,8 +269,17 @@ export class JobManager {
     return this.#run(() => deleteHistoryOlderThan(this.#conn, opts.days, opts.batchSize, options.onProgress));
   }
 
-  /** Closes the pool. */
+  /** Closes the pool once the calls in flight have finished, in at most 5 s (later, they fail). */
   async close(): Promise<void> {
-    await this.#conn.close();
+    // Calls in flight finish first (a create closed between its commit and its flush would report
+    // an error for jobs that were committed); the whole close takes at most 5 s.
+    const start = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(this.#inFlight),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000).unref())),
+    ]);
+    clearTimeout(timer);
+    await this.#conn.close(Math.max(0, 5 - (performance.now() - start) / 1000));
   }
 }

@@ -4,7 +4,7 @@ import { checkGraph } from '../jobs/graph.js';
 import type { Job } from '../jobs/model.js';
 import type { ValidatedJob } from '../jobs/validation.js';
 import { resolveExternalDependencies } from './dependencies.js';
-import { commitsEarly, flushWal } from './durability.js';
+import { commitsEarly, makeDurable } from './durability.js';
 import { READY_CHANNEL } from './notify.js';
 
 export interface InsertOptions {
@@ -23,11 +23,28 @@ interface InsertMode extends InsertOptions {
  * one statement, committed on its own. Others need reads first and run in a transaction.
  */
 export async function createJobs(sql: Sql, jobs: ValidatedJob[], options: InsertOptions = {}): Promise<Job[]> {
+  if (jobs.length === 0) return [];
   checkGraph(jobs);
   const mode = { ...options, early: await commitsEarly(sql) };
   const independent = jobs.every((j) => !j.idChosen && j.dependencies.length === 0);
-  const created = independent ? await insertJobs(sql, jobs, mode) : await sql.begin((tx) => insertJobs(tx, jobs, mode));
-  if (mode.early) await flushWal(sql);
+  return durably(sql, mode.early, () =>
+    independent ? insertJobs(sql, jobs, mode) : sql.begin((tx) => insertJobs(tx, jobs, mode)));
+}
+
+/**
+ * Runs a create, then, if it committed early, makes it durable before returning (durability.ts).
+ * A duplicate id it met may be another create's row not yet flushed: the error is reported once
+ * that row is durable.
+ */
+async function durably(sql: Sql, early: boolean, create: () => Promise<Job[]>): Promise<Job[]> {
+  let created: Job[];
+  try {
+    created = await create();
+  } catch (error) {
+    if (early && error instanceof DuplicateJobIdError) await makeDurable(sql, { ids: error.jobIds });
+    throw error;
+  }
+  if (early && created.length > 0) await makeDurable(sql, { ids: [created[0]!.id], createdAt: created[0]!.createdAt });
   return created;
 }
 
@@ -50,7 +67,7 @@ export async function createJobsStreamed(
   // when the database is unreachable.
   const first = validate(0, Math.min(count, STREAM_CHUNK));
   const mode = { early: await commitsEarly(sql) };
-  const created = await sql.begin(async (tx) => {
+  return durably(sql, mode.early, () => sql.begin(async (tx) => {
     const sent: Promise<Job[]>[] = [];
     try {
       for (let from = 0; from < count; from += STREAM_CHUNK) {
@@ -66,9 +83,7 @@ export async function createJobsStreamed(
       throw error;
     }
     return (await Promise.all(sent)).flat();
-  });
-  if (mode.early) await flushWal(sql);
-  return created;
+  }));
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Sql } from '../db/connection.js';
 import { isConnectionError } from '../db/connection.js';
+import { DatabaseUnavailableError } from '../errors.js';
 
 /*
  * New jobs become visible one WAL flush sooner. Postgres makes a synchronous commit visible only
@@ -8,12 +9,15 @@ import { isConnectionError } from '../db/connection.js';
  * synchronous_commit off (visible, and its notification sent, at once), then flushes the WAL past
  * its commit with a one-record synchronous transaction before the call returns. Nothing that
  * matters loses durability:
- * - the caller: the call returns only after the flush;
+ * - the caller: the call returns only after the flush, which also checks that the jobs survived
+ *   (a crash and recovery between the commit and the flush would have taken them back, and the
+ *   flush on the recovered server would not know);
  * - an executor: a claim is a synchronous commit later in the same WAL, so its flush covers the
  *   job's insert, and no executor starts on a job a crash could take back;
  * - anything written because of the job (a dependent, a cancellation): the same, for its commit.
- * What a crash can take back is a job seen by a reader (`--status`, a SELECT) in the ~1 ms before
- * its flush, whose creator then gets an error, as it does whenever a commit's answer is lost.
+ * What a crash can take back is a job a reader saw (`--status`, a SELECT, a duplicate-id check)
+ * before its creator's flush; the creator then gets an error, as it does whenever a commit's
+ * answer is lost, and a duplicate-id error is only reported once the duplicate is durable.
  */
 
 const early = new WeakMap<Sql, Promise<boolean>>();
@@ -26,7 +30,7 @@ const early = new WeakMap<Sql, Promise<boolean>>();
 export function commitsEarly(sql: Sql): Promise<boolean> {
   let answer = early.get(sql);
   if (answer === undefined) {
-    answer = flushWal(sql).then(
+    answer = sql`SELECT pg_logical_emit_message(true, 'taiat', 'probe')`.then(
       () => true,
       (error: unknown) => {
         if (!isConnectionError(error)) return false;
@@ -39,11 +43,42 @@ export function commitsEarly(sql: Sql): Promise<boolean> {
   return answer;
 }
 
+/** What a flush must find: one of these jobs, created at `createdAt` (to the millisecond) when given. */
+export interface Witness {
+  ids: string[];
+  createdAt?: Date;
+}
+
 /**
- * Flushes the WAL past every commit that returned before this call: a transactional logical
- * message (one small WAL record, no table touched) commits synchronously, and a commit's flush
- * covers everything earlier in the WAL.
+ * Makes durable every commit that returned before this call, and confirms that `witness` (a
+ * job of an all-or-nothing create, or the jobs a duplicate-id error names) is still there. A
+ * transactional logical message (one small WAL record, no table touched) commits synchronously,
+ * and a commit's flush covers everything earlier in the WAL. Where the message is no longer allowed (EXECUTE revoked after the pool's
+ * first create), later creates commit synchronously and this one flushes with another write.
+ * Throws `DatabaseUnavailableError` when the witness is gone: the database restarted before the
+ * flush, and nothing of the call was kept.
  */
-export async function flushWal(sql: Sql): Promise<void> {
-  await sql`SELECT pg_logical_emit_message(true, 'taiat', 'flush')`;
+export async function makeDurable(sql: Sql, witness: Witness): Promise<void> {
+  const at = witness.createdAt ?? null;
+  const survived = () => sql`
+    EXISTS (SELECT 1 FROM taiat_all_jobs
+             WHERE id = ANY(${witness.ids}::text[])
+               AND (${at}::timestamptz IS NULL OR date_trunc('milliseconds', created_at) = ${at}::timestamptz))`;
+  let rows: { survived: boolean }[];
+  try {
+    rows = await sql<{ survived: boolean }[]>`SELECT pg_logical_emit_message(true, 'taiat', 'flush'), ${survived()} AS survived`;
+  } catch (error) {
+    if (isConnectionError(error)) throw error;
+    early.set(sql, Promise.resolve(false));
+    // Any synchronous commit that writes WAL flushes it: here the witness's row, rewritten
+    // unchanged. A row already claimed or finished was flushed by that commit.
+    rows = await sql<{ survived: boolean }[]>`
+      WITH rewritten AS (UPDATE taiat_jobs SET updated_at = updated_at WHERE id = ANY(${witness.ids}::text[]) RETURNING 1)
+      SELECT ${survived()} AS survived, (SELECT count(*) FROM rewritten) AS rewritten`;
+  }
+  if (!rows[0]?.survived) {
+    throw new DatabaseUnavailableError(
+      'the database restarted before the new jobs reached its disk; none of them was created (creating them again is safe)',
+    );
+  }
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobManager, TaiatError, type NewJob } from '../../src/index.js';
+import { openConnection } from '../../src/db/connection.js';
 import { useTestDatabase } from '../support/database.js';
 import { snapshot as takeSnapshot } from '../support/harness.js';
 
@@ -136,8 +137,12 @@ describe('createJobs', () => {
     }
   });
 
-  it('accepts an empty list', async () => {
+  it('accepts an empty list, without a round trip', async () => {
     expect(await jobs.createJobs([])).toEqual([]);
+    // A manager whose database is unreachable: an empty create never asks it anything.
+    const nowhere = JobManager.fromConnection(openConnection('postgres://taiat@127.0.0.1:1/none', { connectTimeout: 1 }));
+    expect(await nowhere.createJobs([])).toEqual([]);
+    await nowhere.close();
   });
 });
 

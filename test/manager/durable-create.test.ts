@@ -5,8 +5,10 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embedded.js';
 import { JobManager, runMigrations } from '../../src/index.js';
+import { validateNewJob } from '../../src/jobs/validation.js';
+import { createJobs } from '../../src/store/create-jobs.js';
 import { claimJobs } from '../../src/worker/claim.js';
-import { waitFor } from '../support/wait.js';
+import { deferred, waitFor } from '../support/wait.js';
 
 // Creates commit without waiting for their WAL flush and flush before returning (durability.ts).
 // These tests crash Postgres the way a power cut would treat its memory: the WAL writer is
@@ -98,3 +100,35 @@ it("a claim's durable commit also makes durable the job it claimed", async () =>
   const [row] = await sql`SELECT status, lease_owner FROM taiat_jobs WHERE id = 'claimed-early'`;
   expect(row).toEqual({ status: 'running', lease_owner: 'w-durable' });
 }, 90_000);
+
+it('a crash between the commit and the flush is reported as an error, not as jobs created', async () => {
+  // The creator stalls (a pause of its process, say) between its two round trips while Postgres
+  // crashes and recovers: the flush then runs on the recovered server, where the jobs are gone.
+  const gate = deferred();
+  let flushing = false;
+  const stalling = new Proxy(sql, {
+    apply(target, self, args: Parameters<postgres.Sql>) {
+      const text = (args[0] as TemplateStringsArray).raw?.join('') ?? '';
+      if (!text.includes("'flush'")) return Reflect.apply(target, self, args);
+      flushing = true;
+      return gate.promise.then(() => Reflect.apply(target, self, args));
+    },
+  });
+  let outcome: Promise<unknown> | undefined;
+  await thenCrash(async () => {
+    outcome = createJobs(stalling, [validateNewJob({ id: 'stalled', jobType: 'task', name: 'x' })]);
+    outcome.catch(() => {});
+    await waitFor(() => flushing, 'the create to reach its flush');
+  });
+  gate.resolve();
+  await expect(outcome).rejects.toMatchObject({ code: 'TAIAT_DATABASE_UNAVAILABLE', message: /none of them was created/ });
+  expect(await exists(['stalled'])).toBe(0);
+}, 90_000);
+
+it('close() lets a create in flight finish its flush', async () => {
+  const jobs = await JobManager.connect({ databaseUrl: server.url });
+  const creating = jobs.createJob({ jobType: 'task', name: 'closing' });
+  await jobs.close();
+  const job = await creating;
+  expect(await exists([job.id])).toBe(1);
+});

@@ -95,7 +95,9 @@ it('taiat init runs as the owner; workers and the API need only DML; status work
 }, 60_000);
 
 it('where the WAL flush statement is not allowed, creates commit synchronously instead, and work', async () => {
-  // A hardened server may revoke EXECUTE on pg_logical_emit_message (see durability.ts).
+  // A pool that found the statement allowed, then a revoke (a hardened server may revoke EXECUTE
+  // on pg_logical_emit_message; see durability.ts).
+  const before = await JobManager.connect({ databaseUrl: urlFor(roles.app) });
   const dbAdmin = postgres(database.url, { max: 1, onnotice: () => {} }); // the test's superuser, in this database
   await dbAdmin.unsafe(`
     DO $$ DECLARE f regprocedure; BEGIN
@@ -104,6 +106,12 @@ it('where the WAL flush statement is not allowed, creates commit synchronously i
       END LOOP;
     END $$`);
   await dbAdmin.end();
+  // The create that meets the revoke waits for the WAL writer instead; later ones commit synchronously.
+  const first = await before.createJob({ jobType: 'task', name: 'revoked-first' });
+  const second = await before.createJob({ jobType: 'task', name: 'revoked-second' });
+  expect(await before.getJob(first.id)).toMatchObject({ status: 'pending' });
+  expect(await before.getJob(second.id)).toMatchObject({ status: 'pending' });
+  await before.close();
 
   const probe = postgres(urlFor(roles.app), { max: 1, onnotice: () => {} });
   expect(await commitsEarly(probe)).toBe(false);
