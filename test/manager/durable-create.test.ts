@@ -7,6 +7,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embed
 import { JobManager, runMigrations } from '../../src/index.js';
 import { validateNewJob } from '../../src/jobs/validation.js';
 import { createJobs } from '../../src/store/create-jobs.js';
+import { commitsEarly } from '../../src/store/durability.js';
 import { claimJobs } from '../../src/worker/claim.js';
 import { deferred, waitFor } from '../support/wait.js';
 
@@ -123,6 +124,37 @@ it('a crash between the commit and the flush is reported as an error, not as job
   gate.resolve();
   await expect(outcome).rejects.toMatchObject({ code: 'TAIAT_DATABASE_UNAVAILABLE', message: /none of them was created/ });
   expect(await exists(['stalled'])).toBe(0);
+}, 90_000);
+
+it('a duplicate-id error is reported only once the duplicate is durable', async () => {
+  // Creator A's jobs are committed but its flush is held; creator B meets A's id. B's error must
+  // stand after a crash: the row it names must have been made durable first.
+  const gate = deferred();
+  let flushing = false;
+  const stalling = new Proxy(sql, {
+    apply(target, self, args: Parameters<postgres.Sql>) {
+      const text = (args[0] as TemplateStringsArray).raw?.join('') ?? '';
+      if (!text.includes("'flush'")) return Reflect.apply(target, self, args);
+      flushing = true;
+      return gate.promise.then(() => Reflect.apply(target, self, args));
+    },
+  });
+  const other = postgres(server.url, { max: 1, onnotice: () => {} });
+  await commitsEarly(other); // its probe, a flush of its own, is done before A's commit
+  let first: Promise<unknown> | undefined;
+  try {
+    await thenCrash(async () => {
+      first = createJobs(stalling, [validateNewJob({ id: 'contested', jobType: 'task', name: 'a' })]);
+      first.catch(() => {});
+      await waitFor(() => flushing, "the first create to reach its flush");
+      await expect(createJobs(other, [validateNewJob({ id: 'contested', jobType: 'task', name: 'b' })]))
+        .rejects.toMatchObject({ code: 'TAIAT_DUPLICATE_JOB_ID' });
+    });
+  } finally {
+    gate.resolve();
+    await other.end({ timeout: 1 });
+  }
+  expect(await exists(['contested'])).toBe(1);
 }, 90_000);
 
 it('close() lets a create in flight finish its flush', async () => {
