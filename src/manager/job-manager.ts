@@ -140,13 +140,13 @@ export class JobManager {
   /**
    * Creates many jobs at once, all or nothing: a dependency graph whose jobs may depend on each
    * other (by caller-chosen `id`) and on existing jobs. Set-based: a fixed number of statements
-   * (more than 2,000 independent jobs go in chunks, validated while the last one is inserted, in
-   * one transaction). Returns the jobs in the order given.
+   * (more than 2,000 independent jobs stream through one `COPY`, each chunk validated while the
+   * last one is stored, in one transaction). Returns the jobs in the order given.
    */
   async createJobs(jobs: NewJob[]): Promise<Job[]> {
     checkJobList(jobs, this.#limits);
     // A large call of independent jobs is streamed in chunks: validating one while Postgres
-    // inserts the last. A graph is validated whole first (its check needs every job).
+    // stores the last. A graph is validated whole first (its check needs every job).
     if (jobs.length > STREAM_CHUNK && jobs.every(isIndependentInput)) {
       return this.#run(() => createJobsStreamed(this.#conn.sql, jobs.length, (from, to) => validateJobRange(jobs, from, to, this.#limits)));
     }

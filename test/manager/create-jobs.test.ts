@@ -119,6 +119,26 @@ describe('createJobs', () => {
     await db.sql`DELETE FROM taiat_jobs WHERE job_type = 'noop'`;
   });
 
+  it('streams a large call with every kind of field intact (tabs, newlines, backslashes, unicode, runAt, timeouts)', async () => {
+    const runAt = new Date(Date.now() + 3_600_000);
+    const odd = 'tab\there\nnew\\line\rcr \\N é😀 "q"';
+    const many: NewJob[] = Array.from({ length: 2_500 }, (_, i) => ({
+      jobType: i % 2 ? 'noop' : 'noop.odd\\type', name: i % 3 ? `n${i}` : odd, description: i % 5 ? null : odd,
+      payload: { i, text: odd, nested: { list: [odd, 1.5, null, true] } },
+      priority: i % 4 ? 'high' : 7, maxRetries: i % 6, queue: i % 7 ? 'default' : 'q\\1',
+      ...(i % 8 ? {} : { runAt }), ...(i % 9 ? {} : { timeoutSeconds: 1.5, retryDelaySeconds: 0.25 }),
+    }));
+    const created = await jobs.createJobs(many);
+    for (const i of [0, 1, 3, 5, 7, 8, 9, 2_499]) {
+      const stored = await jobs.getJob(created[i]!.id);
+      expect(stored).toEqual(created[i]);
+      expect(stored).toMatchObject({ name: many[i]!.name, payload: many[i]!.payload, queue: many[i]!.queue });
+    }
+    expect(created[8]!.runAt.toISOString()).toBe(runAt.toISOString());
+    expect(created[1]!.runAt.getTime()).toBe(created[1]!.createdAt.getTime());
+    await db.sql`DELETE FROM taiat_jobs WHERE job_type IN ('noop', ${'noop.odd\\type'})`;
+  });
+
   it('streams a large call, and a chunk the database refuses rolls back the chunks before it', async () => {
     await db.sql`CREATE FUNCTION test_refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
                  BEGIN IF NEW.name = 'boom' THEN RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$`;
