@@ -89,9 +89,13 @@ export async function createJobsStreamed(
         own(error);
       };
     });
+    refused.catch(() => {}); // raced below; a COPY refused before it starts throws from writable()
     const copy = await statement.writable();
     const stored = Promise.race([finished(copy), refused]);
     stored.catch(() => {}); // awaited below; an early failure is not unhandled meanwhile
+    const send = async (rows: string): Promise<void> => {
+      if (!copy.write(rows)) await Promise.race([once(copy, 'drain'), stored]);
+    };
     const created: Job[] = [];
     const readyQueues = new Set<string>();
     try {
@@ -104,13 +108,23 @@ export async function createJobsStreamed(
             `${j.timeoutSeconds ?? '\\N'}\t${j.retryDelaySeconds ?? '\\N'}\n`;
           created.push(createdJob(j, now, null));
           if ((j.runAt?.getTime() ?? 0) <= now.getTime()) readyQueues.add(j.queue);
+          // Rows go out in pieces of a few MB: 2,000 large payloads exceed the longest string V8 holds.
+          if (rows.length >= COPY_PIECE) {
+            await send(rows);
+            rows = '';
+          }
         }
-        if (!copy.write(rows)) await Promise.race([once(copy, 'drain'), stored]);
+        if (rows.length > 0) await send(rows);
+        // A local socket drains at once: without this turn of the event loop the driver would not
+        // read Postgres's answer (a refusal) nor would timers (a worker's leases) run until the end.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
       copy.end();
       await stored;
     } catch (error) {
-      copy.destroy(error as Error);
+      // A short fixed reason: Postgres drops the connection on a CopyFail message longer than
+      // ~10 kB, and a validation error can echo that much input. The error itself is rethrown.
+      copy.destroy(new Error('taiat: create aborted'));
       await stored.catch(() => {});
       throw error;
     }
@@ -120,6 +134,9 @@ export async function createJobsStreamed(
     return created;
   }));
 }
+
+/** Characters of COPY text sent at a time. */
+const COPY_PIECE = 4 * 1024 * 1024;
 
 /** A field of COPY's text format: backslash, tab, newline and carriage return escaped. */
 function copyText(value: string): string {

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobManager, TaiatError, type NewJob } from '../../src/index.js';
 import { openConnection } from '../../src/db/connection.js';
+import { DEFAULT_LIMITS, validateJobRange } from '../../src/jobs/validation.js';
+import { createJobsStreamed } from '../../src/store/create-jobs.js';
 import { useTestDatabase } from '../support/database.js';
 import { snapshot as takeSnapshot } from '../support/harness.js';
 
@@ -137,6 +139,41 @@ describe('createJobs', () => {
     expect(created[8]!.runAt.toISOString()).toBe(runAt.toISOString());
     expect(created[1]!.runAt.getTime()).toBe(created[1]!.createdAt.getTime());
     await db.sql`DELETE FROM taiat_jobs WHERE job_type IN ('noop', ${'noop.odd\\type'})`;
+  });
+
+  it('streams a large call, and a bad job whose error echoes 20 kB of input is reported as such, the pool still usable', async () => {
+    // Postgres drops a connection whose copy is aborted with a reason over ~10 kB.
+    const single = await JobManager.connect({ databaseUrl: db.url, maxConnections: 1 });
+    try {
+      const many: NewJob[] = Array.from({ length: 6_000 }, (_, i) => ({ jobType: 'noop', name: `n${i}` }));
+      many[5_000] = { jobType: 'noop', name: 'x', priority: 'p'.repeat(20_000) as NewJob['priority'] };
+      const error = await single.createJobs(many).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'TAIAT_INVALID_INPUT' });
+      expect((error as Error).message).toMatch(/^jobs\[5000\]\.priority/);
+      expect(await single.createJob({ jobType: 'noop', name: 'after' })).toMatchObject({ status: 'pending' });
+    } finally {
+      await single.close();
+      await db.sql`DELETE FROM taiat_jobs WHERE job_type = 'noop'`;
+    }
+  });
+
+  it('stops streaming soon after the database refuses a row, instead of sending the whole call', async () => {
+    await db.sql`CREATE FUNCTION test_refuse_early() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN IF NEW.name = 'early' THEN RAISE EXCEPTION 'refused early'; END IF; RETURN NEW; END $$`;
+    await db.sql`CREATE TRIGGER test_refuse_early BEFORE INSERT ON taiat_jobs FOR EACH ROW EXECUTE FUNCTION test_refuse_early()`;
+    try {
+      const many: NewJob[] = Array.from({ length: 100_000 }, (_, i) => ({ jobType: 'noop', name: i === 3_000 ? 'early' : `n${i}` }));
+      let validated = 0;
+      const error = await createJobsStreamed(db.sql, many.length, (from, to) => {
+        validated += to - from;
+        return validateJobRange(many, from, to, DEFAULT_LIMITS);
+      }).catch((e: unknown) => e);
+      expect((error as Error).message).toMatch(/refused early/);
+      expect(validated).toBeLessThan(50_000); // of 100,000
+    } finally {
+      await db.sql`DROP TRIGGER test_refuse_early ON taiat_jobs`;
+      await db.sql`DROP FUNCTION test_refuse_early()`;
+    }
   });
 
   it('streams a large call, and a chunk the database refuses rolls back the chunks before it', async () => {

@@ -81,6 +81,11 @@ it('taiat init runs as the owner; workers and the API need only DML; status work
   outputs.push(status.stdout, status.stderr);
   expect(status.code).toBe(0);
   expect(JSON.parse(status.stdout).finished.lastHour.completed).toBe(2);
+  // A large call is refused by the COPY itself, as an error (it once crashed the process).
+  const readonly = await JobManager.connect({ databaseUrl: urlFor(roles.readonly) });
+  await expect(readonly.createJobs(Array.from({ length: 2_500 }, (_, i) => ({ jobType: 'x', name: `n${i}` }))))
+    .rejects.toThrow(/permission denied for table taiat_jobs/);
+  await readonly.close();
   const write = await runBin('taiat', ['job', 'create', '--type', 'x', '--name', 'nope'], { TAIAT_DATABASE_URL: urlFor(roles.readonly) });
   outputs.push(write.stdout, write.stderr);
   expect(write.code).toBe(1);
