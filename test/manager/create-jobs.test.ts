@@ -17,6 +17,21 @@ afterAll(async () => {
 
 const snapshot = () => takeSnapshot(db.sql);
 
+/** Runs `fn` while a trigger refuses to store a job of this name. */
+async function refusingName(name: string, fn: () => Promise<void>): Promise<void> {
+  await db.sql`CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN IF NEW.name = TG_ARGV[0] THEN RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$`;
+  // DDL takes no parameters: the name is quoted as a literal.
+  await db.sql.unsafe(`CREATE TRIGGER test_refuse BEFORE INSERT ON taiat_jobs FOR EACH ROW EXECUTE FUNCTION test_refuse('${name.replace(/'/g, "''")}')`);
+  try {
+    await fn();
+  } finally {
+    await db.sql`DROP TRIGGER test_refuse ON taiat_jobs`;
+    await db.sql`DROP FUNCTION test_refuse()`;
+    await db.sql`DELETE FROM taiat_jobs WHERE job_type = 'noop'`;
+  }
+}
+
 const agent = (name: string, extra: Partial<NewJob> = {}): NewJob => ({
   jobType: 'agent',
   name,
@@ -158,40 +173,27 @@ describe('createJobs', () => {
   });
 
   it('stops streaming soon after the database refuses a row, instead of sending the whole call', async () => {
-    await db.sql`CREATE FUNCTION test_refuse_early() RETURNS trigger LANGUAGE plpgsql AS $$
-                 BEGIN IF NEW.name = 'early' THEN RAISE EXCEPTION 'refused early'; END IF; RETURN NEW; END $$`;
-    await db.sql`CREATE TRIGGER test_refuse_early BEFORE INSERT ON taiat_jobs FOR EACH ROW EXECUTE FUNCTION test_refuse_early()`;
-    try {
+    await refusingName('early', async () => {
       const many: NewJob[] = Array.from({ length: 100_000 }, (_, i) => ({ jobType: 'noop', name: i === 3_000 ? 'early' : `n${i}` }));
       let validated = 0;
       const error = await createJobsStreamed(db.sql, many.length, (from, to) => {
         validated += to - from;
         return validateJobRange(many, from, to, DEFAULT_LIMITS);
       }).catch((e: unknown) => e);
-      expect((error as Error).message).toMatch(/refused early/);
+      expect((error as Error).message).toMatch(/refused by test trigger/);
       expect(validated).toBeLessThan(50_000); // of 100,000
-    } finally {
-      await db.sql`DROP TRIGGER test_refuse_early ON taiat_jobs`;
-      await db.sql`DROP FUNCTION test_refuse_early()`;
-    }
+    });
   });
 
   it('streams a large call, and a chunk the database refuses rolls back the chunks before it', async () => {
-    await db.sql`CREATE FUNCTION test_refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
-                 BEGIN IF NEW.name = 'boom' THEN RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$`;
-    await db.sql`CREATE TRIGGER test_refuse_boom BEFORE INSERT ON taiat_jobs FOR EACH ROW EXECUTE FUNCTION test_refuse_boom()`;
-    try {
+    await refusingName('boom', async () => {
       const many: NewJob[] = Array.from({ length: 9_000 }, (_, i) => ({ jobType: 'noop', name: i === 2_500 ? 'boom' : `n${i}` }));
       const [before] = await db.sql`SELECT count(*)::int AS n FROM taiat_jobs`;
       await expect(jobs.createJobs(many)).rejects.toThrow(/refused by test trigger/);
       const [after] = await db.sql`SELECT count(*)::int AS n FROM taiat_jobs`;
       expect(after!.n).toBe(before!.n);
       expect(await jobs.createJobs(many.slice(0, 3))).toHaveLength(3);
-    } finally {
-      await db.sql`DROP TRIGGER test_refuse_boom ON taiat_jobs`;
-      await db.sql`DROP FUNCTION test_refuse_boom()`;
-      await db.sql`DELETE FROM taiat_jobs WHERE job_type = 'noop'`;
-    }
+    });
   });
 
   it('accepts an empty list, without a round trip', async () => {
