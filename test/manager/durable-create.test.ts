@@ -49,6 +49,21 @@ async function thenCrash(fn: () => Promise<void>): Promise<void> {
   await waitFor(async () => ((await walWriter()) ?? pid) !== pid, 'Postgres to recover from the crash', 60_000);
 }
 
+/** A pool like `sql` whose flush statement waits for `gate`, as a creator paused between its commit and its flush. */
+function stallingFlush(): { stalling: postgres.Sql; gate: ReturnType<typeof deferred<void>>; flushing: () => boolean } {
+  const gate = deferred();
+  let flushing = false;
+  const stalling = new Proxy(sql, {
+    apply(target, self, args: Parameters<postgres.Sql>) {
+      const text = (args[0] as TemplateStringsArray).raw?.join('') ?? '';
+      if (!text.includes("'flush'")) return Reflect.apply(target, self, args);
+      flushing = true;
+      return gate.promise.then(() => Reflect.apply(target, self, args));
+    },
+  });
+  return { stalling, gate, flushing: () => flushing };
+}
+
 const exists = async (ids: string[]) =>
   (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM taiat_jobs WHERE id = ANY(${ids}::text[])`)[0]!.n;
 
@@ -105,21 +120,12 @@ it("a claim's durable commit also makes durable the job it claimed", async () =>
 it('a crash between the commit and the flush is reported as an error, not as jobs created', async () => {
   // The creator stalls (a pause of its process, say) between its two round trips while Postgres
   // crashes and recovers: the flush then runs on the recovered server, where the jobs are gone.
-  const gate = deferred();
-  let flushing = false;
-  const stalling = new Proxy(sql, {
-    apply(target, self, args: Parameters<postgres.Sql>) {
-      const text = (args[0] as TemplateStringsArray).raw?.join('') ?? '';
-      if (!text.includes("'flush'")) return Reflect.apply(target, self, args);
-      flushing = true;
-      return gate.promise.then(() => Reflect.apply(target, self, args));
-    },
-  });
+  const { stalling, gate, flushing } = stallingFlush();
   let outcome: Promise<unknown> | undefined;
   await thenCrash(async () => {
     outcome = createJobs(stalling, [validateNewJob({ id: 'stalled', jobType: 'task', name: 'x' })]);
     outcome.catch(() => {});
-    await waitFor(() => flushing, 'the create to reach its flush');
+    await waitFor(flushing, 'the create to reach its flush');
   });
   gate.resolve();
   await expect(outcome).rejects.toMatchObject({ code: 'TAIAT_DATABASE_UNAVAILABLE', message: /none of them was created/ });
@@ -129,16 +135,7 @@ it('a crash between the commit and the flush is reported as an error, not as job
 it('a duplicate-id error is reported only once the duplicate is durable', async () => {
   // Creator A's jobs are committed but its flush is held; creator B meets A's id. B's error must
   // stand after a crash: the row it names must have been made durable first.
-  const gate = deferred();
-  let flushing = false;
-  const stalling = new Proxy(sql, {
-    apply(target, self, args: Parameters<postgres.Sql>) {
-      const text = (args[0] as TemplateStringsArray).raw?.join('') ?? '';
-      if (!text.includes("'flush'")) return Reflect.apply(target, self, args);
-      flushing = true;
-      return gate.promise.then(() => Reflect.apply(target, self, args));
-    },
-  });
+  const { stalling, gate, flushing } = stallingFlush();
   const other = postgres(server.url, { max: 1, onnotice: () => {} });
   await commitsEarly(other); // its probe, a flush of its own, is done before A's commit
   let first: Promise<unknown> | undefined;
@@ -146,7 +143,7 @@ it('a duplicate-id error is reported only once the duplicate is durable', async 
     await thenCrash(async () => {
       first = createJobs(stalling, [validateNewJob({ id: 'contested', jobType: 'task', name: 'a' })]);
       first.catch(() => {});
-      await waitFor(() => flushing, "the first create to reach its flush");
+      await waitFor(flushing, 'the first create to reach its flush');
       await expect(createJobs(other, [validateNewJob({ id: 'contested', jobType: 'task', name: 'b' })]))
         .rejects.toMatchObject({ code: 'TAIAT_DUPLICATE_JOB_ID' });
     });
