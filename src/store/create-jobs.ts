@@ -128,11 +128,19 @@ export async function createJobsStreamed(
       await stored.catch(() => {});
       throw error;
     }
-    await tx`
-      SELECT (SELECT count(pg_notify(${READY_CHANNEL}, q)) FROM unnest(${[...readyQueues]}::text[]) AS q) AS notified,
-             CASE WHEN ${early}::boolean THEN set_config('synchronous_commit', 'off', true) END AS early`;
+    await tx`SELECT ${announce(tx, readyQueues, early)}`;
     return created;
   }));
+}
+
+/**
+ * The end of every create's statement: wake the ready queues' workers when the transaction
+ * commits, and let it commit without waiting for its flush when the pool may (durability.ts).
+ * The setting is local to the transaction and read when it commits.
+ */
+function announce(sql: Sql | Tx, queues: Set<string>, early: boolean) {
+  return sql`(SELECT count(pg_notify(${READY_CHANNEL}, q)) FROM unnest(${[...queues]}::text[]) AS q) AS notified,
+             CASE WHEN ${early}::boolean THEN set_config('synchronous_commit', 'off', true) END AS early`;
 }
 
 /** Characters of COPY text sent at a time. */
@@ -233,11 +241,7 @@ async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: InsertMod
                ) AS x(id, job_type, name, description, payload, dependencies, priority, max_retries, queue, run_at,
                       timeout_seconds, retry_delay_seconds, pending_dependencies, has_dependents)
         RETURNING 1)
-      -- The notification is sent when the statement (or the transaction) commits. The setting is
-      -- local to the transaction and read when it commits.
-      SELECT now() AS now, (SELECT count(pg_notify(${READY_CHANNEL}, q)) FROM unnest(${[...readyQueues]}::text[]) AS q) AS notified,
-             CASE WHEN ${options.early}::boolean THEN set_config('synchronous_commit', 'off', true) END AS early
-        FROM inserted LIMIT 1`;
+      SELECT now() AS now, ${announce(tx, readyQueues, options.early)} FROM inserted LIMIT 1`;
     createdAt = inserted!.now;
   } catch (error) {
     const e = error as { code?: string; constraint_name?: string; detail?: string };

@@ -53,8 +53,9 @@ export interface Witness {
  * Makes durable every commit that returned before this call, and confirms that `witness` (a
  * job of an all-or-nothing create, or the jobs a duplicate-id error names) is still there. A
  * transactional logical message (one small WAL record, no table touched) commits synchronously,
- * and a commit's flush covers everything earlier in the WAL. Where the message is no longer allowed (EXECUTE revoked after the pool's
- * first create), later creates commit synchronously and this one flushes with another write.
+ * and a commit's flush covers everything earlier in the WAL. Where the message is no longer
+ * allowed (EXECUTE revoked after the pool's first create), later creates commit synchronously
+ * and this one flushes with another write.
  * Throws `DatabaseUnavailableError` when the witness is gone: the database restarted before the
  * flush, and nothing of the call was kept.
  */
@@ -73,8 +74,8 @@ export async function makeDurable(sql: Sql, witness: Witness): Promise<void> {
     // Any synchronous commit that writes WAL flushes it: here the witness's row, rewritten
     // unchanged. A row already claimed or finished was flushed by that commit.
     rows = await sql<{ survived: boolean }[]>`
-      WITH rewritten AS (UPDATE taiat_jobs SET updated_at = updated_at WHERE id = ANY(${witness.ids}::text[]) RETURNING 1)
-      SELECT ${survived()} AS survived, (SELECT count(*) FROM rewritten) AS rewritten`;
+      WITH rewritten AS (UPDATE taiat_jobs SET updated_at = updated_at WHERE id = ANY(${witness.ids}::text[]))
+      SELECT ${survived()} AS survived`;
   }
   if (!rows[0]?.survived) {
     throw new DatabaseUnavailableError(
