@@ -30,6 +30,7 @@ import {
   type NewJob,
 } from '../dist/index.js';
 import { startEmbeddedPostgres, stopEmbeddedPostgres, type EmbeddedPostgres } from '../dist/db/embedded.js';
+import { openConnection } from '../dist/db/connection.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = path.join(ROOT, 'soak', 'results');
@@ -1355,7 +1356,9 @@ async function main(): Promise<void> {
     log(`embedded Postgres in ${serverDir}`);
   }
   await runMigrations(url);
-  admin = postgres(url, { max: 4, onnotice: () => {}, connect_timeout: 10, connection: { application_name: 'soak driver' } });
+  // taiat's pool: it fetches the driver's types once, so a reconnect during the chaos cannot end
+  // the driver with the driver's unhandled rejection (db/connection.ts).
+  admin = openConnection(url, { max: 4, connectTimeout: 10, applicationName: 'soak driver' }).sql;
   if (EXTERNAL_URL) {
     clockOffsetMs = await measureClockOffset(admin);
     log(`clock offset to the server: ${clockOffsetMs.toFixed(2)} ms`);

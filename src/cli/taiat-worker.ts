@@ -5,6 +5,8 @@ import { ValidationError } from '../errors.js';
 import type { MetricsServer } from '../worker/metrics.js';
 import { databaseOptions, databaseUrlFor, reportError } from './common.js';
 import { createCliLogger, LOG_LEVELS } from './logger.js';
+import { surviveLostConnections } from './lost-connections.js';
+import { translateDatabaseError } from '../db/connection.js';
 import { printStatus } from './status-command.js';
 
 /** The `taiat-worker` daemon. */
@@ -54,6 +56,9 @@ export async function main(args: string[]): Promise<void> {
       throw new ValidationError('agents', 'no agents or executors: name a module with --agents, or set TAIAT_AGENT_CONFIG', 'TAIAT_CONFIG_INVALID');
     }
     const logger = await createCliLogger(argv.logLevel);
+    surviveLostConnections((error) => {
+      logger.warn({ err: translateDatabaseError(error, url) }, 'a database connection was lost while the driver set it up; the statement waiting for it fails on its own (postgres.js#1192)');
+    });
     const worker = new Worker({
       databaseUrl: url,
       ...modules,

@@ -4,6 +4,7 @@ import { databaseOptions, databaseUrlFor, printJson, reportError } from './commo
 import { runDemo } from './demo.js';
 import { historyCommand, jobCommands, pruneCommand } from './commands/job.js';
 import { printStatus } from './status-command.js';
+import { surviveLostConnections } from './lost-connections.js';
 import { stopEmbeddedPostgres } from '../db/embedded.js';
 import { EMBEDDED_DIR } from './common.js';
 
@@ -64,6 +65,8 @@ function statusCommand(y: Argv) {
 
 /** The `taiat` admin command. */
 export async function main(args: string[]): Promise<void> {
+  // The command's own statement reports the same lost connection, as a clear error.
+  surviveLostConnections(() => {});
   const cli = yargs(args)
     .scriptName('taiat')
     .usage('$0 <command> [options]')

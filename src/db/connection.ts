@@ -34,6 +34,7 @@ export function openConnection(url: string, options: ConnectOptions = {}): Conne
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'taiat' },
   });
+  fetchTypesOnce(sql);
   const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: sql }) });
   let closed = false;
   return {
@@ -50,6 +51,31 @@ export function openConnection(url: string, options: ConnectOptions = {}): Conne
       await db.destroy();
     },
   };
+}
+
+/** The parts of postgres.js's parsed options that `fetchTypesOnce` reads and sets. */
+interface DriverOptions {
+  fetch_types: boolean;
+  shared: { typeArrayMap: Record<string, number> };
+}
+
+/**
+ * postgres.js fetches the array types on each new connection, first thing, and drops that query's
+ * promise: a connection lost during the fetch (Postgres crashing or restarting) ends the process
+ * with an unhandled rejection (porsager/postgres#1192, open; the soak saw a worker die of it).
+ * The types it stores are shared by the pool's connections, so once the first fetch has stored
+ * them, later connections (reconnects after a restart, a growing pool) skip it: the exposure
+ * shrinks to a pool's first connections, and a reconnect saves a round trip.
+ */
+function fetchTypesOnce(sql: Sql): void {
+  const options = sql.options as unknown as DriverOptions;
+  options.shared.typeArrayMap = new Proxy(options.shared.typeArrayMap, {
+    set(map, oid: string, arrayOid: number) {
+      map[oid] = arrayOid;
+      options.fetch_types = false;
+      return true;
+    },
+  });
 }
 
 const UNAVAILABLE_CODES = new Set([
