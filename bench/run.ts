@@ -163,8 +163,10 @@ async function graphileUtils(url: string): Promise<{ utils: Awaited<ReturnType<t
   };
 }
 
-function spawnWorker(system: 'taiat' | 'graphile', db: BenchDatabase, expect: number, env: Record<string, string> = {}): BenchChild {
-  const script = path.join(CHILDREN, system === 'taiat' ? 'taiat-worker.mjs' : 'graphile-worker.mjs');
+const CHILD_SCRIPTS = { taiat: 'taiat-worker.mjs', graphile: 'graphile-worker.mjs', floor: 'latency-floor.mjs' } as const;
+
+function spawnWorker(system: keyof typeof CHILD_SCRIPTS, db: BenchDatabase, expect: number, env: Record<string, string> = {}): BenchChild {
+  const script = path.join(CHILDREN, CHILD_SCRIPTS[system]);
   return new BenchChild(`${system} worker (${db.name})`, script, {
     BENCH_DATABASE_URL: db.url,
     BENCH_CONCURRENCY: String(CONCURRENCY),
@@ -426,17 +428,32 @@ interface LatencyResult {
   clockRttMs: number;
 }
 
+/** W2's floor: bare SQL doing the least taiat's create-to-start path must (latency-floor.mjs). */
+const FLOOR_TABLE = 'CREATE TABLE bench_floor (id bigserial PRIMARY KEY, seq int NOT NULL, taken boolean NOT NULL DEFAULT false)';
+
 /**
  * W2: an idle worker process; jobs created one at a time at a fixed pace from this process.
  * Latency = executor start (child clock, corrected by the measured offset) - createJob call.
+ * `floor` measures the same path with no job runner (see latency-floor.mjs).
  */
-async function latency(system: 'taiat' | 'graphile', run: number): Promise<LatencyResult | null> {
+async function latency(system: 'taiat' | 'graphile' | 'floor', run: number): Promise<LatencyResult | null> {
   const n = SIZES.w2Jobs;
-  const label = system === 'taiat' ? 'taiat' : 'graphile-worker';
-  return withDatabase(`bench_w2_${system}_r${run}`, system, async (db) => {
+  const label = system === 'taiat' ? 'taiat' : system === 'graphile' ? 'graphile-worker' : 'floor (bare SQL)';
+  return withDatabase(`bench_w2_${system}_r${run}`, system === 'floor' ? 'ceiling' : system, async (db) => {
     const jobs = system === 'taiat' ? await JobManager.connect({ databaseUrl: db.url, maxConnections: 2 }) : undefined;
     const graphile = system === 'graphile' ? await graphileUtils(db.url) : undefined;
     const utils = graphile?.utils;
+    const bare = system === 'floor' ? postgres(db.url, { max: 2, onnotice: () => {} }) : undefined;
+    await bare?.unsafe(FLOOR_TABLE);
+    const create = async (seq: number): Promise<string> => {
+      if (jobs) return (await jobs.createJob({ jobType: 'agent', name: 'latency', payload: { agent_name: 'noop', parameters: { seq } } })).id;
+      if (utils) return String((await utils.addJob('noop', { seq })).id);
+      const [row] = await bare!<{ id: string }[]>`
+        WITH i AS (INSERT INTO bench_floor (seq) VALUES (${seq}) RETURNING id)
+        SELECT id, pg_notify('bench_floor', ''), set_config('synchronous_commit', 'off', true) FROM i`;
+      await bare!`SELECT pg_logical_emit_message(true, 'bench', 'flush')`;
+      return String(row!.id);
+    };
     let child: BenchChild | undefined;
     try {
       child = spawnWorker(system, db, n);
@@ -451,13 +468,7 @@ async function latency(system: 'taiat' | 'graphile', run: number): Promise<Laten
         const wait = t0 + seq * SIZES.w2GapMs - performance.now();
         if (wait > 0) await sleep(wait);
         const start = wallNow();
-        if (jobs) {
-          const job = await jobs.createJob({ jobType: 'agent', name: 'latency', payload: { agent_name: 'noop', parameters: { seq } } });
-          ids.push(job.id);
-        } else {
-          const job = await utils!.addJob('noop', { seq });
-          ids.push(String(job.id));
-        }
+        ids.push(await create(seq));
         callMs.push(wallNow() - start);
         createdAt[seq] = start;
       }
@@ -481,6 +492,7 @@ async function latency(system: 'taiat' | 'graphile', run: number): Promise<Laten
       child?.kill();
       await jobs?.close();
       await graphile?.close();
+      await bare?.end();
     }
   });
 }
@@ -717,6 +729,7 @@ async function main(): Promise<void> {
   const ceil50: (CeilingResult | null)[] = [];
   const w2Taiat: (LatencyResult | null)[] = [];
   const w2Graphile: (LatencyResult | null)[] = [];
+  const w2Floor: (LatencyResult | null)[] = [];
   const w3: (GraphResult | null)[] = [];
   const w4: (GraphResult | null)[] = [];
   const w5Blocked: (DrainResult | null)[] = [];
@@ -746,6 +759,7 @@ async function main(): Promise<void> {
   for (let run = 1; run <= RUNS && ONLY.has('w2'); run++) {
     w2Taiat.push(await attempt('W2 latency', 'taiat', run, () => latency('taiat', run)));
     if (GRAPHILE) w2Graphile.push(await attempt('W2 latency', 'graphile-worker', run, () => latency('graphile', run)));
+    w2Floor.push(await attempt('W2 latency', 'floor (bare SQL)', run, () => latency('floor', run)));
   }
   for (let run = 1; run <= RUNS; run++) {
     if (ONLY.has('w3')) w3.push(await attempt('W3 chains', 'taiat', run, () => taiatGraph('chains', run)));
@@ -782,6 +796,7 @@ async function main(): Promise<void> {
   const C50 = summarize(ceil50);
   const W2T = summarize(w2Taiat);
   const W2G = summarize(w2Graphile);
+  const W2F = summarize(w2Floor);
   const W3 = summarize(w3);
   const W4 = summarize(w4);
   const W5B = summarize(w5Blocked);
@@ -801,6 +816,9 @@ async function main(): Promise<void> {
     graphileW1OverCeiling1PerTx: div(g1, c1),
     graphileW1OverCeiling50PerTx: div(g1, c50),
     taiatW2P50OverGraphileW2P50: div(W2T.median.p50, W2G.median.p50),
+    taiatW2P50OverFloorP50: div(W2T.median.p50, W2F.median.p50),
+    taiatW2P99OverFloorP99: div(W2T.median.p99, W2F.median.p99),
+    graphileW2P50OverFloorP50: div(W2G.median.p50, W2F.median.p50),
     taiatW5BlockedOverW1: div(W5B.median.drainJobsPerSec, t1),
     taiatW5HistoryOverW1: div(W5H.median.drainJobsPerSec, t1),
     taiatPeakRssOverGraphilePeakRss: div(W1T.median.peakRssMb, W1G.median.peakRssMb),
@@ -830,7 +848,7 @@ async function main(): Promise<void> {
     graphileWorkerSettings: { concurrentJobs: CONCURRENCY, maxPoolSize: CONCURRENCY + 1, pollInterval: 2000, localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 },
     workloads: {
       w1Throughput: { taiat: W1T, graphileWorker: W1G },
-      w2Latency: { taiat: W2T, graphileWorker: W2G },
+      w2Latency: { taiat: W2T, graphileWorker: W2G, floor: W2F },
       w3Chains: { taiat: W3, graphileWorker: 'skipped: no job dependencies' },
       w4FanIn: { taiat: W4, graphileWorker: 'skipped: no job dependencies' },
       w5Backlog: { blocked: W5B, history: W5H, backlogRows: SIZES.w5Backlog },
@@ -853,9 +871,9 @@ async function main(): Promise<void> {
     ['', '', '', '', `${fmt(c50)} (50/tx)`, '', ratio(t1, c50)],
     ['W1 worker CPU per job (us)', cpu(W1T, 'workerCpuSeconds'), '', cpu(W1G, 'workerCpuSeconds'), '-', ratio(m(W1T, 'workerCpuSeconds'), m(W1G, 'workerCpuSeconds')), '-'],
     ['W1 Postgres CPU per job (us)', cpu(W1T, 'serverCpuSeconds'), '', cpu(W1G, 'serverCpuSeconds'), '-', ratio(m(W1T, 'serverCpuSeconds'), m(W1G, 'serverCpuSeconds')), '-'],
-    ['W2 latency p50 (ms)', fmt(m(W2T, 'p50'), 1), spread(W2T, 'p50', 1), fmt(m(W2G, 'p50'), 1), '-', ratio(m(W2T, 'p50'), m(W2G, 'p50')), '-'],
-    ['W2 latency p95 (ms)', fmt(m(W2T, 'p95'), 1), spread(W2T, 'p95', 1), fmt(m(W2G, 'p95'), 1), '-', ratio(m(W2T, 'p95'), m(W2G, 'p95')), '-'],
-    ['W2 latency p99 (ms)', fmt(m(W2T, 'p99'), 1), spread(W2T, 'p99', 1), fmt(m(W2G, 'p99'), 1), '-', ratio(m(W2T, 'p99'), m(W2G, 'p99')), '-'],
+    ['W2 latency p50 (ms)', fmt(m(W2T, 'p50'), 1), spread(W2T, 'p50', 1), fmt(m(W2G, 'p50'), 1), `${fmt(m(W2F, 'p50'), 1)} (floor)`, ratio(m(W2T, 'p50'), m(W2G, 'p50')), ratio(m(W2T, 'p50'), m(W2F, 'p50'))],
+    ['W2 latency p95 (ms)', fmt(m(W2T, 'p95'), 1), spread(W2T, 'p95', 1), fmt(m(W2G, 'p95'), 1), `${fmt(m(W2F, 'p95'), 1)} (floor)`, ratio(m(W2T, 'p95'), m(W2G, 'p95')), ratio(m(W2T, 'p95'), m(W2F, 'p95'))],
+    ['W2 latency p99 (ms)', fmt(m(W2T, 'p99'), 1), spread(W2T, 'p99', 1), fmt(m(W2G, 'p99'), 1), `${fmt(m(W2F, 'p99'), 1)} (floor)`, ratio(m(W2T, 'p99'), m(W2G, 'p99')), ratio(m(W2T, 'p99'), m(W2F, 'p99'))],
     [`W3 ${SIZES.w3Chains} chains x${SIZES.w3Steps}: all done (s)`, fmt(m(W3, 'seconds'), 2), spread(W3, 'seconds', 2), 'n/a', '-', '-', '-'],
     ['W3 chains (jobs/s)', fmt(m(W3, 'jobsPerSec')), spread(W3, 'jobsPerSec'), 'n/a', '-', '-', '-'],
     [`W4 ${SIZES.w4Groups} x (${SIZES.w4Width} + join): all done (s)`, fmt(m(W4, 'seconds'), 2), spread(W4, 'seconds', 2), 'n/a', '-', '-', '-'],
@@ -866,8 +884,8 @@ async function main(): Promise<void> {
     [`W6 soak ${W6 ? fmt(W6.seconds / 60, 1) : '-'} min at ${W6_RATE}/s: RSS early -> late (MB)`, W6 ? `${fmt(W6.rssEarlyMb, 1)} -> ${fmt(W6.rssLateMb, 1)}` : '-', W6 ? `peak ${fmt(W6.rssPeakMb, 1)}` : '-', '-', '-', '-', '-'],
     ['W6 soak: RSS growth (MB), slope (MB/min)', W6 ? fmt(W6.rssGrowthMb, 1) : '-', W6 ? `${fmt(W6.rssSlopeMbPerMin, 2)}/min` : '-', '-', '-', '-', '-'],
   ];
-  console.log(`\ntaiat ${VERSION} vs graphile-worker ${graphileVersion} vs pgbench ceiling; Postgres ${pg.settings.server_version}, fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronous_commit}; ${cpus.length} cpus, node ${process.version}; median of ${RUNS} run(s)\n`);
-  console.log(table(['metric', 'taiat', 'taiat min-max', 'graphile-worker', 'ceiling (pgbench)', 'taiat/graphile', 'taiat/ceiling'], rows));
+  console.log(`\ntaiat ${VERSION} vs graphile-worker ${graphileVersion} vs the pgbench ceiling (W1) and the bare-SQL floor (W2); Postgres ${pg.settings.server_version}, fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronous_commit}; ${cpus.length} cpus, node ${process.version}; median of ${RUNS} run(s)\n`);
+  console.log(table(['metric', 'taiat', 'taiat min-max', 'graphile-worker', 'ceiling / floor', 'taiat/graphile', 'taiat/ceiling or floor'], rows));
   for (const s of skipped) console.log(`skipped: ${s}`);
   console.log(`\ncorrectness: ${failures.length === 0 ? `all ${checks.length} checks passed (every job executed exactly once)` : `${failures.length} of ${checks.length} checks FAILED`}`);
   for (const f of failures) console.log(`  FAIL ${f.workload} ${f.system} run ${f.run}: ${f.detail}`);
