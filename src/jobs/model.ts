@@ -98,12 +98,12 @@ export function jobFromRow(row: AllJobsView): Job {
     parentId: row.parent_id,
     step: row.step,
     causeJobId: row.cause_job_id,
-    attemptErrors: (row.attempt_errors ?? []).map((e) => ({
-      attempt: e.attempt,
-      error: e.error,
-      at: new Date(e.at),
-      workerId: e.worker_id,
-    })),
+    attemptErrors: attemptErrorsFromRow(row.attempt_errors ?? []),
     location: row.location,
   };
+}
+
+/** The `attempt_errors` column as `AttemptError`s. */
+export function attemptErrorsFromRow(rows: AllJobsView['attempt_errors']): AttemptError[] {
+  return rows.map((e) => ({ attempt: e.attempt, error: e.error, at: new Date(e.at), workerId: e.worker_id }));
 }

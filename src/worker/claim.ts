@@ -1,17 +1,26 @@
 import type { Sql } from '../db/connection.js';
 import type { AllJobsView } from '../db/schema.js';
-import { jobFromRow, type Job, type JsonValue } from '../jobs/model.js';
+import { attemptErrorsFromRow, type Job, type JsonValue } from '../jobs/model.js';
 
 // What a claim returns: the columns it did not just set to a known value (status, worker,
-// updated_at = started_at, and the history-only ones are filled in below). Decoding the claimed
-// rows was a fifth of the worker's CPU per job; every column and date left out counts.
+// updated_at = started_at, and the history-only ones are filled in below), as positional values.
+// Decoding the claimed rows was a fifth of the worker's CPU per job; every column and date left
+// out counts. Rows as arrays rather than objects: the driver builds an object row one property at
+// a time, regrowing its property store as it goes, the largest source of garbage per job in a
+// heap profile of the drain (8.9 kB allocated per job as objects, 7.2 as arrays).
 const CLAIMED_COLUMNS = [
   'id', 'job_type', 'name', 'description', 'payload', 'dependencies', 'priority', 'queue', 'max_retries',
   'retry_count', 'attempts', 'error_message', 'result', 'run_at', 'started_at', 'created_at', 'lease_expires_at',
   'parent_id', 'step', 'attempt_errors', 'timeout_seconds', 'retry_delay_seconds',
 ].map((c) => `j.${c}`).join(', ');
 
-type ClaimedRow = Omit<AllJobsView, 'status' | 'updated_at' | 'completed_at' | 'duration_seconds' | 'worker_id' | 'cause_job_id' | 'location'>;
+type ClaimedRow = [
+  id: string, jobType: string, name: string, description: string | null, payload: Job['payload'],
+  dependencies: string[], priority: number, queue: string, maxRetries: number, retryCount: number, attempts: number,
+  errorMessage: string | null, result: JsonValue | null, runAt: Date, startedAt: Date, createdAt: Date,
+  leaseExpiresAt: Date, parentId: string | null, step: number, attemptErrors: AllJobsView['attempt_errors'],
+  timeoutSeconds: number | null, retryDelaySeconds: number | null,
+];
 
 /**
  * Claims up to `limit` ready jobs in one statement: the ready-jobs index in claim order
@@ -21,7 +30,7 @@ type ClaimedRow = Omit<AllJobsView, 'status' | 'updated_at' | 'completed_at' | '
 export async function claimJobs(sql: Sql, workerId: string, queues: string[], limit: number, leaseSeconds: number): Promise<Job[]> {
   // One queue keeps the index scan ordered (no sort); `= ANY` over several queues needs a sort.
   const queueFilter = queues.length === 1 ? sql`queue = ${queues[0]!}` : sql`queue = ANY(${queues}::text[])`;
-  const rows = await sql<ClaimedRow[]>`
+  const rows = (await sql`
     WITH ready AS (
       SELECT id FROM taiat_jobs
        WHERE status = 'pending' AND pending_dependencies = 0 AND ${queueFilter} AND run_at <= now()
@@ -36,13 +45,14 @@ export async function claimJobs(sql: Sql, workerId: string, queues: string[], li
      -- Not a join with ready: for a batch of hundreds the planner hashed it against a sequential
      -- scan of all of taiat_jobs, each claim reading every row (14 of 21 ms for 516 of 20,000).
      WHERE j.id = ANY(ARRAY(SELECT id FROM ready))
-    RETURNING ${sql.unsafe(CLAIMED_COLUMNS)}`;
-  return rows.map((row) =>
-    jobFromRow({
-      ...row, status: 'running', updated_at: row.started_at!, completed_at: null, duration_seconds: null,
-      worker_id: workerId, cause_job_id: null, location: 'live',
-    }),
-  );
+    RETURNING ${sql.unsafe(CLAIMED_COLUMNS)}`.values()) as unknown as ClaimedRow[];
+  return rows.map((r) => ({
+    id: r[0], jobType: r[1], name: r[2], description: r[3], payload: r[4], dependencies: r[5], status: 'running',
+    priority: r[6], queue: r[7], maxRetries: r[8], retryCount: r[9], attempts: r[10], errorMessage: r[11],
+    result: r[12], runAt: r[13], startedAt: r[14], completedAt: null, durationSeconds: null, createdAt: r[15],
+    updatedAt: r[14], workerId, leaseExpiresAt: r[16], timeoutSeconds: r[20], retryDelaySeconds: r[21],
+    parentId: r[17], step: r[18], causeJobId: null, attemptErrors: attemptErrorsFromRow(r[19]), location: 'live',
+  }));
 }
 
 /** Results of completed dependencies of the given jobs, keyed by dependency id. */
