@@ -46,7 +46,7 @@ async function durably(sql: Sql, early: boolean, create: () => Promise<Job[]>): 
     if (early && error instanceof DuplicateJobIdError) await makeDurable(sql, { ids: error.jobIds });
     throw error;
   }
-  if (early && created.length > 0) await makeDurable(sql, { ids: [created[0]!.id], createdAt: created[0]!.createdAt });
+  if (early && created.length > 0) await makeDurable(sql, { id: created[0]!.id, createdAt: created[0]!.createdAt });
   return created;
 }
 

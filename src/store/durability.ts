@@ -43,28 +43,31 @@ export function commitsEarly(sql: Sql): Promise<boolean> {
   return answer;
 }
 
-/** What a flush must find: one of these jobs, created at `createdAt` (to the millisecond) when given. */
-export interface Witness {
-  ids: string[];
-  createdAt?: Date;
-}
+/**
+ * What a flush must find: the first job of a create, created at `createdAt` (to the millisecond),
+ * or any of the jobs a duplicate-id error names.
+ */
+export type Witness = { id: string; createdAt: Date } | { ids: string[] };
 
 /**
- * Makes durable every commit that returned before this call, and confirms that `witness` (a
- * job of an all-or-nothing create, or the jobs a duplicate-id error names) is still there. A
- * transactional logical message (one small WAL record, no table touched) commits synchronously,
- * and a commit's flush covers everything earlier in the WAL. Where the message is no longer
- * allowed (EXECUTE revoked after the pool's first create), later creates commit synchronously
- * and this one flushes with another write.
+ * Makes durable every commit that returned before this call, and confirms that `witness` is still
+ * there. A transactional logical message (one small WAL record, no table touched) commits
+ * synchronously, and a commit's flush covers everything earlier in the WAL. Where the message is
+ * no longer allowed (EXECUTE revoked after the pool's first create), later creates commit
+ * synchronously and this one flushes with another write.
  * Throws `DatabaseUnavailableError` when the witness is gone: the database restarted before the
  * flush, and nothing of the call was kept.
  */
 export async function makeDurable(sql: Sql, witness: Witness): Promise<void> {
-  const at = witness.createdAt ?? null;
-  const survived = () => sql`
-    EXISTS (SELECT 1 FROM taiat_all_jobs
-             WHERE id = ANY(${witness.ids}::text[])
-               AND (${at}::timestamptz IS NULL OR date_trunc('milliseconds', created_at) = ${at}::timestamptz))`;
+  // One statement per shape of witness, each without optional parts: a single statement for both
+  // (`$2 IS NULL OR ...`, `id = ANY($1)`) was planned anew on every call, the plan cache finding
+  // no generic plan as cheap as a custom one, which cost each createJob ~0.3 ms (back to back,
+  // 0.68-0.70 -> 0.39-0.44 ms for this statement).
+  const ids = 'id' in witness ? [witness.id] : witness.ids;
+  const survived = () => 'id' in witness
+    ? sql`EXISTS (SELECT 1 FROM taiat_all_jobs
+                   WHERE id = ${witness.id} AND date_trunc('milliseconds', created_at) = ${witness.createdAt}::timestamptz)`
+    : sql`EXISTS (SELECT 1 FROM taiat_all_jobs WHERE id = ANY(${witness.ids}::text[]))`;
   let rows: { survived: boolean }[];
   try {
     rows = await sql<{ survived: boolean }[]>`SELECT pg_logical_emit_message(true, 'taiat', 'flush'), ${survived()} AS survived`;
@@ -74,7 +77,7 @@ export async function makeDurable(sql: Sql, witness: Witness): Promise<void> {
     // Any synchronous commit that writes WAL flushes it: here the witness's row, rewritten
     // unchanged. A row already claimed or finished was flushed by that commit.
     rows = await sql<{ survived: boolean }[]>`
-      WITH rewritten AS (UPDATE taiat_jobs SET updated_at = updated_at WHERE id = ANY(${witness.ids}::text[]))
+      WITH rewritten AS (UPDATE taiat_jobs SET updated_at = updated_at WHERE id = ANY(${ids}::text[]))
       SELECT ${survived()} AS survived`;
   }
   if (!rows[0]?.survived) {
