@@ -152,7 +152,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#log.info({ running: this.#running.size }, 'worker stopping');
     this.#nudge(false);
     for (const t of this.#timers) clearInterval(t);
-    for (const { job } of [...this.#queued]) this.#abort(job.id, 'shutdown');
+    this.#releaseQueued();
     const finished = Promise.all([...this.#running.values()].map((r) => r.done));
     const graceful = await Promise.race([finished.then(() => true), sleep(this.#opts.shutdownTimeout * 1000).then(() => false)]);
     if (!graceful) for (const id of this.#running.keys()) this.#abort(id, 'shutdown');
@@ -262,6 +262,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
           failures = 0;
           if (jobs.length === want) this.#maybeMore = true;
           if (jobs.length > 0) await this.#enqueue(jobs);
+          // A claim still in flight when stop() began: its jobs go back as if queued at the time.
+          if (this.#state !== 'running') this.#releaseQueued();
         } catch (error) {
           this.#maybeMore = true;
           this.#survive(error);
@@ -278,9 +280,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  /** Reads the claimed jobs' dependency results (one query) and puts them in the local queue. */
+  /**
+   * Reads the claimed jobs' dependency results (one query) and puts them in the local queue. If
+   * the read fails, the jobs are released: no one else may take them until their lease expires,
+   * and the rescue would then count an attempt that never ran.
+   */
   async #enqueue(jobs: Job[]): Promise<void> {
-    const results = await dependencyResults(this.#conn!.sql, jobs.filter((j) => j.dependencies.length > 0));
+    let results: Awaited<ReturnType<typeof dependencyResults>>;
+    try {
+      results = await dependencyResults(this.#conn!.sql, jobs.filter((j) => j.dependencies.length > 0));
+    } catch (error) {
+      for (const job of jobs) this.#record({ kind: 'released', job }, () => this.#log.child({ jobId: job.id }));
+      throw error;
+    }
     for (const job of jobs) {
       const deps: Record<string, JsonValue | null> = {};
       const names = new Map<string, number>();
@@ -296,6 +308,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
       }
       this.#queued.push({ job, dependencyResults: deps });
     }
+  }
+
+  /** Shutdown: claimed jobs that have not started go back to pending, their attempt not counted. */
+  #releaseQueued(): void {
+    for (const { job } of [...this.#queued]) this.#abort(job.id, 'shutdown');
   }
 
   /** Starts queued jobs while there are free slots (and the worker is not stopping). */

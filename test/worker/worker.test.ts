@@ -1,3 +1,4 @@
+import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { TaiatError, Worker, type Job } from '../../src/index.js';
 import { connectionsTo, createDatabase } from '../support/database.js';
@@ -206,6 +207,51 @@ describe('worker', () => {
     await stopping;
     const rows = await db.sql`SELECT status, attempts, count(*)::int AS n FROM taiat_jobs GROUP BY 1, 2`;
     expect(rows).toEqual([{ status: 'pending', attempts: 0, n: 3 }]);
+  });
+
+  it('releases the jobs of a claim still in flight when stop() began: not run, not counted, not left leased', async () => {
+    await harness.jobs.createJobs(Array.from({ length: 3 }, (_, i) => ({ id: `in-flight-${i}`, jobType: 'agent', name: 'f', payload: { agent_name: 'never' } })));
+    const runs: string[] = [];
+    // The claim's UPDATE waits on this lock (its FOR UPDATE and the worker's start-up do not).
+    // A client of its own: db.sql's second connection would outlive the test as a leak.
+    const locker = postgres(db.url, { max: 1, onnotice: () => {} });
+    const blocker = await locker.reserve();
+    await blocker`BEGIN`;
+    await blocker`LOCK TABLE taiat_jobs IN SHARE MODE`;
+    const worker = await startWorker({ localQueueSize: 10, agents: { never: (_p, ctx) => void runs.push(ctx.job.id) } });
+    await waitFor(async () => (await db.sql`
+      SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE taiat_jobs j%'`)[0]!.n === 1, 'the claim to wait');
+    const stopping = worker.stop();
+    await blocker`COMMIT`;
+    blocker.release();
+    await locker.end();
+    await stopping;
+    expect(runs).toEqual([]);
+    const rows = await db.sql`SELECT id, status, attempts, lease_owner FROM taiat_jobs ORDER BY id`;
+    expect(rows).toEqual([0, 1, 2].map((i) => ({ id: `in-flight-${i}`, status: 'pending', attempts: 0, lease_owner: null })));
+  });
+
+  it('releases claimed jobs whose dependency results could not be read, instead of stranding them until their lease expires', async () => {
+    const first = await startWorker({ agents: { noop: () => 'a' } });
+    const a = await harness.jobs.createJob({ jobType: 'agent', name: 'a', payload: { agent_name: 'noop' } });
+    await finished(a.id);
+    await first.stop();
+    const runs: number[] = [];
+    await startWorker({ leaseSeconds: 1, heartbeatInterval: 0.2, agents: { dependent: (_p, ctx) => void runs.push(ctx.attempt) } });
+    const b = await harness.jobs.createJob({
+      jobType: 'agent', name: 'b', payload: { agent_name: 'dependent' }, dependencies: [a.id], runAt: new Date(Date.now() + 1500),
+    });
+    // The claim of b succeeds, the read of a's result fails while history is away.
+    await db.sql`ALTER TABLE taiat_job_history RENAME TO taiat_job_history_away`;
+    try {
+      await waitFor(async () => (await db.sql`SELECT count(*)::int AS n FROM taiat_jobs WHERE id = ${b.id} AND attempts > 0`)[0]!.n === 1, 'b claimed');
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      await db.sql`ALTER TABLE taiat_job_history_away RENAME TO taiat_job_history`;
+    }
+    const done = await finished(b.id);
+    expect(done).toMatchObject({ status: 'completed', attempts: 1, attemptErrors: [] });
+    expect(runs).toEqual([1]);
   });
 
   it('keeps the lease of a finished job while its outcome waits to be written (no second run)', async () => {
