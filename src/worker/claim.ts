@@ -55,11 +55,34 @@ export async function claimJobs(sql: Sql, workerId: string, queues: string[], li
   }));
 }
 
+/** Completed dependencies' names and results, keyed by dependency id. */
+export type DependencyResults = Map<string, { name: string; result: JsonValue | null }>;
+
 /** Results of completed dependencies of the given jobs, keyed by dependency id. */
-export async function dependencyResults(sql: Sql, jobs: Job[]): Promise<Map<string, { name: string; result: JsonValue | null }>> {
+export async function dependencyResults(sql: Sql, jobs: Job[]): Promise<DependencyResults> {
   const ids = [...new Set(jobs.flatMap((j) => j.dependencies))];
   if (ids.length === 0) return new Map();
   const rows = await sql<{ job_id: string; name: string; result: JsonValue | null }[]>`
     SELECT job_id, name, result FROM taiat_job_history WHERE job_id = ANY(${ids}::text[]) AND status = 'completed'`;
   return new Map(rows.map((r) => [r.job_id, { name: r.name, result: r.result }]));
+}
+
+/**
+ * A job's `ctx.dependencyResults`: each completed dependency's result under its id, and also
+ * under its name when no other dependency of the job has that name (and no id is spelled so).
+ */
+export function resultsByIdAndName(job: Job, results: DependencyResults): Record<string, JsonValue | null> {
+  const deps: Record<string, JsonValue | null> = {};
+  const names = new Map<string, number>();
+  for (const id of job.dependencies) {
+    const dep = results.get(id);
+    if (!dep) continue;
+    deps[id] = dep.result;
+    names.set(dep.name, (names.get(dep.name) ?? 0) + 1);
+  }
+  for (const id of job.dependencies) {
+    const dep = results.get(id);
+    if (dep && names.get(dep.name) === 1 && !(dep.name in deps)) deps[dep.name] = dep.result;
+  }
+  return deps;
 }

@@ -12,7 +12,7 @@ import { CANCEL_CHANNEL, READY_CHANNEL } from '../store/notify.js';
 import { AttemptAbort } from './attempt-abort.js';
 import { withDeadline } from './deadline.js';
 import { VERSION } from '../version.js';
-import { claimJobs, dependencyResults } from './claim.js';
+import { claimJobs, dependencyResults, resultsByIdAndName, type DependencyResults } from './claim.js';
 import { pruneHistory, rescueExpiredJobs } from './maintenance.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { writeOutcomes, type AttemptOutcome } from './outcomes.js';
@@ -286,28 +286,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * and the rescue would then count an attempt that never ran.
    */
   async #enqueue(jobs: Job[]): Promise<void> {
-    let results: Awaited<ReturnType<typeof dependencyResults>>;
+    let results: DependencyResults;
     try {
       results = await dependencyResults(this.#conn!.sql, jobs.filter((j) => j.dependencies.length > 0));
     } catch (error) {
       for (const job of jobs) this.#record({ kind: 'released', job }, () => this.#log.child({ jobId: job.id }));
       throw error;
     }
-    for (const job of jobs) {
-      const deps: Record<string, JsonValue | null> = {};
-      const names = new Map<string, number>();
-      for (const id of job.dependencies) {
-        const dep = results.get(id);
-        if (!dep) continue;
-        deps[id] = dep.result;
-        names.set(dep.name, (names.get(dep.name) ?? 0) + 1);
-      }
-      for (const id of job.dependencies) {
-        const dep = results.get(id);
-        if (dep && names.get(dep.name) === 1 && !(dep.name in deps)) deps[dep.name] = dep.result;
-      }
-      this.#queued.push({ job, dependencyResults: deps });
-    }
+    for (const job of jobs) this.#queued.push({ job, dependencyResults: resultsByIdAndName(job, results) });
   }
 
   /** Shutdown: claimed jobs that have not started go back to pending, their attempt not counted. */
