@@ -3,7 +3,7 @@ import { cascadeFailure } from '../store/cascade.js';
 import { moveToHistory } from '../store/move-to-history.js';
 import { deleteHistoryOlderThan } from '../store/prune.js';
 import { returnToPending } from '../store/return-to-pending.js';
-import { retryDelaySeconds } from './backoff.js';
+import { retryDelaySeconds } from '../jobs/backoff.js';
 
 export const WORKER_LOST = 'worker lost: its lease expired while the job was running';
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { findJsonProblem, isStorableText, storableText } from '../jobs/json-check.js';
 import type { Job, JsonValue } from '../jobs/model.js';
-import { retryDelaySeconds } from './backoff.js';
+import { retryDelaySeconds } from '../jobs/backoff.js';
 import type { AttemptOutcome } from './outcomes.js';
 import type { AttemptAbort } from './attempt-abort.js';
 import { isWaitFor, type AgentRegistry, type Executor, type JobContext } from './types.js';
