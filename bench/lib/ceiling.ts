@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
-import { withTimeout } from './child.js';
+import { withTimeout } from './time.js';
 
 export const DEFAULT_PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
 

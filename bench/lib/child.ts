@@ -3,38 +3,11 @@
  * them killed when the orchestrator exits (normally, on a signal, or on a crash).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
+import { trackChild, untrackChild } from './processes.js';
+import { clockOffset, withTimeout } from './time.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Message = { type: string; [key: string]: any };
-
-const live = new Set<ChildProcess>();
-
-/** Kills every child still alive (SIGKILL): used on exit paths, synchronous. */
-export function killAllChildren(): void {
-  for (const child of live) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  live.clear();
-}
-
-process.on('exit', killAllChildren);
-
-export class TimeoutError extends Error {}
-
-/** Rejects after `ms` unless `promise` settled; the timer never keeps the process alive. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`timed out after ${Math.round(ms / 1000)} s: ${what}`)), ms);
-    timer.unref();
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export class BenchChild {
   readonly name: string;
@@ -54,7 +27,7 @@ export class BenchChild {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
-    live.add(this.proc);
+    trackChild(this.proc);
     const keep = (chunk: Buffer) => {
       this.#output = (this.#output + chunk.toString()).slice(-20_000);
     };
@@ -63,13 +36,12 @@ export class BenchChild {
     this.proc.on('message', (m: Message) => this.#deliver(m));
     this.#exited = new Promise((resolve) => {
       this.proc.on('exit', (code, signal) => {
-        live.delete(this.proc);
         this.#exitInfo = { code, signal };
         resolve({ code, signal });
       });
       this.proc.on('error', (error) => {
         this.#output += `\nspawn error: ${error.message}`;
-        live.delete(this.proc);
+        untrackChild(this.proc);
         this.#exitInfo = { code: -1, signal: null };
         resolve({ code: -1, signal: null });
       });
@@ -130,19 +102,9 @@ export class BenchChild {
     return this.next(replyType, ms);
   }
 
-  /**
-   * Estimates (child clock - parent clock) in ms from ping-pongs: the sample with the smallest
-   * round trip, assuming the reply was stamped half-way.
-   */
+  /** Estimates (child clock - parent clock) in ms from IPC ping-pongs. */
   async clockOffset(samples = 20): Promise<{ offsetMs: number; rttMs: number }> {
-    let best = { offsetMs: 0, rttMs: Infinity };
-    for (let i = 0; i < samples; i++) {
-      const t1 = performance.timeOrigin + performance.now();
-      const pong = await this.request({ type: 'ping', id: i }, 'pong', 5_000);
-      const t2 = performance.timeOrigin + performance.now();
-      if (t2 - t1 < best.rttMs) best = { offsetMs: (pong.t as number) - (t1 + t2) / 2, rttMs: t2 - t1 };
-    }
-    return best;
+    return clockOffset(samples, async (i) => (await this.request({ type: 'ping', id: i }, 'pong', 5_000)).t as number);
   }
 
   /** Asks the child to stop gracefully; kills it if it has not exited within `ms`. */

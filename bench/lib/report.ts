@@ -1,4 +1,5 @@
-/** Plain-text tables for the terminal. */
+/** Plain-text tables for the terminal, and JSON result files. */
+import { writeFile } from 'node:fs/promises';
 
 export function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
@@ -16,4 +17,9 @@ export function fmt(value: number | null | undefined, digits = 0): string {
 export function ratio(a: number | null | undefined, b: number | null | undefined, digits = 2): string {
   if (a === null || a === undefined || b === null || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return '-';
   return `${(a / b).toFixed(digits)}x`;
+}
+
+/** Writes `value` as indented JSON with a final newline. */
+export async function writeJson(file: string, value: unknown): Promise<void> {
+  await writeFile(file, `${JSON.stringify(value, null, 2)}\n`);
 }

@@ -2,14 +2,11 @@
  * The benchmark's Postgres: a throwaway embedded cluster with default settings (full durability)
  * in a temporary folder, or TAIAT_BENCH_DATABASE_URL; a fresh database per workload run.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import postgres from 'postgres';
 import { escapeIdentifier, startEmbeddedPostgres, stopEmbeddedPostgres } from '../../dist/db/embedded.js';
-
-const DIR_PREFIX = 'taiat-bench-pg-';
-const OWNER_FILE = 'bench-owner.pid';
+import { newClusterDir } from './cluster-dir.js';
 
 export interface BenchServer {
   /** URL of the `postgres` database, used to create and drop the per-run databases. */
@@ -45,32 +42,6 @@ export function cpuSecondsBetween(before: Map<number, number> | null, after: Map
   return total / CLOCK_TICKS_PER_SECOND;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Removes clusters left by benchmark runs that died (SIGKILL, crash): only folders whose owner
- * process is gone, so a benchmark running concurrently keeps its server.
- */
-async function cleanStale(log: (line: string) => void): Promise<void> {
-  const tmp = os.tmpdir();
-  for (const entry of await readdir(tmp)) {
-    if (!entry.startsWith(DIR_PREFIX)) continue;
-    const dir = path.join(tmp, entry);
-    const owner = Number((await readFile(path.join(dir, OWNER_FILE), 'utf8').catch(() => '')).trim());
-    if (owner && alive(owner)) continue;
-    log(`removing a stale benchmark cluster in ${dir}`);
-    await stopEmbeddedPostgres(dir).catch(() => false);
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 export async function startServer(options: { settings?: Record<string, string>; log: (line: string) => void }): Promise<BenchServer> {
   const explicit = process.env.TAIAT_BENCH_DATABASE_URL;
   if (explicit) {
@@ -83,9 +54,7 @@ export async function startServer(options: { settings?: Record<string, string>; 
       stop: async () => void (await admin.end({ timeout: 5 })),
     };
   }
-  await cleanStale(options.log);
-  const dir = await mkdtemp(path.join(os.tmpdir(), DIR_PREFIX));
-  await writeFile(path.join(dir, OWNER_FILE), `${process.pid}\n`);
+  const dir = await newClusterDir({ prefix: 'taiat-bench-pg-', ownerFile: 'bench-owner.pid', owner: 'benchmark', log: options.log });
   let stopped = false;
   const stopDir = async () => {
     if (stopped) return;
@@ -152,4 +121,14 @@ export async function serverInfo(server: BenchServer): Promise<ServerInfo> {
   const rows = await server.admin<{ name: string; setting: string }[]>`
     SELECT name, current_setting(name) AS setting FROM unnest(${names}::text[]) AS name`;
   return { version, settings: Object.fromEntries(rows.map((r) => [r.name, r.setting])) };
+}
+
+/** Runs `fn` with a one-connection pool on `url`, always closed afterwards. */
+export async function withSql<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }

@@ -20,3 +20,6 @@ export const round = (value: number, digits = 1): number => {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 };
+
+/** Bytes as megabytes, one decimal; null for missing (or zero). */
+export const mb = (bytes: number | null | undefined): number | null => (bytes ? round(bytes / 1024 / 1024, 1) : null);

@@ -1,0 +1,38 @@
+/** The benchmark's flags, sizes, timeouts and paths (see run.ts for the flags). */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
+export const CHILDREN = path.join(ROOT, 'bench', 'children');
+
+export const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    only: { type: 'string' },
+    'no-graphile': { type: 'boolean', default: false },
+    pgss: { type: 'boolean', default: false },
+    'w6-minutes': { type: 'string' },
+  },
+});
+
+export const QUICK = flags.quick;
+export const SIZES = QUICK
+  ? { w1Jobs: 300, w2Jobs: 20, w2GapMs: 20, w3Chains: 20, w3Steps: 4, w4Groups: 10, w4Width: 10, w5Backlog: 10_000, ceilingTx1: 10, ceilingTx50: 2 }
+  : { w1Jobs: 20_000, w2Jobs: 300, w2GapMs: 20, w3Chains: 500, w3Steps: 4, w4Groups: 200, w4Width: 10, w5Backlog: 1_000_000, ceilingTx1: 2_000, ceilingTx50: 60 };
+export const RUNS = flags.runs ? Math.max(1, Number(flags.runs)) : QUICK ? 1 : 3;
+// W6's soak: a steady rate for this long (quick: 20 s), worker RSS sampled every 5 s.
+export const W6_SECONDS = QUICK ? 20 : Math.max(1, Number(flags['w6-minutes'] ?? 10)) * 60;
+export const W6_RATE = 200; // jobs/s, created every 100 ms
+export const ONLY = new Set((flags.only ?? 'w1,w2,w3,w4,w5,w6,ceiling').split(',').map((s) => s.trim().toLowerCase()));
+export const GRAPHILE = !flags['no-graphile'];
+export const PGSS = flags.pgss;
+export const CONCURRENCY = 16;
+export const CEILING_CLIENTS = 16;
+export const TIMEOUTS = QUICK
+  ? { ready: 60_000, drain: 60_000, overall: 115_000, pgbench: 60_000, setup: 60_000 }
+  : { ready: 120_000, drain: 15 * 60_000, overall: 4 * 3600_000, pgbench: 10 * 60_000, setup: 30 * 60_000 };
+
+export const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);

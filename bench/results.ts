@@ -1,0 +1,182 @@
+/** The benchmark's output: the checks (quick mode), or medians, ratios and a table (full mode). */
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { VERSION } from '../dist/version.js';
+import { CEILING_SCRIPT, type CeilingResult } from './lib/ceiling.js';
+import { fmt, ratio, table, writeJson } from './lib/report.js';
+import type { ServerInfo } from './lib/server.js';
+import { median, round } from './lib/stats.js';
+import { checks } from './checks.js';
+import { CEILING_CLIENTS, CONCURRENCY, PGSS, RESULTS_DIR, ROOT, RUNS, SIZES, W6_RATE } from './config.js';
+import type { DrainResult } from './workloads/drain.js';
+import type { GraphResult } from './workloads/graph.js';
+import type { LatencyResult } from './workloads/latency.js';
+import type { SoakResult } from './workloads/memory-soak.js';
+
+/** Every run's figures (null: the run failed), in the order run.ts took them. */
+export interface Measurements {
+  w1Taiat: (DrainResult | null)[];
+  w1Graphile: (DrainResult | null)[];
+  ceil1: (CeilingResult | null)[];
+  ceil50: (CeilingResult | null)[];
+  w2Taiat: (LatencyResult | null)[];
+  w2Graphile: (LatencyResult | null)[];
+  w2Floor: (LatencyResult | null)[];
+  w3: (GraphResult | null)[];
+  w4: (GraphResult | null)[];
+  w5Blocked: (DrainResult | null)[];
+  w5History: (DrainResult | null)[];
+  w6: (SoakResult | null)[];
+  skipped: string[];
+}
+
+/** Where and when the runs happened. */
+export interface RunContext {
+  startedAt: Date;
+  loadStart: number[];
+  loadEnd: number[];
+  serverKind: string;
+  pg: ServerInfo;
+  pgbench: string | null;
+}
+
+interface Summary<T> {
+  runs: (T | null)[];
+  median: Record<string, number>;
+  min: Record<string, number>;
+  max: Record<string, number>;
+}
+
+function summarize<T extends object>(runs: (T | null)[]): Summary<T> {
+  const ok = runs.filter((r): r is T => r !== null);
+  const out: Summary<T> = { runs, median: {}, min: {}, max: {} };
+  if (ok.length > 0) {
+    for (const [key, value] of Object.entries(ok[0]!)) {
+      if (typeof value !== 'number') continue;
+      const values = ok.map((r) => (r as Record<string, number>)[key]!).filter((v) => typeof v === 'number');
+      out.median[key] = round(median(values), 3);
+      out.min[key] = round(Math.min(...values), 3);
+      out.max[key] = round(Math.max(...values), 3);
+    }
+  }
+  return out;
+}
+
+/** Quick mode: the checks as a table and in quick.json. Returns the exit code. */
+export async function reportQuick(startedAt: Date, skipped: string[]): Promise<number> {
+  const failures = checks.filter((c) => !c.ok);
+  console.log(table(['workload', 'system', 'run', 'exactly once', 'detail'], checks.map((c) => [c.workload, c.system, c.run, c.ok ? 'ok' : 'FAIL', c.detail.slice(0, 140)])));
+  for (const s of skipped) console.log(`skipped: ${s}`);
+  await writeJson(path.join(RESULTS_DIR, 'quick.json'), { mode: 'quick', startedAt, sizes: SIZES, checks, skipped });
+  console.log(failures.length === 0 ? `\nbench:quick: all ${checks.length} checks passed` : `\nbench:quick: ${failures.length} of ${checks.length} checks FAILED`);
+  return failures.length === 0 && checks.length > 0 ? 0 : 1;
+}
+
+/** Full mode: medians and ratios in latest.json, a table on stdout. Returns the exit code. */
+export async function reportFull(context: RunContext, measured: Measurements): Promise<number> {
+  const { startedAt, loadStart, loadEnd, serverKind, pg, pgbench } = context;
+  const { skipped } = measured;
+  const failures = checks.filter((c) => !c.ok);
+  const W1T = summarize(measured.w1Taiat);
+  const W1G = summarize(measured.w1Graphile);
+  const C1 = summarize(measured.ceil1);
+  const C50 = summarize(measured.ceil50);
+  const W2T = summarize(measured.w2Taiat);
+  const W2G = summarize(measured.w2Graphile);
+  const W2F = summarize(measured.w2Floor);
+  const W3 = summarize(measured.w3);
+  const W4 = summarize(measured.w4);
+  const W5B = summarize(measured.w5Blocked);
+  const W5H = summarize(measured.w5History);
+  const W6 = measured.w6[0] ?? null;
+  const t1 = W1T.median.drainJobsPerSec;
+  const g1 = W1G.median.drainJobsPerSec;
+  const c1 = C1.median.jobsPerSecond;
+  const c50 = C50.median.jobsPerSecond;
+  const div = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b !== 0 ? round(a / b, 3) : null);
+
+  const ratios = {
+    taiatW1OverGraphileW1: div(t1, g1),
+    taiatW1CreateOverGraphileW1Create: div(W1T.median.createJobsPerSec, W1G.median.createJobsPerSec),
+    taiatW1OverCeiling1PerTx: div(t1, c1),
+    taiatW1OverCeiling50PerTx: div(t1, c50),
+    graphileW1OverCeiling1PerTx: div(g1, c1),
+    graphileW1OverCeiling50PerTx: div(g1, c50),
+    taiatW2P50OverGraphileW2P50: div(W2T.median.p50, W2G.median.p50),
+    taiatW2P50OverFloorP50: div(W2T.median.p50, W2F.median.p50),
+    taiatW2P99OverFloorP99: div(W2T.median.p99, W2F.median.p99),
+    graphileW2P50OverFloorP50: div(W2G.median.p50, W2F.median.p50),
+    taiatW5BlockedOverW1: div(W5B.median.drainJobsPerSec, t1),
+    taiatW5HistoryOverW1: div(W5H.median.drainJobsPerSec, t1),
+    taiatPeakRssOverGraphilePeakRss: div(W1T.median.peakRssMb, W1G.median.peakRssMb),
+  };
+
+  const graphileVersion = (JSON.parse(await readFile(path.join(ROOT, 'node_modules/graphile-worker/package.json'), 'utf8')) as { version: string }).version;
+  const cpus = os.cpus();
+  const results = {
+    mode: 'full',
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationSeconds: round((Date.now() - startedAt.getTime()) / 1000, 0),
+    runsPerWorkload: RUNS,
+    sizes: SIZES,
+    concurrency: CONCURRENCY,
+    machine: {
+      cpus: cpus.length,
+      cpuModel: cpus[0]?.model,
+      memoryBytes: os.totalmem(),
+      platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+      node: process.version,
+      loadAverageStart: loadStart.map((l) => round(l, 2)),
+      loadAverageEnd: loadEnd.map((l) => round(l, 2)),
+    },
+    postgres: { source: serverKind, ...pg, pgStatStatements: PGSS },
+    versions: { taiat: VERSION, graphileWorker: graphileVersion, pgbench },
+    graphileWorkerSettings: { concurrentJobs: CONCURRENCY, maxPoolSize: CONCURRENCY + 1, pollInterval: 2000, localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 },
+    workloads: {
+      w1Throughput: { taiat: W1T, graphileWorker: W1G },
+      w2Latency: { taiat: W2T, graphileWorker: W2G, floor: W2F },
+      w3Chains: { taiat: W3, graphileWorker: 'skipped: no job dependencies' },
+      w4FanIn: { taiat: W4, graphileWorker: 'skipped: no job dependencies' },
+      w5Backlog: { blocked: W5B, history: W5H, backlogRows: SIZES.w5Backlog },
+      w6Memory: { taiatPeakRssMb: W1T.median.peakRssMb ?? null, graphileWorkerPeakRssMb: W1G.median.peakRssMb ?? null, soak: W6 },
+    },
+    ceiling: { clients: CEILING_CLIENTS, script: { '1': CEILING_SCRIPT(1), '50': CEILING_SCRIPT(50) }, perTx1: C1, perTx50: C50 },
+    ratios,
+    skipped,
+    correctness: { ok: failures.length === 0, checks },
+  };
+  await writeJson(path.join(RESULTS_DIR, 'latest.json'), results);
+
+  const m = (s: { median: Record<string, number> }, k: string) => s.median[k];
+  const spread = (s: Summary<object>, k: string, digits = 0) => (s.min[k] === undefined ? '-' : `${fmt(s.min[k], digits)}-${fmt(s.max[k], digits)}`);
+  const perJob = (seconds: number | undefined) => (seconds === undefined ? undefined : (seconds / SIZES.w1Jobs) * 1e6);
+  const cpu = (x: Summary<object>, k: string) => fmt(perJob(m(x, k)));
+  const rows: (string | number)[][] = [
+    [`W1 create ${fmt(SIZES.w1Jobs)} in one call (jobs/s)`, fmt(m(W1T, 'createJobsPerSec')), spread(W1T, 'createJobsPerSec'), fmt(m(W1G, 'createJobsPerSec')), '-', ratio(m(W1T, 'createJobsPerSec'), m(W1G, 'createJobsPerSec')), '-'],
+    ['W1 drain, 1 process x16 (jobs/s)', fmt(t1), spread(W1T, 'drainJobsPerSec'), fmt(g1), `${fmt(c1)} (1/tx)`, ratio(t1, g1), ratio(t1, c1)],
+    ['', '', '', '', `${fmt(c50)} (50/tx)`, '', ratio(t1, c50)],
+    ['W1 worker CPU per job (us)', cpu(W1T, 'workerCpuSeconds'), '', cpu(W1G, 'workerCpuSeconds'), '-', ratio(m(W1T, 'workerCpuSeconds'), m(W1G, 'workerCpuSeconds')), '-'],
+    ['W1 Postgres CPU per job (us)', cpu(W1T, 'serverCpuSeconds'), '', cpu(W1G, 'serverCpuSeconds'), '-', ratio(m(W1T, 'serverCpuSeconds'), m(W1G, 'serverCpuSeconds')), '-'],
+    ['W2 latency p50 (ms)', fmt(m(W2T, 'p50'), 1), spread(W2T, 'p50', 1), fmt(m(W2G, 'p50'), 1), `${fmt(m(W2F, 'p50'), 1)} (floor)`, ratio(m(W2T, 'p50'), m(W2G, 'p50')), ratio(m(W2T, 'p50'), m(W2F, 'p50'))],
+    ['W2 latency p95 (ms)', fmt(m(W2T, 'p95'), 1), spread(W2T, 'p95', 1), fmt(m(W2G, 'p95'), 1), `${fmt(m(W2F, 'p95'), 1)} (floor)`, ratio(m(W2T, 'p95'), m(W2G, 'p95')), ratio(m(W2T, 'p95'), m(W2F, 'p95'))],
+    ['W2 latency p99 (ms)', fmt(m(W2T, 'p99'), 1), spread(W2T, 'p99', 1), fmt(m(W2G, 'p99'), 1), `${fmt(m(W2F, 'p99'), 1)} (floor)`, ratio(m(W2T, 'p99'), m(W2G, 'p99')), ratio(m(W2T, 'p99'), m(W2F, 'p99'))],
+    [`W3 ${SIZES.w3Chains} chains x${SIZES.w3Steps}: all done (s)`, fmt(m(W3, 'seconds'), 2), spread(W3, 'seconds', 2), 'n/a', '-', '-', '-'],
+    ['W3 chains (jobs/s)', fmt(m(W3, 'jobsPerSec')), spread(W3, 'jobsPerSec'), 'n/a', '-', '-', '-'],
+    [`W4 ${SIZES.w4Groups} x (${SIZES.w4Width} + join): all done (s)`, fmt(m(W4, 'seconds'), 2), spread(W4, 'seconds', 2), 'n/a', '-', '-', '-'],
+    ['W4 fan-in (jobs/s)', fmt(m(W4, 'jobsPerSec')), spread(W4, 'jobsPerSec'), 'n/a', '-', '-', '-'],
+    [`W5 drain, ${fmt(SIZES.w5Backlog)} blocked (jobs/s)`, fmt(m(W5B, 'drainJobsPerSec')), spread(W5B, 'drainJobsPerSec'), '-', '-', `${ratio(m(W5B, 'drainJobsPerSec'), t1)} of W1`, ratio(m(W5B, 'drainJobsPerSec'), c1)],
+    [`W5 drain, ${fmt(SIZES.w5Backlog)} history (jobs/s)`, fmt(m(W5H, 'drainJobsPerSec')), spread(W5H, 'drainJobsPerSec'), '-', '-', `${ratio(m(W5H, 'drainJobsPerSec'), t1)} of W1`, ratio(m(W5H, 'drainJobsPerSec'), c1)],
+    ['W6 worker peak RSS in W1 (MB)', fmt(m(W1T, 'peakRssMb'), 1), spread(W1T, 'peakRssMb', 1), fmt(m(W1G, 'peakRssMb'), 1), '-', ratio(m(W1T, 'peakRssMb'), m(W1G, 'peakRssMb')), '-'],
+    [`W6 soak ${W6 ? fmt(W6.seconds / 60, 1) : '-'} min at ${W6_RATE}/s: RSS early -> late (MB)`, W6 ? `${fmt(W6.rssEarlyMb, 1)} -> ${fmt(W6.rssLateMb, 1)}` : '-', W6 ? `peak ${fmt(W6.rssPeakMb, 1)}` : '-', '-', '-', '-', '-'],
+    ['W6 soak: RSS growth (MB), slope (MB/min)', W6 ? fmt(W6.rssGrowthMb, 1) : '-', W6 ? `${fmt(W6.rssSlopeMbPerMin, 2)}/min` : '-', '-', '-', '-', '-'],
+  ];
+  console.log(`\ntaiat ${VERSION} vs graphile-worker ${graphileVersion} vs the pgbench ceiling (W1) and the bare-SQL floor (W2); Postgres ${pg.settings.server_version}, fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronous_commit}; ${cpus.length} cpus, node ${process.version}; median of ${RUNS} run(s)\n`);
+  console.log(table(['metric', 'taiat', 'taiat min-max', 'graphile-worker', 'ceiling / floor', 'taiat/graphile', 'taiat/ceiling or floor'], rows));
+  for (const s of skipped) console.log(`skipped: ${s}`);
+  console.log(`\ncorrectness: ${failures.length === 0 ? `all ${checks.length} checks passed (every job executed exactly once)` : `${failures.length} of ${checks.length} checks FAILED`}`);
+  for (const f of failures) console.log(`  FAIL ${f.workload} ${f.system} run ${f.run}: ${f.detail}`);
+  console.log(`results: ${path.relative(process.cwd(), path.join(RESULTS_DIR, 'latest.json'))}`);
+  return failures.length === 0 ? 0 : 1;
+}

@@ -1,0 +1,89 @@
+/**
+ * What every workload run stands on: the benchmark's server, a fresh migrated database per run,
+ * worker processes, and graphile-worker's utilities.
+ */
+import path from 'node:path';
+import pg from 'pg';
+import { Logger as GraphileLogger, makeWorkerUtils } from 'graphile-worker';
+import { runMigrations } from '../dist/index.js';
+import { BenchChild } from './lib/child.js';
+import { freshDatabase, startServer, type BenchDatabase, type BenchServer } from './lib/server.js';
+import { withTimeout } from './lib/time.js';
+import { CHILDREN, CONCURRENCY, log, PGSS, ROOT, TIMEOUTS } from './config.js';
+
+let current: BenchServer | undefined;
+
+/** The running server; workloads run only between startBenchServer() and stopBenchServer(). */
+export function server(): BenchServer {
+  if (!current) throw new Error('the benchmark server is not running');
+  return current;
+}
+
+export async function startBenchServer(): Promise<BenchServer> {
+  current = await startServer({ log, ...(PGSS ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.max': '1000' } } : {}) });
+  if (PGSS) await current.admin`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
+  return current;
+}
+
+/** Stops the server if it runs. */
+export async function stopBenchServer(): Promise<void> {
+  await current?.stop();
+  current = undefined;
+}
+
+const silentGraphileLogger = new GraphileLogger(() => (level, message) => {
+  if (level === 'error') log(`graphile-worker: ${message}`);
+});
+
+/**
+ * graphile-worker utilities on a pool of ours: WorkerUtils.release() ends its own pool without
+ * waiting and removes its error handlers first, so a DROP DATABASE right after could crash us.
+ */
+export async function graphileUtils(url: string): Promise<{ utils: Awaited<ReturnType<typeof makeWorkerUtils>>; close(): Promise<void> }> {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  const utils = await makeWorkerUtils({ pgPool: pool, logger: silentGraphileLogger });
+  return {
+    utils,
+    async close() {
+      await utils.release();
+      await pool.end();
+    },
+  };
+}
+
+const CHILD_SCRIPTS = { taiat: 'taiat-worker.mjs', graphile: 'graphile-worker.mjs', floor: 'latency-floor.mjs' } as const;
+
+export function spawnWorker(system: keyof typeof CHILD_SCRIPTS, db: BenchDatabase, expect: number, env: Record<string, string> = {}): BenchChild {
+  const script = path.join(CHILDREN, CHILD_SCRIPTS[system]);
+  return new BenchChild(`${system} worker (${db.name})`, script, {
+    BENCH_DATABASE_URL: db.url,
+    BENCH_CONCURRENCY: String(CONCURRENCY),
+    BENCH_EXPECT: String(expect),
+    BENCH_DRAIN_TIMEOUT_MS: String(TIMEOUTS.drain),
+    BENCH_CHILD_LIFETIME_MS: String(TIMEOUTS.drain + 5 * 60_000),
+    TAIAT_DATABASE_URL: '',
+    DATABASE_URL: '',
+    ...env,
+  }, ROOT);
+}
+
+/** Runs `fn` with a fresh database, always dropping it afterwards. */
+export async function withDatabase<T>(name: string, system: 'taiat' | 'graphile' | 'ceiling', fn: (db: BenchDatabase) => Promise<T>): Promise<T> {
+  const db = await freshDatabase(server(), name);
+  try {
+    if (system === 'taiat') await withTimeout(runMigrations(db.url), 120_000, 'taiat migrations');
+    if (system === 'graphile') {
+      const { utils, close } = await graphileUtils(db.url);
+      try {
+        await withTimeout(utils.migrate(), 120_000, 'graphile-worker migrations');
+      } finally {
+        await close();
+      }
+    }
+    return await fn(db);
+  } finally {
+    await db.drop().catch((e: unknown) => log(`could not drop ${name}: ${e}`));
+  }
+}
