@@ -3,7 +3,7 @@
  */
 export { JobManager } from './manager/job-manager.js';
 export type {
-  JobManagerOptions, ListJobsOptions, ReadyJobsOptions, HistoryOptions, RetryOptions, CleanupOptions,
+  JobManagerOptions, ListJobsOptions, ReadyJobsOptions, HistoryOptions, RetryOptions, PruneHistoryOptions, CleanupOptions,
 } from './manager/job-manager.js';
 export type { NewJob } from './jobs/validation.js';
 export {
@@ -17,8 +17,8 @@ export {
   DependencyError, DatabaseUnavailableError, SchemaNotCurrentError, ERROR_CODES,
 } from './errors.js';
 export type { TaiatErrorCode } from './errors.js';
-export { runMigrations, verifySchema } from './db/migrate.js';
-export type { SchemaStatus } from './db/migrate.js';
+export { runMigrations, verifySchema } from './store/index.js';
+export type { SchemaStatus } from './store/index.js';
 export { redactUrl } from './config/database-url.js';
 export { Worker } from './worker/worker.js';
 export type { WorkerEvents } from './worker/worker.js';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { resolveDatabaseUrl } from '../config/database-url.js';
 import { startEmbeddedPostgres } from '../db/embedded.js';
-import { runMigrations } from '../db/migrate.js';
+import { runMigrations } from '../store/index.js';
 import { TaiatError } from '../errors.js';
 import { JobManager } from '../manager/job-manager.js';
 

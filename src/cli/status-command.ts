@@ -1,5 +1,5 @@
 import { openConnection, translateDatabaseError } from '../db/connection.js';
-import { verifySchema } from '../db/migrate.js';
+import { verifySchema } from '../store/index.js';
 import { SchemaNotCurrentError } from '../errors.js';
 import { ansi, formatStatus, plain } from '../status/format.js';
 import { readStatus } from '../status/status.js';

@@ -2,7 +2,7 @@ import yargs from 'yargs';
 import { parseAgentConfig, loadAgentModules } from '../worker/modules.js';
 import { Worker } from '../worker/worker.js';
 import { ValidationError } from '../errors.js';
-import type { MetricsServer } from '../worker/metrics.js';
+import { createWorkerMetrics, serveMetrics, type MetricsServer } from '../worker/metrics.js';
 import { databaseOptions, databaseUrlFor, reportError } from './common.js';
 import { createCliLogger, LOG_LEVELS } from './logger.js';
 import { surviveLostConnections } from './lost-connections.js';
@@ -21,7 +21,7 @@ export async function main(args: string[]): Promise<void> {
       'local-queue-size': { type: 'number', default: 0, describe: 'Jobs claimed ahead of free slots (for many short jobs)' },
       'poll-interval': { type: 'number', default: 5, describe: 'Seconds between polls when no notification arrives' },
       queues: { type: 'string', default: 'default', describe: 'Comma-separated queues to take jobs from' },
-      'cleanup-interval-hours': { type: 'number', default: 24, describe: 'Hours between history prunes (0: never)' },
+      'prune-interval-hours': { type: 'number', default: 24, alias: 'cleanup-interval-hours', describe: 'Hours between history prunes (0: never; --cleanup-interval-hours is its old name)' },
       'history-retention-days': { type: 'number', default: 30, describe: 'History older than this is pruned' },
       'shutdown-timeout': { type: 'number', default: 30, describe: 'Seconds running jobs may finish after SIGTERM' },
       'lease-seconds': { type: 'number', default: 30, describe: 'Seconds before a silent worker\'s jobs are taken back' },
@@ -66,7 +66,7 @@ export async function main(args: string[]): Promise<void> {
       localQueueSize: argv.localQueueSize,
       pollInterval: argv.pollInterval,
       queues: argv.queues.split(',').map((q) => q.trim()).filter(Boolean),
-      cleanupIntervalHours: argv.cleanupIntervalHours,
+      pruneIntervalHours: argv.pruneIntervalHours,
       historyRetentionDays: argv.historyRetentionDays,
       shutdownTimeout: argv.shutdownTimeout,
       leaseSeconds: argv.leaseSeconds,
@@ -87,7 +87,6 @@ export async function main(args: string[]): Promise<void> {
     await worker.start();
     let metrics: MetricsServer | undefined;
     if (argv.metricsPort !== undefined) {
-      const { createWorkerMetrics, serveMetrics } = await import('../worker/metrics.js');
       metrics = await serveMetrics(createWorkerMetrics(worker, worker.sql, argv.maxConcurrentJobs), worker.sql, argv.metricsPort);
       logger.info({ port: metrics.port }, 'serving /metrics and /healthz');
       worker.once('worker:stopped', () => void metrics?.close());

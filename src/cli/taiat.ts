@@ -1,5 +1,5 @@
 import yargs, { type Argv } from 'yargs';
-import { runMigrations, verifySchema } from '../db/migrate.js';
+import { runMigrations, verifySchema } from '../store/index.js';
 import { databaseOptions, databaseUrlFor, printJson, reportError } from './common.js';
 import { runDemo } from './demo.js';
 import { historyCommand, jobCommands, pruneCommand } from './commands/job.js';

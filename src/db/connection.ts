@@ -117,11 +117,6 @@ export function translateDatabaseError(error: unknown, url: string): unknown {
   return error;
 }
 
-/** The SQLSTATE of a Postgres error, if it is one. */
-export function sqlState(error: unknown): string | undefined {
-  return errorCode(error);
-}
-
 /** A value sent as a JSON/JSONB parameter (postgres.js serialises it once). */
 export function jsonParam(sql: Sql | Tx, value: unknown): postgres.Parameter {
   return sql.json(value as postgres.JSONValue);

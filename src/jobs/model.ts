@@ -1,6 +1,6 @@
-import type { AllJobsView, JsonObject, JsonValue } from '../db/schema.js';
-
-export type { JsonObject, JsonValue } from '../db/schema.js';
+/** Any value that survives JSON. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
 
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 /** `pending` and `running` jobs live in `taiat_jobs`; the others are finished, in history. */
@@ -9,8 +9,11 @@ export const LIVE_STATUSES = ['pending', 'running'] as const satisfies readonly 
 export const FINISHED_STATUSES = ['completed', 'failed', 'cancelled'] as const satisfies readonly JobStatus[];
 export type FinishedStatus = (typeof FINISHED_STATUSES)[number];
 
-/** Built-in job types; any other non-empty type name is accepted for custom executors. */
-export const BUILTIN_JOB_TYPES = ['query', 'agent'] as const;
+/**
+ * Job types the worker runs without a custom executor. Any other non-empty type name is accepted
+ * and runs on a custom executor (the original's `query` jobs are one: see docs/api.md).
+ */
+export const BUILTIN_JOB_TYPES = ['agent'] as const;
 
 /** Named priorities (the original's values): higher runs first. Any integer is accepted too. */
 export const PRIORITIES = { low: 1, normal: 2, high: 3, urgent: 4 } as const;
@@ -66,44 +69,4 @@ export interface Job {
   attemptErrors: AttemptError[];
   /** `live` (in `taiat_jobs`) or `history` (in `taiat_job_history`). */
   location: 'live' | 'history';
-}
-
-/** Maps a row of the `taiat_all_jobs` view (or the same columns) to a `Job`. */
-export function jobFromRow(row: AllJobsView): Job {
-  return {
-    id: row.id,
-    jobType: row.job_type,
-    name: row.name,
-    description: row.description,
-    payload: row.payload,
-    dependencies: row.dependencies,
-    status: row.status,
-    priority: row.priority,
-    queue: row.queue,
-    maxRetries: row.max_retries,
-    retryCount: row.retry_count,
-    attempts: row.attempts,
-    errorMessage: row.error_message,
-    result: row.result,
-    runAt: row.run_at,
-    startedAt: row.started_at,
-    completedAt: row.completed_at,
-    durationSeconds: row.duration_seconds,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    workerId: row.worker_id,
-    leaseExpiresAt: row.lease_expires_at,
-    timeoutSeconds: row.timeout_seconds ?? null,
-    retryDelaySeconds: row.retry_delay_seconds ?? null,
-    parentId: row.parent_id,
-    step: row.step,
-    causeJobId: row.cause_job_id,
-    attemptErrors: attemptErrorsFromRow(row.attempt_errors ?? []),
-    location: row.location,
-  };
-}
-
-/** The `attempt_errors` column as `AttemptError`s. */
-export function attemptErrorsFromRow(rows: AllJobsView['attempt_errors']): AttemptError[] {
-  return rows.map((e) => ({ attempt: e.attempt, error: e.error, at: new Date(e.at), workerId: e.worker_id }));
 }

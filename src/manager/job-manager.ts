@@ -1,21 +1,15 @@
 import { resolveDatabaseUrl } from '../config/database-url.js';
+import { parseOptions } from '../config/parse-options.js';
 import { openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
-import type { AllJobsView } from '../db/schema.js';
-import { InvalidStateError, JobNotFoundError, SchemaNotCurrentError } from '../errors.js';
-import { jobFromRow, type FinishedStatus, type Job, type JobStatus } from '../jobs/model.js';
-import { checkJobList, isIndependentInput, validateJobRange, validateNewJob, type NewJob, type ValidationLimits } from '../jobs/validation.js';
-import { cascadeFailure } from '../store/cascade.js';
-import { explainJob, type Explanation } from '../store/explain.js';
-import { createJobs, createJobsStreamed, STREAM_CHUNK } from '../store/create-jobs.js';
-import { commitsEarly } from '../store/durability.js';
-import { moveToHistory } from '../store/move-to-history.js';
-import { CANCEL_CHANNEL } from '../store/notify.js';
-import { deleteHistoryOlderThan } from '../store/prune.js';
-import { retryFromHistory } from '../store/retry.js';
-import { LIVE_JOB_COLUMNS } from '../store/columns.js';
+import { SchemaNotCurrentError } from '../errors.js';
+import type { FinishedStatus, Job, JobStatus } from '../jobs/model.js';
+import type { NewJob, ValidationLimits } from '../jobs/validation.js';
 import {
-  cleanupSchema, historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, parseOptions,
-  readyJobsSchema, retrySchema,
+  cancelJob, commitsEarly, createJobFromInput, createJobsFromInput, explainJob, missingRelations, pruneHistory,
+  readHistory, readJob, readJobs, readReadyJobs, retryJob, type Explanation,
+} from '../store/index.js';
+import {
+  historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, pruneHistorySchema, readyJobsSchema, retrySchema,
 } from './options.js';
 
 export interface JobManagerOptions {
@@ -60,14 +54,17 @@ export interface RetryOptions {
   dependents?: boolean;
 }
 
-export interface CleanupOptions {
+export interface PruneHistoryOptions {
   /** Delete history rows finished more than this many days ago. */
   days: number;
-  /** Rows per delete statement (default 5,000), so claims never wait long on the cleanup. */
+  /** Rows per delete statement (default 5,000), so claims never wait long on the pruning. */
   batchSize?: number;
   /** Called after each batch with the running total. */
   onProgress?: (deleted: number) => void;
 }
+
+/** @deprecated Renamed `PruneHistoryOptions`. */
+export type CleanupOptions = PruneHistoryOptions;
 
 /**
  * The programmatic API: create, inspect, cancel and retry jobs. One instance holds a connection
@@ -99,11 +96,8 @@ export class JobManager {
     try {
       await manager.#run(async () => {
         // Asked now, alongside the check, rather than on the first create.
-        const [[row]] = await Promise.all([
-          conn.sql<{ ok: boolean }[]>`SELECT to_regclass('taiat_jobs') IS NOT NULL AS ok`,
-          commitsEarly(conn.sql),
-        ]);
-        if (!row?.ok) throw new SchemaNotCurrentError(['relation taiat_jobs']);
+        const [missing] = await Promise.all([missingRelations(conn.sql), commitsEarly(conn.sql)]);
+        if (missing.length > 0) throw new SchemaNotCurrentError(missing);
       });
     } catch (error) {
       await conn.close();
@@ -112,7 +106,7 @@ export class JobManager {
     return manager;
   }
 
-  /** @internal Wraps an existing pool (the worker's). */
+  /** @internal Wraps an existing pool (tests: a pool that cannot connect). */
   static fromConnection(conn: Connection, limits: Partial<ValidationLimits> = {}): JobManager {
     return new JobManager(conn, parseOptions(managerOptionsSchema, limits, ''));
   }
@@ -132,9 +126,7 @@ export class JobManager {
 
   /** Creates one job. Throws a `TaiatError` (and writes nothing) on bad input. */
   async createJob(job: NewJob): Promise<Job> {
-    const validated = validateNewJob(job, this.#limits);
-    const [created] = await this.#run(() => createJobs(this.#conn.sql, [validated]));
-    return created!;
+    return this.#run(() => createJobFromInput(this.#conn.sql, job, this.#limits));
   }
 
   /**
@@ -144,29 +136,19 @@ export class JobManager {
    * last one is stored, in one transaction). Returns the jobs in the order given.
    */
   async createJobs(jobs: NewJob[]): Promise<Job[]> {
-    checkJobList(jobs, this.#limits);
-    // A large call of independent jobs is streamed in chunks: validating one while Postgres
-    // stores the last. A graph is validated whole first (its check needs every job).
-    if (jobs.length > STREAM_CHUNK && jobs.every(isIndependentInput)) {
-      return this.#run(() => createJobsStreamed(this.#conn.sql, jobs.length, (from, to) => validateJobRange(jobs, from, to, this.#limits)));
-    }
-    const validated = validateJobRange(jobs, 0, jobs.length, this.#limits);
-    return this.#run(() => createJobs(this.#conn.sql, validated));
+    return this.#run(() => createJobsFromInput(this.#conn.sql, jobs, this.#limits));
   }
 
   /** A job, live or finished; null when unknown. */
   async getJob(id: string): Promise<Job | null> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
-    const row = await this.#run(() =>
-      this.#conn.db.selectFrom('taiat_all_jobs').selectAll().where('id', '=', jobId).executeTakeFirst(),
-    );
-    return row ? jobFromRow(row) : null;
+    return this.#run(() => readJob(this.#conn, jobId));
   }
 
   /** Pending jobs whose dependencies all completed and whose `runAt` has come, in claim order. */
   async getReadyJobs(options: ReadyJobsOptions = {}): Promise<Job[]> {
     const opts = parseOptions(readyJobsSchema, options, 'options');
-    return this.listJobs({ readyOnly: true, limit: opts.limit, ...(opts.queue ? { queue: opts.queue } : {}) });
+    return this.#run(() => readReadyJobs(this.#conn, opts));
   }
 
   /**
@@ -175,39 +157,17 @@ export class JobManager {
    */
   async listJobs(options: ListJobsOptions = {}): Promise<Job[]> {
     const opts = parseOptions(listJobsSchema, options, 'options');
-    const rows = await this.#run(async () => {
-      if (opts.readyOnly) {
-        if (opts.status && opts.status !== 'pending') return [];
-        const { sql: pg } = this.#conn;
-        return pg<AllJobsView[]>`
-          SELECT ${pg.unsafe(LIVE_JOB_COLUMNS)} FROM taiat_jobs
-           WHERE status = 'pending' AND pending_dependencies = 0 AND run_at <= now()
-             ${opts.queue ? pg`AND queue = ${opts.queue}` : pg``}
-           ORDER BY priority DESC, run_at, id LIMIT ${opts.limit}`;
-      }
-      let query = this.#conn.db.selectFrom('taiat_all_jobs').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc');
-      if (opts.status) query = query.where('status', '=', opts.status);
-      if (opts.queue) query = query.where('queue', '=', opts.queue);
-      return query.limit(opts.limit).execute();
-    });
-    return rows.map(jobFromRow);
+    if (opts.readyOnly) {
+      if (opts.status && opts.status !== 'pending') return [];
+      return this.#run(() => readReadyJobs(this.#conn, opts));
+    }
+    return this.#run(() => readJobs(this.#conn, opts));
   }
 
   /** Finished jobs, most recently finished first. */
   async getJobHistory(options: HistoryOptions = {}): Promise<Job[]> {
     const opts = parseOptions(historySchema, options, 'options');
-    const rows = await this.#run(async () => {
-      let query = this.#conn.db
-        .selectFrom('taiat_all_jobs')
-        .selectAll()
-        .where('location', '=', 'history')
-        .orderBy('completed_at', 'desc')
-        .orderBy('id', 'desc');
-      if (opts.status) query = query.where('status', '=', opts.status);
-      if (opts.since) query = query.where('completed_at', '>=', opts.since);
-      return query.limit(opts.limit).execute();
-    });
-    return rows.map(jobFromRow);
+    return this.#run(() => readHistory(this.#conn, opts));
   }
 
   /**
@@ -218,24 +178,7 @@ export class JobManager {
    */
   async cancelJob(id: string): Promise<Job> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
-    await this.#run(() =>
-      this.#conn.sql.begin(async (tx) => {
-        const [live] = await tx<{ status: string; name: string; parent_id: string | null }[]>`
-          SELECT status, name, parent_id FROM taiat_jobs WHERE id = ${jobId} FOR UPDATE`;
-        if (!live) {
-          const [done] = await tx<{ status: string }[]>`SELECT status FROM taiat_job_history WHERE job_id = ${jobId}`;
-          if (!done) throw new JobNotFoundError(jobId);
-          throw new InvalidStateError(jobId, done.status, `job ${jobId} already finished (${done.status}); only pending or running jobs can be cancelled`);
-        }
-        if (live.status === 'running') {
-          await tx`UPDATE taiat_jobs SET cancel_requested_at = now(), updated_at = now() WHERE id = ${jobId}`;
-          await tx`SELECT pg_notify(${CANCEL_CHANNEL}, ${jobId})`;
-          return;
-        }
-        await moveToHistory(tx, [{ id: jobId, status: 'cancelled', errorMessage: 'cancelled by request' }], { pending: true });
-        await cascadeFailure(tx, [{ id: jobId, name: live.name, status: 'cancelled', parentId: live.parent_id }]);
-      }),
-    );
+    await this.#run(() => this.#conn.sql.begin((tx) => cancelJob(tx, jobId)));
     return (await this.getJob(jobId))!;
   }
 
@@ -248,7 +191,7 @@ export class JobManager {
   async retryJob(id: string, options: RetryOptions = {}): Promise<Job> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
     const opts = parseOptions(retrySchema, options, 'options');
-    await this.#run(() => this.#conn.sql.begin((tx) => retryFromHistory(tx, jobId, opts.dependents)));
+    await this.#run(() => this.#conn.sql.begin((tx) => retryJob(tx, jobId, opts.dependents)));
     return (await this.getJob(jobId))!;
   }
 
@@ -264,15 +207,20 @@ export class JobManager {
   }
 
   /** Deletes history rows finished more than `days` days ago, in batches. Returns the count. */
-  async cleanupOldHistory(options: CleanupOptions): Promise<number> {
-    const opts = parseOptions(cleanupSchema, options, 'options');
-    return this.#run(() => deleteHistoryOlderThan(this.#conn, opts.days, opts.batchSize, options.onProgress));
+  async pruneHistory(options: PruneHistoryOptions): Promise<number> {
+    const opts = parseOptions(pruneHistorySchema, options, 'options');
+    return this.#run(() => pruneHistory(this.#conn, opts.days, opts.batchSize, options.onProgress));
+  }
+
+  /** @deprecated Renamed `pruneHistory`. */
+  async cleanupOldHistory(options: PruneHistoryOptions): Promise<number> {
+    return this.pruneHistory(options);
   }
 
   /** Closes the pool once the calls in flight have finished, in at most 5 s (later, they fail). */
   async close(): Promise<void> {
-    // Calls in flight finish first (a create closed between its commit and its flush would report
-    // an error for jobs that were committed); the whole close takes at most 5 s.
+    // A create closed between its commit and its flush would report an error for jobs that were
+    // committed: calls in flight finish first, the whole close taking at most 5 s.
     const start = performance.now();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

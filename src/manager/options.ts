@@ -1,15 +1,5 @@
 import { z } from 'zod';
-import { ValidationError } from '../errors.js';
 import { JOB_STATUSES, FINISHED_STATUSES } from '../jobs/model.js';
-
-/** Parses `input` with `schema`, or throws a `ValidationError` naming the field (under `where`). */
-export function parseOptions<T extends z.ZodType>(schema: T, input: unknown, where: string): z.output<T> {
-  const parsed = schema.safeParse(input ?? {});
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const field = [where, ...issue.path.map(String)].filter(Boolean).join('.');
-  throw new ValidationError(field, issue.message);
-}
 
 const limit = (max: number, dflt: number) =>
   z.number({ error: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(max, `limit must be at most ${max}`).default(dflt);
@@ -41,7 +31,7 @@ export const retrySchema = z.strictObject({
   dependents: z.boolean({ error: 'dependents must be a boolean' }).default(false),
 });
 
-export const cleanupSchema = z.strictObject({
+export const pruneHistorySchema = z.strictObject({
   days: z.number({ error: 'days must be a number' }).min(0, 'days must not be negative').max(36500, 'days must be at most 36500'),
   batchSize: z.number().int().min(1).max(100_000).default(5_000),
   onProgress: z.custom<(deleted: number) => void>((f) => typeof f === 'function', 'onProgress must be a function').optional(),

@@ -1,5 +1,5 @@
 import type { Tx } from '../db/connection.js';
-import { moveToHistory, type Outcome } from './move-to-history.js';
+import { moveToHistory, type FinalOutcome } from './move-to-history.js';
 
 /** A job that failed for good or was cancelled, whose dependents must not run. */
 export interface CascadeRoot {
@@ -44,7 +44,7 @@ export async function cascadeFailure(tx: Tx, roots: CascadeRoot[]): Promise<numb
        ORDER BY id FOR UPDATE`;
     if (dependents.length === 0) break;
     const next: Frontier[] = [];
-    const outcomes: Outcome[] = dependents.map((d) => {
+    const outcomes: FinalOutcome[] = dependents.map((d) => {
       const deps = d.dependencies.filter((dep) => byId.has(dep)).map((dep) => byId.get(dep)!);
       const child = deps.find((v) => v.parentId === d.id);
       if (child) {

@@ -3,6 +3,32 @@ import { DependencyError } from '../errors.js';
 import { READY_CHANNEL } from './notify.js';
 
 /**
+ * Locks the live (pending, running) jobs among `ids`, in id order, flags them as having
+ * dependents, and returns their ids. A job finishing concurrently is locked by its completer;
+ * once that commits, this statement skips the row, and a read of history after it (a new
+ * snapshot) sees the job finished.
+ */
+export async function lockLiveDependencies(tx: Tx, ids: string[]): Promise<Set<string>> {
+  const live = await tx<{ id: string }[]>`
+    UPDATE taiat_jobs SET has_dependents = true
+     WHERE id IN (SELECT id FROM taiat_jobs WHERE id = ANY(${ids}::text[]) ORDER BY id FOR UPDATE)
+    RETURNING id`;
+  return new Set(live.map((r) => r.id));
+}
+
+/** A finished job, as a dependency check needs it. */
+export interface FinishedDependency {
+  job_id: string;
+  name: string;
+  status: string;
+}
+
+/** The finished jobs among `ids`, from history. */
+export function readFinished(tx: Tx, ids: string[]): Promise<FinishedDependency[]> {
+  return tx<FinishedDependency[]>`SELECT job_id, name, status FROM taiat_job_history WHERE job_id = ANY(${ids}::text[])`;
+}
+
+/**
  * Checks dependencies that lie outside a set of jobs being (re)inserted. Returns the ids that are
  * unfinished (live: pending or running). Live ones are locked in id order and flagged
  * `has_dependents`; completed ones are satisfied; failed, cancelled and unknown ones throw a
@@ -13,20 +39,12 @@ export async function resolveExternalDependencies(
   external: string[],
   neededBy: (dependencyIds: string[]) => string[],
 ): Promise<Set<string>> {
-  const unfinished = new Set<string>();
-  if (external.length === 0) return unfinished;
+  if (external.length === 0) return new Set();
   const sorted = [...new Set(external)].sort();
-  // A dependency finishing concurrently is locked by its completer; once that commits, this
-  // statement skips the row and the history read below (a new snapshot) sees it finished.
-  const live = await tx<{ id: string }[]>`
-    UPDATE taiat_jobs SET has_dependents = true
-     WHERE id IN (SELECT id FROM taiat_jobs WHERE id = ANY(${sorted}::text[]) ORDER BY id FOR UPDATE)
-    RETURNING id`;
-  for (const { id } of live) unfinished.add(id);
+  const unfinished = await lockLiveDependencies(tx, sorted);
   const rest = sorted.filter((id) => !unfinished.has(id));
   if (rest.length === 0) return unfinished;
-  const finished = await tx<{ job_id: string; name: string; status: string }[]>`
-    SELECT job_id, name, status FROM taiat_job_history WHERE job_id = ANY(${rest}::text[])`;
+  const finished = await readFinished(tx, rest);
   const bad = finished.filter((f) => f.status !== 'completed');
   if (bad.length > 0) {
     const list = bad.map((b) => `${b.job_id} (${b.name}) ${b.status}`).join(', ');
@@ -55,17 +73,16 @@ export async function resolveExternalDependencies(
  */
 export async function releaseDependents(tx: Tx, completedIds: string[]): Promise<number> {
   if (completedIds.length === 0) return 0;
-  // One index probe per completed job (`?` on the GIN index), counted per dependent. Matching
-  // each waiting row against the whole completed list (`?|`, then a count over its dependencies)
-  // cost a comparison per pair: 40 ms for 500 completed chains steps, 56 ms for 1,000 fan-in parts
-  // (EXPLAIN ANALYZE); this takes 12 and 9. The row's own `pending_dependencies > 0` is checked
-  // again on update. The ready queues are notified in the same statement.
+  // One index probe per completed job (`?` on the GIN index), counted per dependent: matching
+  // each waiting row against the whole completed list (`?|`) cost a comparison per pair. The
+  // row's own `pending_dependencies > 0` is checked again on update. The ready queues are
+  // notified in the same statement.
   const [released] = await tx<{ n: number }[]>`
     WITH hits AS (
       SELECT d.id, count(*)::int AS n
         FROM unnest(${completedIds}::text[]) AS c(id)
        -- OFFSET 0 keeps this a per-id lookup: flattened, it let the planner of a table without
-       -- statistics (just filled) scan the table once and test every pair (205 ms for 499 ids).
+       -- statistics (just filled) scan the table once and test every pair.
        CROSS JOIN LATERAL (SELECT id FROM taiat_jobs WHERE dependencies ? c.id AND pending_dependencies > 0 OFFSET 0) AS d
        GROUP BY d.id
     ), released AS (

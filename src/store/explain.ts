@@ -1,6 +1,7 @@
 import type { Sql } from '../db/connection.js';
 import type { AllJobsView } from '../db/schema.js';
-import { jobFromRow, type Job } from '../jobs/model.js';
+import type { Job } from '../jobs/model.js';
+import { jobFromRow } from './job-row.js';
 
 /** Where a job stands, in one word. */
 export type JobState = 'ready' | 'blocked' | 'scheduled' | 'running' | 'completed' | 'failed' | 'cancelled';

@@ -1,9 +1,9 @@
 import type { Tx } from '../db/connection.js';
 import type { FinishedStatus, JsonValue } from '../jobs/model.js';
-import { HISTORY_INSERT_COLUMNS } from './columns.js';
+import { HISTORY_INSERT_COLUMNS } from './fragments.js';
 
-/** How one job ends. */
-export interface Outcome {
+/** How one job ends: the row it leaves in history. */
+export interface FinalOutcome {
   id: string;
   status: FinishedStatus;
   errorMessage?: string | null;
@@ -35,14 +35,13 @@ export interface MovedJob {
  * insert commit together, so a job is always in exactly one of the two tables. Rows that no longer
  * match the guard (finished elsewhere, lease lost to a rescuer) are left alone and not returned.
  */
-export async function moveToHistory(tx: Tx, outcomes: Outcome[], guard: MoveGuard): Promise<MovedJob[]> {
+export async function moveToHistory(tx: Tx, outcomes: FinalOutcome[], guard: MoveGuard): Promise<MovedJob[]> {
   if (outcomes.length === 0) return [];
   const kind = 'pending' in guard ? 'pending' : 'expired' in guard ? 'expired' : 'lease';
   const workerId = 'workerId' in guard ? guard.workerId : null;
   // The outcomes travel as columns (typed arrays, the results as one JSON array), the ids once: a
-  // JSON document of outcome objects was 2.5x the bytes, written and parsed per job. Unlike
-  // createJobs' 20,000-row inserts, JSON arrays here measured no faster (W1 drain 5% slower).
-  const col = <T>(f: (o: Outcome) => T): T[] => outcomes.map(f);
+  // JSON document of outcome objects was larger, written and parsed per job (docs/performance.md).
+  const col = <T>(f: (o: FinalOutcome) => T): T[] => outcomes.map(f);
   return tx<MovedJob[]>`
     WITH outcome AS (
       SELECT o.id, o.status, o.error_message, NULLIF(o.result, 'null') AS result, o.cause_job_id, o.attempt_error
@@ -54,7 +53,7 @@ export async function moveToHistory(tx: Tx, outcomes: Outcome[], guard: MoveGuar
              ) AS o(id, status, error_message, result, cause_job_id, attempt_error)
     ), moved AS (
       -- id = ANY keeps the planner on the primary key: a join on the outcomes alone got a
-      -- sequential scan of taiat_jobs per batch under generic plans (680 ms at 20,000 rows).
+      -- sequential scan of taiat_jobs per batch under generic plans.
       DELETE FROM taiat_jobs j USING outcome o
        WHERE j.id = ANY(ARRAY(SELECT id FROM outcome)) AND j.id = o.id
          AND CASE ${kind}::text

@@ -3,7 +3,7 @@ import type { MoveGuard } from './move-to-history.js';
 import { notifyReady } from './notify.js';
 
 /** A running job going back to pending. */
-export interface Return {
+export interface PendingReturn {
   id: string;
   /**
    * `retry`: a failed attempt (counted in retry_count, its error recorded); `release`: the
@@ -20,7 +20,7 @@ export interface Return {
  * expired lease). Jobs that may run at once wake the workers of their queues. Returns the ids
  * written.
  */
-export async function returnToPending(tx: Tx, items: Return[], guard: Exclude<MoveGuard, { pending: true }>): Promise<string[]> {
+export async function returnToPending(tx: Tx, items: PendingReturn[], guard: Exclude<MoveGuard, { pending: true }>): Promise<string[]> {
   if (items.length === 0) return [];
   const kind = 'expired' in guard ? 'expired' : 'lease';
   const workerId = 'workerId' in guard ? guard.workerId : null;

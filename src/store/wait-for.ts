@@ -1,9 +1,10 @@
 import type { Tx } from '../db/connection.js';
-import type { Outcome } from './move-to-history.js';
+import { lockLiveDependencies, readFinished } from './dependencies.js';
+import type { FinalOutcome } from './move-to-history.js';
 import { notifyReady } from './notify.js';
 
 /** A running job that returned `ctx.waitFor(jobIds)`. */
-export interface Wait {
+export interface WaitingJob {
   id: string;
   jobIds: string[];
 }
@@ -14,24 +15,14 @@ export interface Wait {
  * completed count as done; if one failed, was cancelled or does not exist, the waiting job fails
  * instead (returned as a final outcome for the caller to write).
  */
-export async function waitForJobs(tx: Tx, waits: Wait[], workerId: string): Promise<{ waiting: string[]; failed: Outcome[] }> {
+export async function waitForJobs(tx: Tx, waits: WaitingJob[], workerId: string): Promise<{ waiting: string[]; failed: FinalOutcome[] }> {
   if (waits.length === 0) return { waiting: [], failed: [] };
   const all = [...new Set(waits.flatMap((w) => w.jobIds))].sort();
-  // Lock the live ones (they may be completing right now) and flag them as having dependents.
-  const live = new Set(
-    (await tx<{ id: string }[]>`
-      UPDATE taiat_jobs SET has_dependents = true
-       WHERE id IN (SELECT id FROM taiat_jobs WHERE id = ANY(${all}::text[]) ORDER BY id FOR UPDATE)
-      RETURNING id`).map((r) => r.id),
-  );
+  // The live ones may be completing right now: locked, like a new job's dependencies.
+  const live = await lockLiveDependencies(tx, all);
   const rest = all.filter((id) => !live.has(id));
-  const finished = new Map(
-    rest.length === 0
-      ? []
-      : (await tx<{ job_id: string; name: string; status: string }[]>`
-          SELECT job_id, name, status FROM taiat_job_history WHERE job_id = ANY(${rest}::text[])`).map((r) => [r.job_id, r]),
-  );
-  const failed: Outcome[] = [];
+  const finished = new Map(rest.length === 0 ? [] : (await readFinished(tx, rest)).map((r) => [r.job_id, r]));
+  const failed: FinalOutcome[] = [];
   const blocked: { id: string; job_ids: string[]; unfinished: number }[] = [];
   for (const w of waits) {
     const unknown = w.jobIds.find((id) => !live.has(id) && !finished.has(id));

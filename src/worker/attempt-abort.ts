@@ -2,8 +2,8 @@ import type { JobAbortReason } from './types.js';
 
 /**
  * The abort switch of one attempt. The `AbortSignal` executors see is made only when one reads
- * it: an AbortController with its listener cost ~7 µs per job in the benchmark's profile, a tenth
- * of the worker's CPU for no-op jobs that never look at it.
+ * it: an AbortController per job was a tenth of the worker's CPU for no-op jobs that never look
+ * at it.
  */
 export class AttemptAbort {
   #reason: JobAbortReason | undefined;

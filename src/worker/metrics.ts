@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Sql } from '../db/connection.js';
 import type { Job } from '../jobs/model.js';
+import { databaseAnswers, readQueueCounts } from '../store/index.js';
 import type { Worker } from './worker.js';
 
 export interface MetricsServer {
@@ -64,19 +65,18 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
     name: 'taiat_queue_scrape_ok', help: '1 when the queue gauges could be read from the database', registers: [registry],
     async collect() {
       try {
-        const rows = await sql<{ queue: string; ready: number; blocked: number; running: number }[]>`
-          SELECT queue,
-                 count(*) FILTER (WHERE status = 'pending' AND pending_dependencies = 0 AND run_at <= now())::int AS ready,
-                 count(*) FILTER (WHERE status = 'pending' AND pending_dependencies > 0)::int AS blocked,
-                 count(*) FILTER (WHERE status = 'running')::int AS running
-            FROM taiat_jobs GROUP BY queue`;
+        const byQueue = new Map<string, { ready: number; blocked: number; running: number }>();
+        for (const c of await readQueueCounts(sql)) {
+          const q = byQueue.get(c.queue) ?? { ready: 0, blocked: 0, running: 0 };
+          byQueue.set(c.queue, { ready: q.ready + c.ready, blocked: q.blocked + c.blocked, running: q.running + c.running });
+        }
         ready.reset();
         blocked.reset();
         running.reset();
-        for (const r of rows) {
-          ready.set({ queue: r.queue }, r.ready);
-          blocked.set({ queue: r.queue }, r.blocked);
-          running.set({ queue: r.queue }, r.running);
+        for (const [queue, q] of byQueue) {
+          ready.set({ queue }, q.ready);
+          blocked.set({ queue }, q.blocked);
+          running.set({ queue }, q.running);
         }
         this.set(1);
       } catch {
@@ -95,10 +95,7 @@ export async function serveMetrics(registry: Registry, sql: Sql, port: number, h
         res.writeHead(200, { 'content-type': registry.contentType });
         res.end(await registry.metrics());
       } else if (req.url === '/healthz') {
-        const ok = await Promise.race([
-          sql`SELECT 1`.then(() => true, () => false),
-          new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref()),
-        ]);
+        const ok = await databaseAnswers(sql);
         res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
         res.end(ok ? 'ok\n' : 'database unreachable\n');
       } else {

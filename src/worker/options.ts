@@ -2,7 +2,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { parseOptions } from '../manager/options.js';
+import { parseOptions } from '../config/parse-options.js';
 import type { AgentRegistry, Executor } from './types.js';
 
 /** Options of a `Worker`; every field but `databaseUrl` has a default. */
@@ -35,8 +35,10 @@ export interface WorkerOptions {
   /** Seconds running jobs may finish after `stop()` before they are aborted (default 30). */
   shutdownTimeout?: number;
   /** Hours between history prunes, 0 to disable (default 24). */
+  pruneIntervalHours?: number;
+  /** @deprecated Renamed `pruneIntervalHours`. */
   cleanupIntervalHours?: number;
-  /** History older than this is pruned (default 30). */
+  /** Finished jobs older than this many days are pruned from history (default 30). */
   historyRetentionDays?: number;
   /** Most outcomes written in one completion transaction (default 1000). */
   completionBatchSize?: number;
@@ -76,7 +78,8 @@ const schema = z.strictObject({
     })
     .default({ base: 1, max: 3600, jitter: 0.2 }),
   shutdownTimeout: z.number().min(0, 'shutdownTimeout must not be negative').default(30),
-  cleanupIntervalHours: z.number().min(0, 'cleanupIntervalHours must not be negative').default(24),
+  pruneIntervalHours: z.number({ error: 'pruneIntervalHours must be a number' }).min(0, 'pruneIntervalHours must not be negative').optional(),
+  cleanupIntervalHours: z.number({ error: 'cleanupIntervalHours must be a number' }).min(0, 'cleanupIntervalHours must not be negative').optional(),
   historyRetentionDays: z.number().min(0, 'historyRetentionDays must not be negative').default(30),
   completionBatchSize: z.number().int().min(1).max(10_000).default(1000),
   logger: z.custom<Logger>((l) => typeof l === 'object' && l !== null && typeof (l as Logger).child === 'function', 'logger must be a pino logger').optional(),
@@ -84,7 +87,8 @@ const schema = z.strictObject({
   maxConnections: z.number().int().min(2, 'maxConnections must be at least 2').optional(),
 });
 
-export type ResolvedWorkerOptions = z.output<typeof schema> & {
+export type ResolvedWorkerOptions = Omit<z.output<typeof schema>, 'cleanupIntervalHours' | 'pruneIntervalHours'> & {
+  pruneIntervalHours: number;
   workerId: string;
   heartbeatInterval: number;
   maxConnections: number;
@@ -92,9 +96,10 @@ export type ResolvedWorkerOptions = z.output<typeof schema> & {
 
 /** Validates worker options once, at construction; errors name the option. */
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
-  const parsed = parseOptions(schema, options, '');
+  const { cleanupIntervalHours, ...parsed } = parseOptions(schema, options, '');
   return {
     ...parsed,
+    pruneIntervalHours: parsed.pruneIntervalHours ?? cleanupIntervalHours ?? 24,
     workerId: parsed.workerId ?? `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     heartbeatInterval: parsed.heartbeatInterval ?? parsed.leaseSeconds / 3,
     maxConnections: parsed.maxConnections ?? Math.ceil(parsed.maxConcurrentJobs / 4) + 4,

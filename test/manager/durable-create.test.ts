@@ -8,7 +8,7 @@ import { JobManager, runMigrations } from '../../src/index.js';
 import { validateNewJob } from '../../src/jobs/validation.js';
 import { createJobs } from '../../src/store/create-jobs.js';
 import { commitsEarly } from '../../src/store/durability.js';
-import { claimJobs } from '../../src/worker/claim.js';
+import { claimJobs } from '../../src/store/index.js';
 import { deferred, waitFor } from '../support/wait.js';
 
 // Creates commit without waiting for their WAL flush and flush before returning (durability.ts).

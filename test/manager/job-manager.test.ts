@@ -767,7 +767,7 @@ describe('JobManager.connect', () => {
       const error = await rejection(JobManager.connect({ databaseUrl: empty.url }));
       expect(error).toBeInstanceOf(SchemaNotCurrentError);
       expect(error.code).toBe('TAIAT_SCHEMA_NOT_CURRENT');
-      expect((error as SchemaNotCurrentError).missing).toEqual(['relation taiat_jobs']);
+      expect((error as SchemaNotCurrentError).missing).toEqual(['relation taiat_jobs', 'relation taiat_job_history', 'relation taiat_workers', 'relation taiat_all_jobs']);
       expect(error.message).toMatch(/taiat init/);
       expect(await connectionsTo(db.sql, empty.name)).toBe(0);
     } finally {

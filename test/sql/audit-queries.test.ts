@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { WORKER_LOST } from '../../src/worker/maintenance.js';
+import { WORKER_LOST } from '../../src/store/index.js';
 import { useTestDatabase } from '../support/database.js';
 
 // The audit queries of sql/, run exactly as shipped (db.sql.unsafe(file text)) against a database

@@ -6,7 +6,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
-import { runMigrations } from '../../src/db/migrate.js';
+import { runMigrations } from '../../src/store/index.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

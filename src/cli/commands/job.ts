@@ -178,7 +178,7 @@ export function pruneCommand(y: Argv) {
     c.options({ ...databaseOptions, ...jsonOption, days: { type: 'number', demandOption: true, describe: 'Keep this many days of history' } })
       .example('$0 prune --days 30', 'delete history finished more than 30 days ago'),
     (argv) => withManager(argv, async (jobs) => {
-      const deleted = await jobs.cleanupOldHistory({ days: argv.days, ...(process.stderr.isTTY ? { onProgress: (n: number) => process.stderr.write(`\rdeleted ${n}...`) } : {}) });
+      const deleted = await jobs.pruneHistory({ days: argv.days, ...(process.stderr.isTTY ? { onProgress: (n: number) => process.stderr.write(`\rdeleted ${n}...`) } : {}) });
       if (process.stderr.isTTY) process.stderr.write('\r');
       if (argv.json) printJson({ deleted });
       else process.stdout.write(`deleted ${deleted} history row(s)\n`);

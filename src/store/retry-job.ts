@@ -8,7 +8,7 @@ import { notifyReady } from './notify.js';
  * history back to `taiat_jobs` as pending, with retries reset. Their dependencies are checked
  * again as at creation: a dependency that failed must be retried first.
  */
-export async function retryFromHistory(tx: Tx, jobId: string, dependents: boolean): Promise<void> {
+export async function retryJob(tx: Tx, jobId: string, dependents: boolean): Promise<void> {
   const [target] = await tx<{ status: string }[]>`
     SELECT status FROM taiat_job_history WHERE job_id = ${jobId} FOR UPDATE`;
   if (!target) {

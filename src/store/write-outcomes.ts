@@ -1,40 +1,29 @@
 import type { Sql } from '../db/connection.js';
-import type { Job, JsonValue } from '../jobs/model.js';
-import { cascadeFailure } from '../store/cascade.js';
-import { releaseDependents } from '../store/dependencies.js';
-import { moveToHistory, type Outcome } from '../store/move-to-history.js';
-import { returnToPending, type Return } from '../store/return-to-pending.js';
-import { waitForJobs, type Wait } from '../store/wait-for.js';
+import type { AttemptOutcome } from '../jobs/outcome.js';
+import { cascadeFailure } from './cascade.js';
+import { releaseDependents } from './dependencies.js';
+import { moveToHistory, type FinalOutcome } from './move-to-history.js';
+import { returnToPending, type PendingReturn } from './return-to-pending.js';
+import { waitForJobs, type WaitingJob } from './wait-for.js';
 
-/** How one attempt ended, as the executor classified it. */
-export type AttemptOutcome =
-  | { kind: 'completed'; job: Job; result: JsonValue | null }
-  /** `retryInSeconds` null: failed for good (retries exhausted, or no executor can run it). */
-  | { kind: 'failed'; job: Job; error: string; retryInSeconds: number | null }
-  | { kind: 'cancelled'; job: Job; error: string }
-  /** Worker shutdown: back to pending, the attempt not counted. */
-  | { kind: 'released'; job: Job }
-  /** `ctx.waitFor`: back to pending, blocked on these jobs, to run its next step. */
-  | { kind: 'waiting'; job: Job; jobIds: string[] };
-
-/**
- * Writes a batch of outcomes in one transaction, each guarded by this worker's lease: finished
- * jobs move to history, retries and releases go back to pending, dependents of completed jobs
- * are released and dependents of failed or cancelled ones cancelled. Returns the ids actually
- * written (a job whose lease was lost to a rescuer is not), and whether jobs may have become ready
- * (so the claim loop looks again without waiting for the NOTIFY to arrive).
- */
-export interface Written {
-  /** Ids whose outcome was written. */
+/** What a write of outcomes did. */
+export interface OutcomesWritten {
+  /** Ids whose outcome was written (a job whose lease was lost to a rescuer is not). */
   ids: Set<string>;
   /** Whether the batch may have made jobs ready (dependents released, jobs back to pending). */
   readyMayExist: boolean;
 }
 
-export async function writeOutcomes(sql: Sql, workerId: string, outcomes: AttemptOutcome[]): Promise<Written> {
-  const finals: Outcome[] = [];
-  const returns: Return[] = [];
-  const waits: Wait[] = [];
+/**
+ * Writes a batch of outcomes in one transaction, each guarded by this worker's lease: finished
+ * jobs move to history, retries and releases go back to pending, dependents of completed jobs
+ * are released and dependents of failed or cancelled ones cancelled. `readyMayExist` lets the
+ * claim loop look again without waiting for the NOTIFY to arrive.
+ */
+export async function writeOutcomes(sql: Sql, workerId: string, outcomes: AttemptOutcome[]): Promise<OutcomesWritten> {
+  const finals: FinalOutcome[] = [];
+  const returns: PendingReturn[] = [];
+  const waits: WaitingJob[] = [];
   for (const o of outcomes) {
     switch (o.kind) {
       case 'completed':

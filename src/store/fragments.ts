@@ -1,7 +1,22 @@
 /**
- * Column lists that give rows of `taiat_jobs` and `taiat_job_history` the shape of the
- * `taiat_all_jobs` view, so one mapper (`jobFromRow`) serves every query.
+ * SQL text shared by the store's statements, written once: the conditions that sort pending jobs,
+ * and the column lists that give rows of `taiat_jobs` and `taiat_job_history` the shape of the
+ * `taiat_all_jobs` view, so that one mapper (`jobFromRow`) serves every read. Constants only:
+ * they are spliced into statements with `sql.unsafe`, never built from input.
  */
+
+/**
+ * A pending job whose dependencies all completed and whose run time has come. The partial index
+ * `taiat_jobs_ready_idx` holds the rows of its first two terms, in claim order.
+ */
+export const READY = `status = 'pending' AND pending_dependencies = 0 AND run_at <= now()`;
+/** A pending job waiting for dependencies. */
+export const BLOCKED = `status = 'pending' AND pending_dependencies > 0`;
+/** A pending job with no dependency left whose run time has not come (a retry's backoff, `runAt`). */
+export const SCHEDULED = `status = 'pending' AND pending_dependencies = 0 AND run_at > now()`;
+/** The order in which ready jobs are claimed (the ready index's order). */
+export const CLAIM_ORDER = 'priority DESC, run_at, id';
+
 /** The live columns in view shape; `alias` qualifies them (e.g. `j`) where a join needs it. */
 export function liveJobColumns(alias = ''): string {
   const c = (name: string) => (alias ? `${alias}.${name}` : name);
@@ -15,11 +30,6 @@ export function liveJobColumns(alias = ''): string {
 }
 
 export const LIVE_JOB_COLUMNS = liveJobColumns();
-
-export const HISTORY_JOB_COLUMNS = `job_id AS id, job_type, name, description, payload, dependencies, status,
-  priority, queue, max_retries, retry_count, attempts, error_message, result, run_at, started_at,
-  completed_at, duration_seconds, created_at, updated_at, worker_id, NULL::timestamptz AS lease_expires_at,
-  parent_id, step, cause_job_id, attempt_errors, timeout_seconds, retry_delay_seconds, 'history' AS location`;
 
 /** The column list of `taiat_job_history` that `move-to-history` fills. */
 export const HISTORY_INSERT_COLUMNS = `id, job_id, job_type, name, description, payload, dependencies, status,

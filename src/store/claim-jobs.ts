@@ -1,13 +1,12 @@
 import type { Sql } from '../db/connection.js';
 import type { AllJobsView } from '../db/schema.js';
-import { attemptErrorsFromRow, type Job, type JsonValue } from '../jobs/model.js';
+import type { Job, JsonValue } from '../jobs/model.js';
+import { CLAIM_ORDER, READY } from './fragments.js';
+import { jobFromRow } from './job-row.js';
 
-// What a claim returns: the columns it did not just set to a known value (status, worker,
-// updated_at = started_at, and the history-only ones are filled in below), as positional values.
-// Decoding the claimed rows was a fifth of the worker's CPU per job; every column and date left
-// out counts. Rows as arrays rather than objects: the driver builds an object row one property at
-// a time, regrowing its property store as it goes, the largest source of garbage per job in a
-// heap profile of the drain (8.9 kB allocated per job as objects, 7.2 as arrays).
+// What a claim returns: the columns it did not just set to a known value, as positional values
+// (object rows cost the driver a property store grown one key at a time, per row). Decoding the
+// claimed rows is a large share of a worker's CPU per job: every column left out counts.
 const CLAIMED_COLUMNS = [
   'id', 'job_type', 'name', 'description', 'payload', 'dependencies', 'priority', 'queue', 'max_retries',
   'retry_count', 'attempts', 'error_message', 'result', 'run_at', 'started_at', 'created_at', 'lease_expires_at',
@@ -23,9 +22,9 @@ type ClaimedRow = [
 ];
 
 /**
- * Claims up to `limit` ready jobs in one statement: the ready-jobs index in claim order
- * (priority, run_at, id), `FOR UPDATE SKIP LOCKED` so concurrent workers never wait for or take
- * the same row, and the update to running under this worker's lease, counting the attempt.
+ * Claims up to `limit` ready jobs in one statement: the ready-jobs index in claim order,
+ * `FOR UPDATE SKIP LOCKED` so concurrent workers never wait for or take the same row, and the
+ * update to running under this worker's lease, counting the attempt.
  */
 export async function claimJobs(sql: Sql, workerId: string, queues: string[], limit: number, leaseSeconds: number): Promise<Job[]> {
   // One queue keeps the index scan ordered (no sort); `= ANY` over several queues needs a sort.
@@ -33,8 +32,8 @@ export async function claimJobs(sql: Sql, workerId: string, queues: string[], li
   const rows = (await sql`
     WITH ready AS (
       SELECT id FROM taiat_jobs
-       WHERE status = 'pending' AND pending_dependencies = 0 AND ${queueFilter} AND run_at <= now()
-       ORDER BY priority DESC, run_at, id
+       WHERE ${sql.unsafe(READY)} AND ${queueFilter}
+       ORDER BY ${sql.unsafe(CLAIM_ORDER)}
        LIMIT ${limit}
        FOR UPDATE SKIP LOCKED
     )
@@ -43,15 +42,15 @@ export async function claimJobs(sql: Sql, workerId: string, queues: string[], li
            lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8),
            attempts = j.attempts + 1, started_at = now(), updated_at = now(), cancel_requested_at = NULL
      -- Not a join with ready: for a batch of hundreds the planner hashed it against a sequential
-     -- scan of all of taiat_jobs, each claim reading every row (14 of 21 ms for 516 of 20,000).
+     -- scan of all of taiat_jobs.
      WHERE j.id = ANY(ARRAY(SELECT id FROM ready))
     RETURNING ${sql.unsafe(CLAIMED_COLUMNS)}`.values()) as unknown as ClaimedRow[];
-  return rows.map((r) => ({
-    id: r[0], jobType: r[1], name: r[2], description: r[3], payload: r[4], dependencies: r[5], status: 'running',
-    priority: r[6], queue: r[7], maxRetries: r[8], retryCount: r[9], attempts: r[10], errorMessage: r[11],
-    result: r[12], runAt: r[13], startedAt: r[14], completedAt: null, durationSeconds: null, createdAt: r[15],
-    updatedAt: r[14], workerId, leaseExpiresAt: r[16], timeoutSeconds: r[20], retryDelaySeconds: r[21],
-    parentId: r[17], step: r[18], causeJobId: null, attemptErrors: attemptErrorsFromRow(r[19]), location: 'live',
+  return rows.map((r) => jobFromRow({
+    id: r[0], job_type: r[1], name: r[2], description: r[3], payload: r[4], dependencies: r[5], status: 'running',
+    priority: r[6], queue: r[7], max_retries: r[8], retry_count: r[9], attempts: r[10], error_message: r[11],
+    result: r[12], run_at: r[13], started_at: r[14], completed_at: null, duration_seconds: null, created_at: r[15],
+    updated_at: r[14], worker_id: workerId, lease_expires_at: r[16], timeout_seconds: r[20], retry_delay_seconds: r[21],
+    parent_id: r[17], step: r[18], cause_job_id: null, attempt_errors: r[19], location: 'live',
   }));
 }
 
@@ -59,7 +58,7 @@ export async function claimJobs(sql: Sql, workerId: string, queues: string[], li
 export type DependencyResults = Map<string, { name: string; result: JsonValue | null }>;
 
 /** Results of completed dependencies of the given jobs, keyed by dependency id. */
-export async function dependencyResults(sql: Sql, jobs: Job[]): Promise<DependencyResults> {
+export async function readDependencyResults(sql: Sql, jobs: Job[]): Promise<DependencyResults> {
   const ids = [...new Set(jobs.flatMap((j) => j.dependencies))];
   if (ids.length === 0) return new Map();
   const rows = await sql<{ job_id: string; name: string; result: JsonValue | null }[]>`
@@ -72,17 +71,17 @@ export async function dependencyResults(sql: Sql, jobs: Job[]): Promise<Dependen
  * under its name when no other dependency of the job has that name (and no id is spelled so).
  */
 export function resultsByIdAndName(job: Job, results: DependencyResults): Record<string, JsonValue | null> {
-  const deps: Record<string, JsonValue | null> = {};
+  const byKey: Record<string, JsonValue | null> = {};
   const names = new Map<string, number>();
   for (const id of job.dependencies) {
     const dep = results.get(id);
     if (!dep) continue;
-    deps[id] = dep.result;
+    byKey[id] = dep.result;
     names.set(dep.name, (names.get(dep.name) ?? 0) + 1);
   }
   for (const id of job.dependencies) {
     const dep = results.get(id);
-    if (dep && names.get(dep.name) === 1 && !(dep.name in deps)) deps[dep.name] = dep.result;
+    if (dep && names.get(dep.name) === 1 && !(dep.name in byKey)) byKey[dep.name] = dep.result;
   }
-  return deps;
+  return byKey;
 }

@@ -2,23 +2,24 @@ import type { Logger } from 'pino';
 import { findJsonProblem, isStorableText, storableText } from '../jobs/json-check.js';
 import type { Job, JsonValue } from '../jobs/model.js';
 import { retryDelaySeconds } from '../jobs/backoff.js';
-import type { AttemptOutcome } from './outcomes.js';
+import type { AttemptOutcome } from '../jobs/outcome.js';
 import type { AttemptAbort } from './attempt-abort.js';
 import { isWaitFor, type AgentRegistry, type Executor, type JobContext } from './types.js';
 
-export interface RunJobDeps {
+/** What a worker can run jobs with, and how it spaces their retries. */
+export interface ExecutorRegistry {
   agents: AgentRegistry;
   executors: Executor[];
   backoff: { base: number; max: number; jitter: number };
 }
 
 /** The executor for a job: custom executors first (first match wins), then the agent registry. */
-export function findExecutor(job: Job, deps: RunJobDeps): Executor | string {
-  for (const executor of deps.executors) if (executor.canExecute(job)) return executor;
+export function findExecutor(job: Job, registry: ExecutorRegistry): Executor | string {
+  for (const executor of registry.executors) if (executor.canExecute(job)) return executor;
   if (job.jobType === 'agent') {
     const name = typeof job.payload.agent_name === 'string' ? job.payload.agent_name : '';
-    const agent = Object.hasOwn(deps.agents, name) ? deps.agents[name] : undefined;
-    if (!agent) return `no agent named '${name}' is registered (known: ${Object.keys(deps.agents).sort().join(', ') || 'none'})`;
+    const agent = Object.hasOwn(registry.agents, name) ? registry.agents[name] : undefined;
+    if (!agent) return `no agent named '${name}' is registered (known: ${Object.keys(registry.agents).sort().join(', ') || 'none'})`;
     const parameters = job.payload.parameters;
     return {
       canExecute: () => true,
@@ -28,14 +29,14 @@ export function findExecutor(job: Job, deps: RunJobDeps): Executor | string {
   return `no executor can run jobs of type '${job.jobType}'`;
 }
 
-function failure(job: Job, error: string, deps: RunJobDeps, final = false): AttemptOutcome {
+function failure(job: Job, error: string, registry: ExecutorRegistry, final = false): AttemptOutcome {
   const retry = !final && job.retryCount < job.maxRetries;
   return {
     kind: 'failed',
     job,
     // A message Postgres refuses would fail the whole outcome batch on every resend.
     error: storableText(error),
-    retryInSeconds: retry ? retryDelaySeconds(job.retryCount, job.retryDelaySeconds ?? deps.backoff.base, deps.backoff.max, deps.backoff.jitter) : null,
+    retryInSeconds: retry ? retryDelaySeconds(job.retryCount, job.retryDelaySeconds ?? registry.backoff.base, registry.backoff.max, registry.backoff.jitter) : null,
   };
 }
 
@@ -59,20 +60,20 @@ function message(error: unknown): string {
  * signal aborts (timeout, cancel, shutdown, lost lease), without waiting for an executor that
  * ignores its signal. Returns null when the outcome must not be written (lease lost).
  */
-export async function runJob(
+export async function runAttempt(
   job: Job,
   ctx: JobContext,
   abort: AttemptAbort,
-  deps: RunJobDeps,
+  registry: ExecutorRegistry,
   log: () => Logger,
 ): Promise<AttemptOutcome | null> {
   let executor: Executor | string;
   try {
-    executor = findExecutor(job, deps);
+    executor = findExecutor(job, registry);
   } catch (error) {
-    return failure(job, `canExecute threw: ${message(error)}`, deps, true);
+    return failure(job, `canExecute threw: ${message(error)}`, registry, true);
   }
-  if (typeof executor === 'string') return failure(job, executor, deps, true);
+  if (typeof executor === 'string') return failure(job, executor, registry, true);
 
   const timer = job.timeoutSeconds ? setTimeout(() => abort.abort('timeout'), job.timeoutSeconds * 1000) : undefined;
   try {
@@ -80,24 +81,24 @@ export async function runJob(
     if (isWaitFor(value)) {
       const ids = [...new Set(value.jobIds)];
       if (ids.length === 0 || ids.some((id) => typeof id !== 'string' || id === '')) {
-        return failure(job, 'waitFor needs a non-empty list of job ids', deps, true);
+        return failure(job, 'waitFor needs a non-empty list of job ids', registry, true);
       }
       // Postgres refuses such text: sent, it would fail the whole outcome batch on every resend.
       if (!ids.every(isStorableText)) {
-        return failure(job, 'waitFor: a job id has a NUL character or a lone surrogate', deps, true);
+        return failure(job, 'waitFor: a job id has a NUL character or a lone surrogate', registry, true);
       }
-      if (ids.includes(job.id)) return failure(job, 'waitFor: a job cannot wait for itself', deps, true);
+      if (ids.includes(job.id)) return failure(job, 'waitFor: a job cannot wait for itself', registry, true);
       return { kind: 'waiting', job, jobIds: ids };
     }
     const result = (value === undefined ? null : value) as JsonValue;
     const problem = findJsonProblem(result, 'result');
-    if (problem) return failure(job, `the executor returned a value that is not JSON: ${problem[0]}: ${problem[1]}`, deps);
+    if (problem) return failure(job, `the executor returned a value that is not JSON: ${problem[0]}: ${problem[1]}`, registry);
     return { kind: 'completed', job, result };
   } catch (error) {
     if (abort.reason !== undefined) {
       switch (abort.reason) {
         case 'timeout':
-          return failure(job, `timed out after ${job.timeoutSeconds}s`, deps);
+          return failure(job, `timed out after ${job.timeoutSeconds}s`, registry);
         case 'cancelled':
           return { kind: 'cancelled', job, error: 'cancelled by request while running' };
         case 'shutdown':
@@ -107,7 +108,7 @@ export async function runJob(
           return null;
       }
     }
-    return failure(job, message(error), deps);
+    return failure(job, message(error), registry);
   } finally {
     clearTimeout(timer);
     abort.settle();

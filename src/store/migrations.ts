@@ -1,17 +1,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openConnection, translateDatabaseError } from './connection.js';
+import { openConnection, translateDatabaseError, type Sql } from '../db/connection.js';
+import { advisoryLockKey } from './locks.js';
 
-/** The committed SQL shipped with the package (dist/db -> ../../migrations). */
+/** The committed SQL shipped with the package (dist/store -> ../../migrations). */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url));
 
 /** The relations taiat's code relies on; `verifySchema` checks each exists. */
 export const SCHEMA_RELATIONS = ['taiat_jobs', 'taiat_job_history', 'taiat_workers', 'taiat_all_jobs'] as const;
-
-// graphile-migrate fails at once when another process holds its lock; taiat init must instead
-// wait its turn, so two processes initialising at once both succeed.
-const INIT_LOCK_KEY = 0x7a1a7_1n;
 
 export interface SchemaStatus {
   current: boolean;
@@ -48,8 +45,9 @@ export async function runMigrations(url: string, log: (message: string) => void 
   const conn = openConnection(url, { max: 1, applicationName: 'taiat init' });
   try {
     await conn.sql.begin(async (tx) => {
-      // A transaction-level lock held on this connection while graphile-migrate works on its own.
-      await tx`SELECT pg_advisory_xact_lock(${INIT_LOCK_KEY.toString()}::bigint)`;
+      // graphile-migrate fails at once when another process holds its own lock; taiat init waits
+      // its turn instead, on a transaction-level lock held here while graphile-migrate works.
+      await tx`SELECT pg_advisory_xact_lock(${advisoryLockKey('migrate')}::bigint)`;
       await graphileMigrate({
         connectionString: url,
         migrationsFolder: MIGRATIONS_FOLDER,
@@ -67,6 +65,13 @@ export async function runMigrations(url: string, log: (message: string) => void 
   }
 }
 
+/** The relations among `SCHEMA_RELATIONS` that do not exist, as `relation <name>`. */
+export async function missingRelations(sql: Sql): Promise<string[]> {
+  const rows = await sql<{ name: string }[]>`
+    SELECT name FROM unnest(${[...SCHEMA_RELATIONS]}::text[]) AS name WHERE to_regclass(name) IS NULL`;
+  return rows.map((r) => `relation ${r.name}`);
+}
+
 /** Reports whether the schema is current, without changing anything. */
 export async function verifySchema(url: string): Promise<SchemaStatus> {
   const conn = openConnection(url, { max: 1, applicationName: 'taiat verify' });
@@ -82,10 +87,7 @@ export async function verifySchema(url: string): Promise<SchemaStatus> {
     const missing = expected
       .filter((m) => appliedHashes.get(m.filename) !== m.hash)
       .map((m) => `migration ${m.filename}`);
-    const relations = await conn.sql<{ name: string; present: boolean }[]>`
-      SELECT name, to_regclass(name) IS NOT NULL AS present
-        FROM unnest(${SCHEMA_RELATIONS as unknown as string[]}::text[]) AS name`;
-    missing.push(...relations.filter((r) => !r.present).map((r) => `relation ${r.name}`));
+    missing.push(...(await missingRelations(conn.sql)));
     return { current: missing.length === 0, missing, applied: applied.map((m) => m.filename) };
   } catch (error) {
     throw translateDatabaseError(error, url);

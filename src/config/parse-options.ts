@@ -1,0 +1,11 @@
+import type { z } from 'zod';
+import { ValidationError } from '../errors.js';
+
+/** Parses `input` with `schema`, or throws a `ValidationError` naming the field (under `where`). */
+export function parseOptions<T extends z.ZodType>(schema: T, input: unknown, where: string): z.output<T> {
+  const parsed = schema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const field = [where, ...issue.path.map(String)].filter(Boolean).join('.');
+  throw new ValidationError(field, issue.message);
+}

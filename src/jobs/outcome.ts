@@ -1,0 +1,12 @@
+import type { Job, JsonValue } from './model.js';
+
+/** How one attempt ended, as the job runner classified it. */
+export type AttemptOutcome =
+  | { kind: 'completed'; job: Job; result: JsonValue | null }
+  /** `retryInSeconds` null: failed for good (retries exhausted, or no executor can run it). */
+  | { kind: 'failed'; job: Job; error: string; retryInSeconds: number | null }
+  | { kind: 'cancelled'; job: Job; error: string }
+  /** Worker shutdown: back to pending, the attempt not counted. */
+  | { kind: 'released'; job: Job }
+  /** `ctx.waitFor`: back to pending, blocked on these jobs, to run its next step. */
+  | { kind: 'waiting'; job: Job; jobIds: string[] };

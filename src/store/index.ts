@@ -1,0 +1,44 @@
+/**
+ * The whole database surface of taiat: every statement it sends lives in a module of this folder,
+ * one module per operation, and is listed here. Callers (manager, worker, status, CLI) import
+ * from this file, never write SQL of their own. Writes are set-based (a fixed number of
+ * statements per call, whatever the number of jobs) and guarded: a write to a running job
+ * applies only while the job is still running under the writer's lease.
+ */
+
+// Schema: migrations, the relations taiat needs, advisory lock keys.
+export { runMigrations, verifySchema, missingRelations, SCHEMA_RELATIONS, MIGRATIONS_FOLDER } from './migrations.js';
+export type { SchemaStatus } from './migrations.js';
+
+// Creating jobs: validated input, graphs, streamed COPY, durability.
+export { createJobsFromInput, createJobFromInput, createJobs } from './create-jobs.js';
+export type { CreateOptions } from './create-jobs.js';
+export { commitsEarly } from './durability.js';
+
+// Reading jobs.
+export { readJob, readJobs, readReadyJobs, readHistory } from './read-jobs.js';
+export { explainJob } from './explain.js';
+export type { Explanation, JobRef, JobState } from './explain.js';
+
+// The worker's cycle: claim, results of dependencies, outcomes, leases.
+export { claimJobs, readDependencyResults, resultsByIdAndName } from './claim-jobs.js';
+export type { DependencyResults } from './claim-jobs.js';
+export { writeOutcomes } from './write-outcomes.js';
+export type { OutcomesWritten } from './write-outcomes.js';
+export { recordHeartbeat, renewLeases, markWorkerStopped } from './workers.js';
+export type { WorkerRegistration } from './workers.js';
+export { rescueExpiredJobs, WORKER_LOST } from './rescue-expired.js';
+export type { Rescued } from './rescue-expired.js';
+
+// Operating on jobs by request.
+export { cancelJob } from './cancel-job.js';
+export { retryJob } from './retry-job.js';
+export { pruneHistory, pruneHistoryUnlessBusy } from './prune-history.js';
+
+// Status and health.
+export { readStatusRows, readQueueCounts } from './status.js';
+export type { QueueCounts, WorkerRow } from './status.js';
+export { databaseAnswers } from './ping.js';
+
+// Notifications workers listen to.
+export { READY_CHANNEL, CANCEL_CHANNEL } from './notify.js';

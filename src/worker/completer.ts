@@ -1,0 +1,93 @@
+import type { Logger } from 'pino';
+import type { Sql } from '../db/connection.js';
+import type { AttemptOutcome } from '../jobs/outcome.js';
+import { writeOutcomes } from '../store/index.js';
+import { retryBackoffMs, sleep, withDeadline } from './timers.js';
+
+export interface CompleterOptions {
+  workerId: string;
+  /** Most outcomes written in one transaction. */
+  batchSize: number;
+  /** How long one write may take before it is sent again. */
+  writeDeadlineMs: number;
+}
+
+/** What the completer tells the rest of the worker. */
+export interface CompleterPorts {
+  /** A batch was written; `written` holds the ids whose write applied (still leased here). */
+  written(batch: AttemptOutcome[], written: Set<string>): void;
+  /** A batch may have made jobs ready (dependents released, jobs back to pending). */
+  mayHaveMadeReady(): void;
+  /** The outbox is empty again. */
+  drained(): void;
+  survive(error: unknown): void;
+}
+
+/**
+ * Writes outcomes. They go to an outbox that one writer drains in batches, one transaction per
+ * batch: outcomes that finish while a batch is being written form the next one, so a busy worker
+ * writes many per transaction and an idle one writes each at once.
+ */
+export class Completer {
+  readonly #sql: Sql;
+  readonly #opts: CompleterOptions;
+  readonly #ports: CompleterPorts;
+  readonly #log: Logger;
+  #outbox: AttemptOutcome[] = [];
+  #writing: Promise<void> | undefined;
+
+  constructor(sql: Sql, options: CompleterOptions, log: Logger, ports: CompleterPorts) {
+    this.#sql = sql;
+    this.#opts = options;
+    this.#log = log;
+    this.#ports = ports;
+  }
+
+  /** Queues an outcome for writing (and starts the writer if it is idle). */
+  record(outcome: AttemptOutcome, log: () => Logger): void {
+    this.#outbox.push(outcome);
+    if (outcome.kind === 'failed') log().warn({ error: outcome.error, retryInSeconds: outcome.retryInSeconds }, 'job attempt failed');
+    else if (this.#log.isLevelEnabled('debug')) log().debug({ outcome: outcome.kind }, `job ${outcome.kind}`);
+    if (!this.#writing) this.#writing = this.#writeAll(Infinity).finally(() => (this.#writing = undefined));
+  }
+
+  /** Ids of the jobs whose outcome is not written yet (still running in the database). */
+  pendingIds(): string[] {
+    return this.#outbox.map((o) => o.job.id);
+  }
+
+  /** Whether every outcome recorded so far is written. */
+  get idle(): boolean {
+    return this.#outbox.length === 0 && !this.#writing;
+  }
+
+  /** At shutdown: writes what is left, giving up after `maxFailures` failed tries in a row. */
+  async flush(maxFailures: number): Promise<void> {
+    await this.#writing;
+    await this.#writeAll(maxFailures);
+  }
+
+  /** Writes the outbox in batches; on a database error keeps the batch and retries with backoff. */
+  async #writeAll(maxFailures: number): Promise<void> {
+    let failures = 0;
+    while (this.#outbox.length > 0) {
+      const batch = this.#outbox.slice(0, this.#opts.batchSize);
+      try {
+        // Lease-guarded, so a write abandoned at the deadline and sent again lands at most once.
+        const written = await withDeadline(writeOutcomes(this.#sql, this.#opts.workerId, batch), this.#opts.writeDeadlineMs, 'writing outcomes');
+        if (written.readyMayExist) this.#ports.mayHaveMadeReady();
+        this.#outbox.splice(0, batch.length);
+        failures = 0;
+        this.#ports.written(batch, written.ids);
+      } catch (error) {
+        this.#ports.survive(error);
+        if (++failures >= maxFailures) {
+          this.#log.error({ lost: this.#outbox.length }, 'could not write outcomes; their leases will expire and the jobs run again');
+          return;
+        }
+        await sleep(retryBackoffMs(failures));
+      }
+    }
+    this.#ports.drained();
+  }
+}

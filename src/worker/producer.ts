@@ -1,0 +1,231 @@
+import type { Sql } from '../db/connection.js';
+import { TaiatError } from '../errors.js';
+import type { Job, JsonValue } from '../jobs/model.js';
+import { claimJobs, readDependencyResults, resultsByIdAndName, type DependencyResults } from '../store/index.js';
+import { retryBackoffMs, sleep } from './timers.js';
+
+/** A claimed (leased) job waiting in the local queue for a free slot. */
+export interface QueuedJob {
+  job: Job;
+  dependencyResults: Record<string, JsonValue | null>;
+}
+
+/**
+ * The claim loop's mode:
+ * - `working`: claiming, or starting claimed jobs; a nudge now is kept for the next round;
+ * - `nudged`: working, and nudged meanwhile: the next round starts without sleeping;
+ * - `sleeping`: waiting for a nudge or the poll interval;
+ * - `stopped`: no more claims and no more starts (the worker is stopping).
+ */
+type Mode = 'working' | 'nudged' | 'sleeping' | 'stopped';
+
+const NEXT_MODES: Record<Mode, readonly Mode[]> = {
+  working: ['working', 'nudged', 'sleeping', 'stopped'],
+  nudged: ['working', 'stopped'],
+  sleeping: ['working', 'nudged', 'stopped'],
+  stopped: [],
+};
+
+/**
+ * What the producer knows of ready jobs in the database: `maybe` (a notification came, a claim
+ * came back full, a poll is due, an outcome may have released some) or `drained` (the last claim
+ * found fewer than it asked for, and nothing since said otherwise). Claims run only on `maybe`.
+ */
+type Supply = 'maybe' | 'drained';
+
+export interface ProducerOptions {
+  workerId: string;
+  queues: string[];
+  maxConcurrentJobs: number;
+  localQueueSize: number;
+  leaseSeconds: number;
+  pollInterval: number;
+}
+
+/** What the producer needs from the rest of the worker. */
+export interface ProducerPorts {
+  /** Slots free now (`maxConcurrentJobs` less the jobs running). */
+  freeSlots(): number;
+  /** Starts a claimed job in a free slot. */
+  start(queued: QueuedJob): void;
+  /** A claimed job that will not run here: back to pending, its attempt not counted. */
+  release(job: Job): void;
+  /** The local queue is empty and the database had nothing more at the last look. */
+  quiet(): void;
+  /** A database error, survived: the loop backs off and retries. */
+  survive(error: unknown): void;
+}
+
+/**
+ * Claims ready jobs for the free slots and keeps a local queue of claimed jobs
+ * (`localQueueSize`) so that a busy worker claims in larger batches. Claims on its own pool
+ * (`claimSql`), reads dependency results on the worker's (`readSql`).
+ */
+export class Producer {
+  readonly #claimSql: Sql;
+  readonly #readSql: Sql;
+  readonly #opts: ProducerOptions;
+  readonly #ports: ProducerPorts;
+  #mode: Mode = 'working';
+  #supply: Supply = 'maybe';
+  #queued: QueuedJob[] = [];
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+
+  constructor(claimSql: Sql, readSql: Sql, options: ProducerOptions, ports: ProducerPorts) {
+    this.#claimSql = claimSql;
+    this.#readSql = readSql;
+    this.#opts = options;
+    this.#ports = ports;
+  }
+
+  /** Starts the claim loop. */
+  start(): void {
+    this.#loop = this.#run();
+  }
+
+  /** Stops claiming and starting jobs; the claimed jobs not started go back to pending. */
+  stop(): void {
+    if (this.#mode !== 'stopped') this.#setMode('stopped');
+    this.#wake?.();
+    this.releaseQueued();
+  }
+
+  /** Resolves when the loop has ended, after `stop()` (a claim in flight is awaited: its jobs go back too). */
+  async ended(): Promise<void> {
+    await this.#loop;
+  }
+
+  /** Wakes the claim loop; `more` says ready jobs may exist (a notification, an outcome). */
+  nudge(more: boolean): void {
+    if (more) this.#supply = 'maybe';
+    if (this.#mode === 'working') this.#setMode('nudged');
+    else if (this.#mode === 'sleeping') {
+      this.#setMode('nudged');
+      this.#wake?.();
+    }
+  }
+
+  /** Notes that ready jobs may exist, without waking the loop. */
+  mayHaveMore(): void {
+    this.#supply = 'maybe';
+  }
+
+  /** Whether the last look found the database without more ready jobs. */
+  get drained(): boolean {
+    return this.#supply === 'drained';
+  }
+
+  get queuedCount(): number {
+    return this.#queued.length;
+  }
+
+  /** Ids of the jobs in the local queue. */
+  queuedIds(): string[] {
+    return this.#queued.map((q) => q.job.id);
+  }
+
+  isQueued(jobId: string): boolean {
+    return this.#queued.some((q) => q.job.id === jobId);
+  }
+
+  /** Takes a job out of the local queue (it will not start here); undefined if it is not there. */
+  take(jobId: string): Job | undefined {
+    const index = this.#queued.findIndex((q) => q.job.id === jobId);
+    return index < 0 ? undefined : this.#queued.splice(index, 1)[0]!.job;
+  }
+
+  /** Claimed jobs that have not started go back to pending, their attempt not counted. */
+  releaseQueued(): void {
+    for (const { job } of this.#queued.splice(0)) this.#ports.release(job);
+  }
+
+  /** Starts queued jobs while there are free slots (and the worker is not stopping). */
+  fillSlots(): void {
+    while (this.#mode !== 'stopped' && this.#queued.length > 0 && this.#ports.freeSlots() > 0) {
+      this.#ports.start(this.#queued.shift()!);
+    }
+  }
+
+  #setMode(next: Mode): void {
+    if (!NEXT_MODES[this.#mode].includes(next)) {
+      throw new TaiatError('TAIAT_INVALID_STATE', `producer: no transition from ${this.#mode} to ${next}`);
+    }
+    this.#mode = next;
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (this.#mode !== 'stopped') {
+      this.#setMode('working');
+      this.fillSlots();
+      const want = this.#claimSize();
+      if (want > 0 && this.#supply === 'maybe') {
+        this.#supply = 'drained';
+        try {
+          const jobs = await claimJobs(this.#claimSql, this.#opts.workerId, this.#opts.queues, want, this.#opts.leaseSeconds);
+          failures = 0;
+          if (jobs.length === want) this.#supply = 'maybe';
+          if (jobs.length > 0) await this.#enqueue(jobs);
+          // A claim still in flight when stop() began: its jobs go back as if queued at the time.
+          if (this.#modeIs('stopped')) this.releaseQueued();
+        } catch (error) {
+          this.#supply = 'maybe';
+          this.#ports.survive(error);
+          await sleep(retryBackoffMs(failures++));
+          continue;
+        }
+        this.fillSlots();
+      }
+      if (this.#queued.length === 0 && this.#supply === 'drained') this.#ports.quiet();
+      await this.#sleep(this.#opts.pollInterval * 1000);
+    }
+  }
+
+  /**
+   * Jobs to claim now: one per free slot, plus enough to refill the local queue once it is down
+   * to a quarter. Each claim has a fixed cost, so fewer, larger ones win, while the last quarter
+   * keeps the slots busy during the claim's round trip (docs/performance.md).
+   */
+  #claimSize(): number {
+    const room = this.#opts.localQueueSize - this.#queued.length;
+    return this.#ports.freeSlots() + (room * 4 >= this.#opts.localQueueSize * 3 ? room : 0);
+  }
+
+  /** Sleeps until nudged or `ms` passed; the poll (no nudge) looks again without a notification. */
+  async #sleep(ms: number): Promise<void> {
+    if (this.#mode !== 'working') return; // nudged meanwhile, or stopped
+    this.#setMode('sleeping');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      timer.unref();
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#wake = undefined;
+    if (this.#modeIs('sleeping')) this.#supply = 'maybe';
+  }
+
+  /** A call, not an inline comparison: TypeScript would keep `#mode` narrowed across awaits. */
+  #modeIs(mode: Mode): boolean {
+    return this.#mode === mode;
+  }
+
+  /**
+   * Reads the claimed jobs' dependency results (one query) and puts them in the local queue. If
+   * the read fails, the jobs are released: no one else may take them until their lease expires,
+   * and the rescue would then count an attempt that never ran.
+   */
+  async #enqueue(jobs: Job[]): Promise<void> {
+    let results: DependencyResults;
+    try {
+      results = await readDependencyResults(this.#readSql, jobs.filter((j) => j.dependencies.length > 0));
+    } catch (error) {
+      for (const job of jobs) this.#ports.release(job);
+      throw error;
+    }
+    for (const job of jobs) this.#queued.push({ job, dependencyResults: resultsByIdAndName(job, results) });
+  }
+}
