@@ -1,9 +1,15 @@
 /**
+ * Deepest nesting of arrays and objects accepted. Deeper values overflow the stack of this check,
+ * of `JSON.stringify` and of Postgres's JSON parser alike (at a few thousand levels).
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/**
  * Finds the first part of a value that does not survive a JSON round trip into Postgres JSONB:
- * functions, symbols, BigInt, non-finite numbers, cycles, class instances (Date, Map, ...), and
- * strings or keys with a NUL character or a lone surrogate (JSONB refuses both). Returns
- * `[path, reason]` or null. `undefined` object properties are allowed: JSON drops them, as
- * callers expect.
+ * functions, symbols, BigInt, non-finite numbers, cycles, class instances (Date, Map, ...),
+ * strings or keys with a NUL character or a lone surrogate (JSONB refuses both), and nesting
+ * deeper than `MAX_JSON_DEPTH`. Returns `[path, reason]` or null. `undefined` object properties
+ * are allowed: JSON drops them, as callers expect.
  */
 export function findJsonProblem(value: unknown, path = ''): [string, string] | null {
   const seen = new Set<object>();
@@ -31,6 +37,7 @@ export function findJsonProblem(value: unknown, path = ''): [string, string] | n
     if (v === null) return null;
     const obj = v as object;
     if (seen.has(obj)) return 'contains a cycle';
+    if (seen.size >= MAX_JSON_DEPTH) return `nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`;
     const proto = Object.getPrototypeOf(obj);
     const isArray = Array.isArray(obj);
     if (!isArray && proto !== Object.prototype && proto !== null) {

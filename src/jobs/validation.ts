@@ -98,7 +98,7 @@ const newJobSchema = z.strictObject(
       .optional()
       .superRefine((p, ctx) => {
         if (p === undefined) return;
-        if (typeof p === 'string' && !(p in PRIORITIES)) {
+        if (typeof p === 'string' && !Object.hasOwn(PRIORITIES, p)) {
           ctx.addIssue({ code: 'custom', message: `unknown priority '${p}' (expected ${priorityNames} or an integer)` });
         } else if (typeof p === 'number' && (!Number.isInteger(p) || Math.abs(p) > 1_000_000)) {
           ctx.addIssue({ code: 'custom', message: 'priority must be an integer between -1000000 and 1000000' });

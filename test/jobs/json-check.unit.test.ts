@@ -1,11 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { findJsonProblem, isStorableText, storableText } from '../../src/jobs/json-check.js';
+import { findJsonProblem, isStorableText, MAX_JSON_DEPTH, storableText } from '../../src/jobs/json-check.js';
 
 const LONE_HIGH = '\uD800';
 const LONE_LOW = '\uDC00';
 const PAIR = '\uD83D\uDE00'; // 😀, a well-formed surrogate pair
 
 describe('findJsonProblem', () => {
+  it(`accepts nesting ${MAX_JSON_DEPTH} levels deep and refuses one more, naming where`, () => {
+    const nest = (levels: number) => {
+      let v: unknown = 1;
+      for (let i = 0; i < levels; i++) v = i % 2 ? { k: v } : [v];
+      return v;
+    };
+    expect(findJsonProblem(nest(MAX_JSON_DEPTH), 'payload')).toBeNull();
+    const [at, reason] = findJsonProblem(nest(MAX_JSON_DEPTH + 1), 'payload')!;
+    expect(reason).toBe(`nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
+    expect(at).toMatch(/^payload(\.k|\[0\])+$/);
+  });
+
   it('accepts plain JSON values, nested, including null, empty containers and -0', () => {
     const value = {
       s: 'text ✓ ' + PAIR,
