@@ -10,6 +10,7 @@ export interface CompleterOptions {
   batchSize: number;
   /** How long one write may take before it is sent again. */
   writeDeadlineMs: number;
+  log: Logger;
 }
 
 /** What the completer tells the rest of the worker. */
@@ -32,14 +33,12 @@ export class Completer {
   readonly #sql: Sql;
   readonly #opts: CompleterOptions;
   readonly #ports: CompleterPorts;
-  readonly #log: Logger;
   #outbox: AttemptOutcome[] = [];
   #writing: Promise<void> | undefined;
 
-  constructor(sql: Sql, options: CompleterOptions, log: Logger, ports: CompleterPorts) {
+  constructor(sql: Sql, options: CompleterOptions, ports: CompleterPorts) {
     this.#sql = sql;
     this.#opts = options;
-    this.#log = log;
     this.#ports = ports;
   }
 
@@ -47,7 +46,7 @@ export class Completer {
   record(outcome: AttemptOutcome, log: () => Logger): void {
     this.#outbox.push(outcome);
     if (outcome.kind === 'failed') log().warn({ error: outcome.error, retryInSeconds: outcome.retryInSeconds }, 'job attempt failed');
-    else if (this.#log.isLevelEnabled('debug')) log().debug({ outcome: outcome.kind }, `job ${outcome.kind}`);
+    else if (this.#opts.log.isLevelEnabled('debug')) log().debug({ outcome: outcome.kind }, `job ${outcome.kind}`);
     if (!this.#writing) this.#writing = this.#writeAll(Infinity).finally(() => (this.#writing = undefined));
   }
 
@@ -82,7 +81,7 @@ export class Completer {
       } catch (error) {
         this.#ports.survive(error);
         if (++failures >= maxFailures) {
-          this.#log.error({ lost: this.#outbox.length }, 'could not write outcomes; their leases will expire and the jobs run again');
+          this.#opts.log.error({ lost: this.#outbox.length }, 'could not write outcomes; their leases will expire and the jobs run again');
           return;
         }
         await sleep(retryBackoffMs(failures));

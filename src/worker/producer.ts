@@ -56,14 +56,18 @@ export interface ProducerPorts {
   survive(error: unknown): void;
 }
 
+/** The producer's pools: claims on one of their own, dependency results on the worker's. */
+export interface ProducerPools {
+  claims: Sql;
+  reads: Sql;
+}
+
 /**
  * Claims ready jobs for the free slots and keeps a local queue of claimed jobs
- * (`localQueueSize`) so that a busy worker claims in larger batches. Claims on its own pool
- * (`claimSql`), reads dependency results on the worker's (`readSql`).
+ * (`localQueueSize`) so that a busy worker claims in larger batches.
  */
 export class Producer {
-  readonly #claimSql: Sql;
-  readonly #readSql: Sql;
+  readonly #pools: ProducerPools;
   readonly #opts: ProducerOptions;
   readonly #ports: ProducerPorts;
   #mode: Mode = 'working';
@@ -72,9 +76,8 @@ export class Producer {
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
 
-  constructor(claimSql: Sql, readSql: Sql, options: ProducerOptions, ports: ProducerPorts) {
-    this.#claimSql = claimSql;
-    this.#readSql = readSql;
+  constructor(pools: ProducerPools, options: ProducerOptions, ports: ProducerPorts) {
+    this.#pools = pools;
     this.#opts = options;
     this.#ports = ports;
   }
@@ -163,7 +166,7 @@ export class Producer {
       if (want > 0 && this.#supply === 'maybe') {
         this.#supply = 'drained';
         try {
-          const jobs = await claimJobs(this.#claimSql, this.#opts.workerId, this.#opts.queues, want, this.#opts.leaseSeconds);
+          const jobs = await claimJobs(this.#pools.claims, this.#opts.workerId, this.#opts.queues, want, this.#opts.leaseSeconds);
           failures = 0;
           if (jobs.length === want) this.#supply = 'maybe';
           if (jobs.length > 0) await this.#enqueue(jobs);
@@ -221,7 +224,7 @@ export class Producer {
   async #enqueue(jobs: Job[]): Promise<void> {
     let results: DependencyResults;
     try {
-      results = await readDependencyResults(this.#readSql, jobs.filter((j) => j.dependencies.length > 0));
+      results = await readDependencyResults(this.#pools.reads, jobs.filter((j) => j.dependencies.length > 0));
     } catch (error) {
       for (const job of jobs) this.#ports.release(job);
       throw error;

@@ -125,7 +125,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #assemble(pools: Pools): void {
     const o = this.#opts;
     const survive = (error: unknown) => this.#survive(error);
-    this.#producer = new Producer(pools.claims.sql, pools.main.sql, o, {
+    this.#producer = new Producer({ claims: pools.claims.sql, reads: pools.main.sql }, o, {
       freeSlots: () => o.maxConcurrentJobs - this.#runner.size,
       start: (queued) => this.#runner.run(queued),
       release: (job) => this.#completer!.record({ kind: 'released', job }, () => this.#log.child({ jobId: job.id })),
@@ -135,8 +135,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#completer = new Completer(
       pools.main.sql,
       // An outcome write may take two leases (at least 10 s) before it is sent again.
-      { workerId: this.id, batchSize: o.completionBatchSize, writeDeadlineMs: Math.max(10, 2 * o.leaseSeconds) * 1000 },
-      this.#log,
+      { workerId: this.id, batchSize: o.completionBatchSize, writeDeadlineMs: Math.max(10, 2 * o.leaseSeconds) * 1000, log: this.#log },
       {
         written: (batch, written) => this.#announce(batch, written),
         mayHaveMadeReady: () => this.#producer!.mayHaveMore(),
