@@ -61,7 +61,7 @@ export function jobCommands(y: Argv) {
       .command('create', 'Create one job', (c) =>
         c.options({
           ...databaseOptions, ...jsonOption,
-          type: { type: 'string', demandOption: true, describe: 'Job type: agent, query, or a custom type' },
+          type: { type: 'string', demandOption: true, describe: 'Job type: agent, or a type a custom executor runs (e.g. query)' },
           name: { type: 'string', demandOption: true, describe: 'Job name' },
           description: { type: 'string' },
           payload: { type: 'string', describe: 'JSON object, or @file.json' },
