@@ -58,7 +58,7 @@ export type Witness = { id: string; createdAt: Date } | { ids: string[] };
  * Throws `DatabaseUnavailableError` when the witness is gone: the database restarted before the
  * flush, and nothing of the call was kept.
  */
-export async function makeDurable(sql: Sql, witness: Witness): Promise<void> {
+async function makeDurable(sql: Sql, witness: Witness): Promise<void> {
   // One statement per shape of witness, each without optional parts: a single statement for both
   // (`$2 IS NULL OR ...`) was planned anew on every call, the plan cache finding no generic plan
   // as cheap as a custom one.

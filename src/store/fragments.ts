@@ -18,7 +18,7 @@ export const SCHEDULED = `status = 'pending' AND pending_dependencies = 0 AND ru
 export const CLAIM_ORDER = 'priority DESC, run_at, id';
 
 /** The live columns in view shape; `alias` qualifies them (e.g. `j`) where a join needs it. */
-export function liveJobColumns(alias = ''): string {
+function liveJobColumns(alias = ''): string {
   const c = (name: string) => (alias ? `${alias}.${name}` : name);
   return [
     'id', 'job_type', 'name', 'description', 'payload', 'dependencies', 'status', 'priority', 'queue',

@@ -14,7 +14,7 @@ export interface ExecutorRegistry {
 }
 
 /** The executor for a job: custom executors first (first match wins), then the agent registry. */
-export function findExecutor(job: Job, registry: ExecutorRegistry): Executor | string {
+function findExecutor(job: Job, registry: ExecutorRegistry): Executor | string {
   for (const executor of registry.executors) if (executor.canExecute(job)) return executor;
   if (job.jobType === 'agent') {
     const name = typeof job.payload.agent_name === 'string' ? job.payload.agent_name : '';

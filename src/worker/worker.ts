@@ -137,7 +137,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       // An outcome write may take two leases (at least 10 s) before it is sent again.
       { workerId: this.id, batchSize: o.completionBatchSize, writeDeadlineMs: Math.max(10, 2 * o.leaseSeconds) * 1000, log: this.#log },
       {
-        written: (batch, written) => this.#announce(batch, written),
+        written: (batch, written) => this.#emitWritten(batch, written),
         mayHaveMadeReady: () => this.#producer!.mayHaveMore(),
         drained: () => this.#producer!.nudge(false),
         survive,
@@ -264,7 +264,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   /** Emits the events of a written batch of outcomes. */
-  #announce(batch: AttemptOutcome[], written: Set<string>): void {
+  #emitWritten(batch: AttemptOutcome[], written: Set<string>): void {
     let retryWake = Infinity;
     for (const o of batch) {
       if (!written.has(o.job.id)) {
