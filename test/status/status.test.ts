@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { createDatabase, useTestDatabase } from '../support/database.js';
+import { runBin } from '../support/cli.js';
+
+const db = useTestDatabase();
+
+describe('status', () => {
+  it('prints the status of a busy system as text and as a stable JSON object', async () => {
+    await db.sql`TRUNCATE taiat_jobs, taiat_job_history, taiat_workers`;
+    await db.sql`INSERT INTO taiat_workers (id, hostname, pid, queues, concurrency, version) VALUES ('w-alive', 'host-a', 11, '["default"]', 4, '0.1.0')`;
+    await db.sql`INSERT INTO taiat_workers (id, hostname, pid, queues, concurrency, version, last_heartbeat_at) VALUES ('w-lost', 'host-b', 12, '["default"]', 4, '0.1.0', now() - interval '10 minutes')`;
+    await db.sql`INSERT INTO taiat_jobs (id, job_type, name, status, lease_owner, lease_expires_at, started_at) VALUES ('run-1', 'agent', 'r', 'running', 'w-alive', now() + interval '30 seconds', now() - interval '5 seconds')`;
+    await db.sql`INSERT INTO taiat_jobs (id, job_type, name) VALUES ('ready-1', 'agent', 'ready')`;
+    await db.sql`INSERT INTO taiat_jobs (id, job_type, name, dependencies, pending_dependencies) VALUES ('blocked-1', 'agent', 'b', '["ready-1"]', 1)`;
+    await db.sql`INSERT INTO taiat_jobs (id, job_type, name, run_at, queue, priority) VALUES ('later-1', 'agent', 'l', now() + interval '1 hour', 'reports', 4)`;
+    await db.sql`INSERT INTO taiat_job_history (id, job_id, job_type, name, status, error_message) VALUES ('f-1', 'f-1', 'agent', 'broken', 'failed', 'kaboom'), ('c-1', 'c-1', 'agent', 'fine', 'completed', NULL)`;
+
+    const status = await runBin('taiat-worker', ['--status', '--json'], { TAIAT_DATABASE_URL: db.url });
+    expect(status.code).toBe(0);
+    const s = JSON.parse(status.stdout);
+    expect(Object.keys(s)).toEqual(['generatedAt', 'pending', 'running', 'finished', 'blockedOn', 'recentFailures', 'workers', 'queues', 'oldestReadyWaitSeconds']);
+    expect(s.pending).toEqual({ ready: 1, blocked: 1, scheduled: 1, total: 3 });
+    expect(s.running).toMatchObject({ total: 1, byWorker: [{ workerId: 'w-alive', jobs: 1 }] });
+    expect(s.finished.lastHour).toEqual({ completed: 1, failed: 1, cancelled: 0 });
+    expect(s.blockedOn).toEqual([{ jobId: 'ready-1', name: 'ready', status: 'pending', waiting: 1 }]);
+    expect(s.recentFailures).toMatchObject([{ id: 'f-1', errorMessage: 'kaboom' }]);
+    expect(s.workers.alive.map((w: { id: string }) => w.id)).toEqual(['w-alive']);
+    expect(s.workers.lost.map((w: { id: string }) => w.id)).toEqual(['w-lost']);
+    expect(s.workers.alive[0]).toMatchObject({ hostname: 'host-a', pid: 11, jobsInHand: 1, concurrency: 4 });
+    expect(s.queues).toEqual(expect.arrayContaining([{ queue: 'reports', priority: 4, ready: 0, blocked: 0, scheduled: 1, running: 0 }]));
+
+    const text = await runBin('taiat', ['status'], { TAIAT_DATABASE_URL: db.url });
+    expect(text.code).toBe(0);
+    for (const heading of ['Jobs', 'Running, by worker', 'Blocked on', 'Queues', 'Recent failures', 'Workers']) expect(text.stdout).toContain(`${heading}\n`);
+    expect(text.stdout).toMatch(/pending\s+3\s+ready 1, blocked on dependencies 1, scheduled later 1/);
+    expect(text.stdout).toMatch(/lost\s+w-lost\s+host-b pid 12/);
+    expect(text.stdout).not.toContain('\x1b['); // no colour when not on a terminal
+  });
+
+  it('fails clearly on an unmigrated database and hides the password of an unreachable one', async () => {
+    const empty = await createDatabase({ migrated: false });
+    try {
+      const r = await runBin('taiat-worker', ['--status'], { TAIAT_DATABASE_URL: empty.url });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^error \[TAIAT_SCHEMA_NOT_CURRENT\]: the taiat schema is not current \(missing: migration 000001.sql/);
+    } finally {
+      await empty.drop();
+    }
+    const down = await runBin('taiat-worker', ['--status', '--database-url', 'postgres://u:topsecret@127.0.0.1:1/x']);
+    expect(down.code).toBe(1);
+    expect(down.stderr + down.stdout).not.toContain('topsecret');
+  });
+});

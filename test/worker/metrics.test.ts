@@ -1,0 +1,56 @@
+import postgres from 'postgres';
+import { Registry } from 'prom-client';
+import { afterAll, describe, expect, it } from 'vitest';
+import { serveMetrics } from '../../src/index.js';
+import { useTestDatabase } from '../support/database.js';
+import { spawnWorker, TEST_RUNS_TABLE } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
+
+const db = useTestDatabase();
+
+describe('metrics', () => {
+  const children: ReturnType<typeof spawnWorker>[] = [];
+  afterAll(async () => {
+    for (const c of children) {
+      c.child.kill('SIGKILL');
+      await c.exited;
+    }
+  });
+
+  it('serves Prometheus metrics and a health check', async () => {
+    await db.sql`TRUNCATE taiat_jobs, taiat_job_history, taiat_workers`;
+    await db.sql.unsafe(TEST_RUNS_TABLE);
+    const w = spawnWorker(db.url, ['--metrics-port', '0']);
+    children.push(w);
+    const port = await waitFor(() => /"port":(\d+),"msg":"serving \/metrics/.exec(w.output())?.[1], 'the metrics server');
+    await db.sql`INSERT INTO taiat_jobs (id, job_type, name, payload) VALUES ('m-1', 'agent', 'm', '{"agent_name":"record"}'), ('m-2', 'agent', 'm', '{"agent_name":"ghost"}')`;
+    await db.sql`SELECT pg_notify('taiat_jobs_ready', 'default')`;
+    await waitFor(async () => (await db.sql`SELECT count(*)::int AS n FROM taiat_job_history`)[0]!.n === 2, 'both jobs');
+    const text = await waitFor(async () => {
+      const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return body.includes('taiat_jobs_failed_total{queue="default",job_type="agent"} 1') ? body : null;
+    }, 'the failure to be counted');
+    const metric = (line: string) => Number(text.split('\n').find((l) => l.startsWith(line))?.split(' ').pop());
+    expect(metric('taiat_jobs_claimed_total{queue="default",job_type="agent"}')).toBe(2);
+    expect(metric('taiat_jobs_completed_total{queue="default",job_type="agent"}')).toBe(1);
+    expect(metric('taiat_job_run_duration_seconds_count{queue="default",job_type="agent"}')).toBe(2);
+    expect(metric('taiat_worker_free_slots')).toBe(4);
+    expect(metric('taiat_queue_scrape_ok')).toBe(1);
+    expect(text).toMatch(/# TYPE taiat_job_wait_seconds histogram/);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    expect(text).not.toMatch(/postgres:\/\//);
+  }, 30_000);
+
+  it('answers 503 on /healthz when the database cannot be reached', async () => {
+    const dead = postgres('postgres://u:p@127.0.0.1:1/x', { max: 1, connect_timeout: 1, onnotice: () => {} });
+    const server = await serveMetrics(new Registry(), dead, 0, '127.0.0.1');
+    try {
+      const health = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+      expect([health.status, await health.text()]).toEqual([503, 'database unreachable\n']);
+    } finally {
+      await server.close();
+      await dead.end();
+    }
+  });
+});
