@@ -22,8 +22,8 @@ export async function pgssTop(dbName: string): Promise<unknown[] | undefined> {
 class RollbackSignal extends Error {}
 
 /**
- * EXPLAIN (ANALYZE, BUFFERS) of taiat's claim statement (src/worker/claim.ts) as the worker runs
- * it: prepared, with the generic plan postgres.js ends up using, claiming 16 jobs; rolled back.
+ * EXPLAIN (ANALYZE, BUFFERS) of taiat's claim statement (a copy of src/store/claim-jobs.ts's) as the
+ * worker runs it: prepared, with the generic plan postgres.js ends up using, claiming 16 jobs; rolled back.
  */
 export async function explainClaim(url: string): Promise<string> {
   return withSql(url, async (sql) => {
@@ -35,7 +35,7 @@ export async function explainClaim(url: string): Promise<string> {
           PREPARE bench_claim(text, int, text, float8) AS
           WITH ready AS (
             SELECT id FROM taiat_jobs
-             WHERE status = 'pending' AND pending_dependencies = 0 AND queue = $1 AND run_at <= now()
+             WHERE status = 'pending' AND pending_dependencies = 0 AND run_at <= now() AND queue = $1
              ORDER BY priority DESC, run_at, id
              LIMIT $2
              FOR UPDATE SKIP LOCKED
@@ -44,7 +44,7 @@ export async function explainClaim(url: string): Promise<string> {
              SET status = 'running', lease_owner = $3,
                  lease_expires_at = now() + make_interval(secs => $4),
                  attempts = j.attempts + 1, started_at = now(), updated_at = now(), cancel_requested_at = NULL
-            FROM ready WHERE j.id = ready.id
+           WHERE j.id = ANY(ARRAY(SELECT id FROM ready))
           RETURNING j.id`);
         const rows = await tx.unsafe(`EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_claim('default', ${CONCURRENCY}, 'bench-explain', 30)`);
         plan = rows.map((r) => (r as Record<string, string>)['QUERY PLAN']).join('\n');

@@ -205,12 +205,6 @@ export function validateJobRange(input: unknown[], from: number, to: number, lim
   return jobs;
 }
 
-/** Validates a `createJobs` list: the call's own limits, then each job. */
-export function validateNewJobs(input: unknown, limits: ValidationLimits = DEFAULT_LIMITS): ValidatedJob[] {
-  checkJobList(input, limits);
-  return validateJobRange(input, 0, input.length, limits);
-}
-
 /**
  * Whether a job, as given, is independent: no caller-chosen id and no dependencies. Such jobs
  * need no graph check and can be inserted in any grouping. Says nothing about validity.

@@ -17,19 +17,12 @@ export const SCHEDULED = `status = 'pending' AND pending_dependencies = 0 AND ru
 /** The order in which ready jobs are claimed (the ready index's order). */
 export const CLAIM_ORDER = 'priority DESC, run_at, id';
 
-/** The live columns in view shape; `alias` qualifies them (e.g. `j`) where a join needs it. */
-function liveJobColumns(alias = ''): string {
-  const c = (name: string) => (alias ? `${alias}.${name}` : name);
-  return [
-    'id', 'job_type', 'name', 'description', 'payload', 'dependencies', 'status', 'priority', 'queue',
-    'max_retries', 'retry_count', 'attempts', 'error_message', 'result', 'run_at', 'started_at', 'completed_at',
-  ].map(c).join(', ') + `, NULL::double precision AS duration_seconds, ${c('created_at')}, ${c('updated_at')},
-    ${c('lease_owner')} AS worker_id, ${c('lease_expires_at')}, ${c('parent_id')}, ${c('step')},
-    NULL::varchar AS cause_job_id, ${c('attempt_errors')}, ${c('timeout_seconds')}, ${c('retry_delay_seconds')},
-    'live' AS location`;
-}
-
-export const LIVE_JOB_COLUMNS = liveJobColumns();
+/** The live columns of `taiat_jobs` in the view's shape. */
+export const LIVE_JOB_COLUMNS = `id, job_type, name, description, payload, dependencies, status, priority, queue,
+  max_retries, retry_count, attempts, error_message, result, run_at, started_at, completed_at,
+  NULL::double precision AS duration_seconds, created_at, updated_at, lease_owner AS worker_id, lease_expires_at,
+  parent_id, step, NULL::varchar AS cause_job_id, attempt_errors, timeout_seconds, retry_delay_seconds,
+  'live' AS location`;
 
 /** The column list of `taiat_job_history` that `move-to-history` fills. */
 export const HISTORY_INSERT_COLUMNS = `id, job_id, job_type, name, description, payload, dependencies, status,

@@ -19,8 +19,8 @@ export interface CompleterPorts {
   written(batch: AttemptOutcome[], written: Set<string>): void;
   /** A batch may have made jobs ready (dependents released, jobs back to pending). */
   mayHaveMadeReady(): void;
-  /** The outbox is empty again. */
-  drained(): void;
+  /** Every outcome recorded so far is written. */
+  outboxEmptied(): void;
   survive(error: unknown): void;
 }
 
@@ -35,6 +35,8 @@ export class Completer {
   readonly #ports: CompleterPorts;
   #outbox: AttemptOutcome[] = [];
   #writing: Promise<void> | undefined;
+  /** Failed tries in a row after which the writer gives up: unbounded until shutdown. */
+  #giveUpAfter = Infinity;
 
   constructor(sql: Sql, options: CompleterOptions, ports: CompleterPorts) {
     this.#sql = sql;
@@ -47,7 +49,7 @@ export class Completer {
     this.#outbox.push(outcome);
     if (outcome.kind === 'failed') log().warn({ error: outcome.error, retryInSeconds: outcome.retryInSeconds }, 'job attempt failed');
     else if (this.#opts.log.isLevelEnabled('debug')) log().debug({ outcome: outcome.kind }, `job ${outcome.kind}`);
-    if (!this.#writing) this.#writing = this.#writeAll(Infinity).finally(() => (this.#writing = undefined));
+    if (!this.#writing) this.#writing = this.#writeAll().finally(() => (this.#writing = undefined));
   }
 
   /** Ids of the jobs whose outcome is not written yet (still running in the database). */
@@ -60,14 +62,19 @@ export class Completer {
     return this.#outbox.length === 0 && !this.#writing;
   }
 
-  /** At shutdown: writes what is left, giving up after `maxFailures` failed tries in a row. */
+  /**
+   * At shutdown: writes what is left, giving up after `maxFailures` failed tries in a row (the
+   * writer already at work gives up by the same rule, so a database that stays down cannot hold
+   * the shutdown); what is not written returns with the leases, and the jobs run again.
+   */
   async flush(maxFailures: number): Promise<void> {
+    this.#giveUpAfter = maxFailures;
     await this.#writing;
-    await this.#writeAll(maxFailures);
+    await this.#writeAll();
   }
 
   /** Writes the outbox in batches; on a database error keeps the batch and retries with backoff. */
-  async #writeAll(maxFailures: number): Promise<void> {
+  async #writeAll(): Promise<void> {
     let failures = 0;
     while (this.#outbox.length > 0) {
       const batch = this.#outbox.slice(0, this.#opts.batchSize);
@@ -80,13 +87,13 @@ export class Completer {
         this.#ports.written(batch, written.ids);
       } catch (error) {
         this.#ports.survive(error);
-        if (++failures >= maxFailures) {
+        if (++failures >= this.#giveUpAfter) {
           this.#opts.log.error({ lost: this.#outbox.length }, 'could not write outcomes; their leases will expire and the jobs run again');
           return;
         }
         await sleep(retryBackoffMs(failures));
       }
     }
-    this.#ports.drained();
+    this.#ports.outboxEmptied();
   }
 }

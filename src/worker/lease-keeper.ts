@@ -38,7 +38,7 @@ export class LeaseKeeper {
   readonly #opts: LeaseKeeperOptions;
   readonly #log: Logger;
   readonly #ports: LeaseKeeperPorts;
-  #timers: (() => void)[] = [];
+  #timers: (() => Promise<void>)[] = [];
 
   /** Heartbeats go through the claims' pool, so a backlog of outcome writes never delays one. */
   constructor(claimSql: Sql, conn: Connection, registration: WorkerRegistration, options: LeaseKeeperOptions, log: Logger, ports: LeaseKeeperPorts) {
@@ -55,8 +55,9 @@ export class LeaseKeeper {
     this.#timers.push(runEvery(this.#opts.leaseSeconds / 2, () => this.rescue(), this.#ports.survive));
   }
 
-  stop(): void {
-    for (const stop of this.#timers.splice(0)) stop();
+  /** Stops the timers; resolves once a heartbeat or rescue in flight has settled. */
+  async stop(): Promise<void> {
+    await Promise.all(this.#timers.splice(0).map((stop) => stop()));
   }
 
   /** Records the heartbeat and renews the leases of the jobs held here. */

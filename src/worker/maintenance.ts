@@ -14,7 +14,7 @@ export interface MaintenanceService {
 export class Maintenance {
   readonly #services: MaintenanceService[];
   readonly #onError: (error: unknown) => void;
-  #timers: (() => void)[] = [];
+  #timers: (() => Promise<void>)[] = [];
 
   constructor(services: MaintenanceService[], onError: (error: unknown) => void) {
     this.#services = services;
@@ -25,7 +25,8 @@ export class Maintenance {
     for (const service of this.#services) this.#timers.push(runEvery(service.intervalSeconds, () => service.run(), this.#onError));
   }
 
+  /** Stops the timers. A run in flight is not awaited: a prune may take long, and each batch commits on its own. */
   stop(): void {
-    for (const stop of this.#timers.splice(0)) stop();
+    for (const stop of this.#timers.splice(0)) void stop();
   }
 }

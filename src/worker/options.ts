@@ -52,6 +52,10 @@ export interface WorkerOptions {
 
 const positive = (name: string) => z.number({ error: `${name} must be a number` }).positive(`${name} must be positive`);
 
+// Node's timers wait at most ~24.8 days (a longer wait fires at once): every duration has a maximum.
+const pruneInterval = (name: string) =>
+  z.number({ error: `${name} must be a number` }).min(0, `${name} must not be negative`).max(500, `${name} must be at most 500 (hours)`).optional();
+
 const schema = z.strictObject({
   databaseUrl: z.string({ error: 'databaseUrl must be a string' }).optional(),
   agents: z.record(z.string(), z.custom<AgentRegistry[string]>((f) => typeof f === 'function', 'each agent must be a function')).default({}),
@@ -66,10 +70,10 @@ const schema = z.strictObject({
     .default([]),
   maxConcurrentJobs: z.number({ error: 'maxConcurrentJobs must be a number' }).int('maxConcurrentJobs must be an integer').min(1, 'maxConcurrentJobs must be at least 1').max(1000, 'maxConcurrentJobs must be at most 1000').default(4),
   localQueueSize: z.number({ error: 'localQueueSize must be a number' }).int('localQueueSize must be an integer').min(0, 'localQueueSize must not be negative').max(10_000, 'localQueueSize must be at most 10000').default(0),
-  pollInterval: positive('pollInterval').default(5),
+  pollInterval: positive('pollInterval').max(3600, 'pollInterval must be at most 3600 (seconds)').default(5),
   queues: z.array(z.string().min(1, 'a queue name must not be empty'), { error: 'queues must be an array of names' }).min(1, 'queues must name at least one queue').default(['default']),
-  leaseSeconds: positive('leaseSeconds').min(1, 'leaseSeconds must be at least 1').default(30),
-  heartbeatInterval: positive('heartbeatInterval').optional(),
+  leaseSeconds: positive('leaseSeconds').min(1, 'leaseSeconds must be at least 1').max(86_400, 'leaseSeconds must be at most 86400 (a day)').default(30),
+  heartbeatInterval: positive('heartbeatInterval').max(86_400, 'heartbeatInterval must be at most 86400 (a day)').optional(),
   retryBackoff: z
     .strictObject({
       base: z.number().min(0, 'retryBackoff.base must not be negative').default(1),
@@ -77,9 +81,9 @@ const schema = z.strictObject({
       jitter: z.number().min(0).max(1, 'retryBackoff.jitter must be between 0 and 1').default(0.2),
     })
     .default({ base: 1, max: 3600, jitter: 0.2 }),
-  shutdownTimeout: z.number().min(0, 'shutdownTimeout must not be negative').default(30),
-  pruneIntervalHours: z.number({ error: 'pruneIntervalHours must be a number' }).min(0, 'pruneIntervalHours must not be negative').optional(),
-  cleanupIntervalHours: z.number({ error: 'cleanupIntervalHours must be a number' }).min(0, 'cleanupIntervalHours must not be negative').optional(),
+  shutdownTimeout: z.number().min(0, 'shutdownTimeout must not be negative').max(86_400, 'shutdownTimeout must be at most 86400 (a day)').default(30),
+  pruneIntervalHours: pruneInterval('pruneIntervalHours'),
+  cleanupIntervalHours: pruneInterval('cleanupIntervalHours'),
   historyRetentionDays: z.number().min(0, 'historyRetentionDays must not be negative').default(30),
   completionBatchSize: z.number().int().min(1).max(10_000).default(1000),
   logger: z.custom<Logger>((l) => typeof l === 'object' && l !== null && typeof (l as Logger).child === 'function', 'logger must be a pino logger').optional(),

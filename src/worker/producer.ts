@@ -75,6 +75,9 @@ export class Producer {
   #queued: QueuedJob[] = [];
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
+  /** Resolves at `stop()`: ends a back-off wait at once. */
+  #stopped!: () => void;
+  readonly #whenStopped = new Promise<void>((resolve) => (this.#stopped = resolve));
 
   constructor(pools: ProducerPools, options: ProducerOptions, ports: ProducerPorts) {
     this.#pools = pools;
@@ -90,6 +93,7 @@ export class Producer {
   /** Stops claiming and starting jobs; the claimed jobs not started go back to pending. */
   stop(): void {
     if (this.#mode !== 'stopped') this.#setMode('stopped');
+    this.#stopped();
     this.#wake?.();
     this.releaseQueued();
   }
@@ -112,15 +116,6 @@ export class Producer {
   /** Notes that ready jobs may exist, without waking the loop. */
   mayHaveMore(): void {
     this.#supply = 'maybe';
-  }
-
-  /** Whether the last look found the database without more ready jobs. */
-  get drained(): boolean {
-    return this.#supply === 'drained';
-  }
-
-  get queuedCount(): number {
-    return this.#queued.length;
   }
 
   /** Ids of the jobs in the local queue. */
@@ -175,13 +170,14 @@ export class Producer {
         } catch (error) {
           this.#supply = 'maybe';
           this.#ports.survive(error);
-          await sleep(retryBackoffMs(failures++));
+          // Not the nudgeable wait: a notification during an outage must not cut the back-off short.
+          await Promise.race([sleep(retryBackoffMs(failures++)), this.#whenStopped]);
           continue;
         }
         this.fillSlots();
       }
       if (this.#queued.length === 0 && this.#supply === 'drained') this.#ports.quiet();
-      await this.#sleep(this.#opts.pollInterval * 1000);
+      await this.#waitForNudge(this.#opts.pollInterval * 1000);
     }
   }
 
@@ -195,8 +191,8 @@ export class Producer {
     return this.#ports.freeSlots() + (room * 4 >= this.#opts.localQueueSize * 3 ? room : 0);
   }
 
-  /** Sleeps until nudged or `ms` passed; the poll (no nudge) looks again without a notification. */
-  async #sleep(ms: number): Promise<void> {
+  /** Waits until nudged or `ms` passed; the poll (no nudge) looks again without a notification. */
+  async #waitForNudge(ms: number): Promise<void> {
     if (this.#mode !== 'working') return; // nudged meanwhile, or stopped
     this.#setMode('sleeping');
     await new Promise<void>((resolve) => {

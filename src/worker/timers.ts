@@ -3,8 +3,11 @@ import { DatabaseUnavailableError } from '../errors.js';
 /** Resolves after `ms`; the timer does not keep the process alive. */
 export const sleep = (ms: number): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
-/** The wait before retrying after `failures` failures in a row: 250 ms doubling, at most 10 s. */
-export const retryBackoffMs = (failures: number): number => Math.min(10_000, 250 * 2 ** failures);
+/** Back-off step `n` (0, 1, 2, ...) of a loop retrying the database: 250 ms doubling, at most 10 s. */
+export const retryBackoffMs = (n: number): number => Math.min(10_000, 250 * 2 ** n);
+
+/** The longest delay Node's timers take (a longer one fires at once). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Settles as `promise` does, or rejects after `ms`. postgres.js can leave a statement pending
@@ -23,24 +26,26 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
 }
 
 /**
- * Runs `task` every `seconds`, one run at a time, until the returned function is called. A run
- * still pending after 3 periods (at least 10 s) is abandoned: a heartbeat stuck in the driver
- * would otherwise stop every later one, and the leases of running jobs would expire under them.
- * Only for tasks that are safe to repeat.
+ * Runs `task` every `seconds`, one run at a time, until the returned function is called; that
+ * function resolves once a run in flight has settled. A run still pending after 3 periods (at
+ * least 10 s) is abandoned: a heartbeat stuck in the driver would otherwise stop every later
+ * one, and the leases of running jobs would expire under them. Only for tasks that are safe to
+ * repeat.
  */
-export function runEvery(seconds: number, task: () => Promise<unknown>, onError: (error: unknown) => void): () => void {
-  let busy = false;
+export function runEvery(seconds: number, task: () => Promise<unknown>, onError: (error: unknown) => void): () => Promise<void> {
+  if (seconds * 1000 > MAX_TIMER_MS) throw new RangeError(`runEvery: ${seconds} s is longer than a timer can wait`);
+  let running: Promise<void> | undefined;
   let stopped = false;
   const timer = setInterval(() => {
-    if (busy || stopped) return;
-    busy = true;
-    withDeadline(task(), Math.max(10, 3 * seconds) * 1000, 'a periodic task')
-      .catch(onError)
-      .finally(() => (busy = false));
+    if (running || stopped) return;
+    running = withDeadline(task(), Math.min(MAX_TIMER_MS, Math.max(10, 3 * seconds) * 1000), 'a periodic task')
+      .then(() => {}, onError)
+      .finally(() => (running = undefined));
   }, seconds * 1000);
   timer.unref();
-  return () => {
+  return async () => {
     stopped = true;
     clearInterval(timer);
+    await running;
   };
 }

@@ -139,7 +139,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       {
         written: (batch, written) => this.#emitWritten(batch, written),
         mayHaveMadeReady: () => this.#producer!.mayHaveMore(),
-        drained: () => this.#producer!.nudge(false),
+        outboxEmptied: () => this.#producer!.nudge(false),
         survive,
       },
     );
@@ -179,7 +179,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.#lifecycle === 'stopping') return new Promise((resolve) => this.once('worker:stopped', resolve));
     this.#lifecycle = 'stopping';
     this.#log.info({ running: this.#runner.size }, 'worker stopping');
-    this.#leases!.stop();
     this.#maintenance!.stop();
     this.#producer!.stop();
     const finished = this.#runner.allDone();
@@ -188,6 +187,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await finished;
     await this.#producer!.ended();
     await this.#completer!.flush(3);
+    // Heartbeats go on until here: the jobs finishing in the grace period, and the outcomes being
+    // written, stay leased; stopped earlier, a job running past its lease was taken back and run
+    // again elsewhere while it still ran here.
+    await this.#leases!.stop();
     const pools = this.#pools!;
     try {
       await Promise.all(this.#unlisten.map((u) => u()));

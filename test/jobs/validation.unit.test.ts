@@ -6,7 +6,6 @@ import {
   isIndependentInput,
   validateJobRange,
   validateNewJob,
-  validateNewJobs,
   type ValidationLimits,
 } from '../../src/jobs/validation.js';
 
@@ -324,7 +323,13 @@ describe('validateJobRange', () => {
   });
 });
 
-describe('validateNewJobs', () => {
+/** A whole list, as the create path validates one: the list's limits, then each job. */
+function validateNewJobs(input: unknown, limitsGiven = DEFAULT_LIMITS) {
+  checkJobList(input, limitsGiven);
+  return validateJobRange(input, 0, input.length, limitsGiven);
+}
+
+describe('a whole list (checkJobList, then validateJobRange)', () => {
   it('validates every job, in order', () => {
     expect(validateNewJobs([]).length).toBe(0);
     expect(validateNewJobs([noop({ id: 'a' }), noop({ id: 'b', dependencies: ['a'] })]).map((j) => [j.id, j.dependencies])).toEqual([

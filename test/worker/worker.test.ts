@@ -309,4 +309,52 @@ describe('worker', () => {
     expect(() => new Worker({ databaseUrl: db.url, agents: { a: 'nope' as never } })).toThrow(/agents\.a: each agent must be a function/);
     expect(() => new Worker({ databaseUrl: db.url, pollIntervall: 1 } as never)).toThrow(/pollIntervall/);
   });
+
+  it('refuses durations a timer cannot wait (they fired at once, over and over), naming the option', () => {
+    expect(() => new Worker({ databaseUrl: db.url, pruneIntervalHours: 600 })).toThrow(/pruneIntervalHours: pruneIntervalHours must be at most 500/);
+    expect(() => new Worker({ databaseUrl: db.url, cleanupIntervalHours: 600 })).toThrow(/cleanupIntervalHours: cleanupIntervalHours must be at most 500/);
+    expect(() => new Worker({ databaseUrl: db.url, pollInterval: 4000 })).toThrow(/pollInterval: pollInterval must be at most 3600/);
+    expect(() => new Worker({ databaseUrl: db.url, leaseSeconds: 1e9 })).toThrow(/leaseSeconds: leaseSeconds must be at most 86400/);
+    expect(() => new Worker({ databaseUrl: db.url, shutdownTimeout: 1e9 })).toThrow(/shutdownTimeout: shutdownTimeout must be at most 86400/);
+  });
+
+  it('keeps renewing the leases of running jobs while stop() waits for them: no other worker takes them back', async () => {
+    const runs = new Map<string, number>();
+    const slow = async (_p: unknown, ctx: { job: Job }) => {
+      runs.set(ctx.job.id, (runs.get(ctx.job.id) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 3000));
+      return 'done';
+    };
+    const stopping = await startWorker({ leaseSeconds: 1, heartbeatInterval: 0.2, shutdownTimeout: 10, agents: { slow } });
+    const job = await harness.jobs.createJob({ jobType: 'agent', name: 'slow', payload: { agent_name: 'slow' } });
+    await waitFor(() => runs.get(job.id) === 1, 'the job to start');
+    // A second worker on the same queue rescues expired leases every half lease.
+    const recovered: string[] = [];
+    const other = await startWorker({ leaseSeconds: 1, heartbeatInterval: 0.2, agents: { slow } });
+    other.on('job:recovered', (id) => recovered.push(id));
+    await stopping.stop();
+    expect(await finished(job.id)).toMatchObject({ status: 'completed', attempts: 1, retryCount: 0, result: 'done', workerId: stopping.id });
+    expect(runs.get(job.id)).toBe(1);
+    expect(recovered).toEqual([]);
+  });
+
+  it('stop() gives up writing outcomes after three tries in a row, even while the writer was already retrying', async () => {
+    await db.sql`CREATE OR REPLACE FUNCTION refuse_history() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'history refused by test'; END $$`;
+    await db.sql`CREATE TRIGGER refuse_history BEFORE INSERT ON taiat_job_history FOR EACH ROW EXECUTE FUNCTION refuse_history()`;
+    try {
+      const errors: string[] = [];
+      const worker = await startWorker({ agents: { quick: () => 'ok' } });
+      worker.on('worker:error', (e) => errors.push(e.message));
+      await harness.jobs.createJob({ jobType: 'agent', name: 'unwritable', payload: { agent_name: 'quick' } });
+      await waitFor(() => errors.length > 0, 'a failed outcome write');
+      const stopped = await Promise.race([
+        worker.stop().then(() => 'stopped'),
+        new Promise((r) => setTimeout(() => r('still stopping after 20 s'), 20_000)),
+      ]);
+      expect(stopped).toBe('stopped');
+      expect(errors.every((m) => /history refused by test/.test(m))).toBe(true);
+    } finally {
+      await db.sql`DROP TRIGGER refuse_history ON taiat_job_history`;
+    }
+  }, 30_000);
 });
