@@ -9,6 +9,7 @@ import { JobManager } from '../manager/job-manager.js';
 export interface DatabaseArgs {
   databaseUrl?: string | undefined;
   embedded?: boolean | undefined;
+  schema?: string | undefined;
 }
 
 export const databaseOptions = {
@@ -20,6 +21,10 @@ export const databaseOptions = {
     type: 'boolean',
     default: false,
     describe: 'Use a local Postgres kept under .taiat/ in this folder, started on demand',
+  },
+  schema: {
+    type: 'string',
+    describe: 'Schema of the taiat instance (default: $TAIAT_SCHEMA, then public)',
   },
 } as const;
 
@@ -33,7 +38,7 @@ export const EMBEDDED_DIR = path.resolve('.taiat');
 export async function databaseUrlFor(args: DatabaseArgs): Promise<string> {
   if (args.embedded) {
     const server = await startEmbeddedPostgres({ dir: EMBEDDED_DIR, database: 'taiat' });
-    await runMigrations(server.url);
+    await runMigrations(server.url, { schema: args.schema });
     return server.url;
   }
   return resolveDatabaseUrl({ explicit: args.databaseUrl });
@@ -59,7 +64,7 @@ export const jsonOption = {
 
 /** Runs a command with a connected `JobManager`, closing it afterwards. */
 export async function withManager(args: DatabaseArgs, fn: (jobs: JobManager) => Promise<void>): Promise<void> {
-  const jobs = await JobManager.connect({ databaseUrl: await databaseUrlFor(args) });
+  const jobs = await JobManager.connect({ databaseUrl: await databaseUrlFor(args), schema: args.schema });
   try {
     await fn(jobs);
   } finally {

@@ -8,14 +8,14 @@ import { printStatus } from './status-command.js';
  * `taiat demo`: a small dependency graph of example agents (two fetches, a join, totals, a
  * report), run to completion by an in-process worker, then the status and the history.
  */
-export async function runDemo(url: string): Promise<void> {
+export async function runDemo(url: string, schema?: string): Promise<void> {
   const style = process.stdout.isTTY ? ansi : plain;
   const say = (line: string) => process.stdout.write(`${line}\n`);
-  const jobs = await JobManager.connect({ databaseUrl: url });
+  const jobs = await JobManager.connect({ databaseUrl: url, schema });
   // A queue of its own per run, so leftovers of an interrupted run do not mix in.
   const run = Date.now().toString(36);
   const queue = `demo-${run}`;
-  const worker = new Worker({ databaseUrl: url, agents, queues: [queue], maxConcurrentJobs: 4, pollInterval: 1, retryBackoff: { base: 0.5 } });
+  const worker = new Worker({ databaseUrl: url, schema, agents, queues: [queue], maxConcurrentJobs: 4, pollInterval: 1, retryBackoff: { base: 0.5 } });
   const started = Date.now();
   const t = () => style.dim(`+${((Date.now() - started) / 1000).toFixed(2)}s`.padStart(7));
   worker.on('job:started', (job) => say(`${t()} started   ${job.name} (attempt ${job.attempts})`));
@@ -45,7 +45,7 @@ export async function runDemo(url: string): Promise<void> {
     const report = await jobs.getJob(id('report'));
     say(`\n${style.bold('Result of report:')} ${JSON.stringify(report?.result)}\n`);
     say(style.bold('Status (taiat-worker --status):'));
-    await printStatus(url, false);
+    await printStatus(url, false, schema);
     const history = (await jobs.getJobHistory({ limit: 5 })).reverse();
     say(`\n${style.bold('History (newest last):')}`);
     process.stdout.write(table([

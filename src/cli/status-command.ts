@@ -6,12 +6,12 @@ import { readStatus } from '../status/status.js';
 import { printJson } from './common.js';
 
 /** Prints the system status; fails (non-zero) when the database is unreachable or not migrated. */
-export async function printStatus(url: string, json: boolean): Promise<void> {
+export async function printStatus(url: string, json: boolean, schema?: string): Promise<void> {
   const conn = openConnection(url, { max: 8, applicationName: 'taiat status' });
   try {
     // The schema check and the report run at once; the report is only shown if the schema is current.
-    const [schema, status] = await Promise.all([verifySchema(url), readStatus(conn.sql).catch((error: unknown) => error as Error)]);
-    if (!schema.current) throw new SchemaNotCurrentError(schema.missing);
+    const [verified, status] = await Promise.all([verifySchema(url, { schema }), readStatus(conn.sql, { schema }).catch((error: unknown) => error as Error)]);
+    if (!verified.current) throw new SchemaNotCurrentError(verified.missing);
     if (status instanceof Error) throw status;
     if (json) printJson(status);
     else process.stdout.write(formatStatus(status, process.stdout.isTTY ? ansi : plain));

@@ -46,7 +46,7 @@ export async function main(args: string[]): Promise<void> {
   try {
     const url = await databaseUrlFor(argv);
     if (argv.status) {
-      await printStatus(url, argv.json);
+      await printStatus(url, argv.json, argv.schema);
       return;
     }
     const specifiers = argv.agents.length > 0 ? argv.agents : process.env.TAIAT_AGENT_CONFIG ? parseAgentConfig(process.env.TAIAT_AGENT_CONFIG) : [];
@@ -61,6 +61,7 @@ export async function main(args: string[]): Promise<void> {
     });
     const worker = new Worker({
       databaseUrl: url,
+      schema: argv.schema,
       ...modules,
       maxConcurrentJobs: argv.maxConcurrentJobs,
       localQueueSize: argv.localQueueSize,

@@ -22,9 +22,9 @@ function initCommand(y: Argv) {
     async (argv) => {
       const url = await databaseUrlFor(argv);
       if (!argv.verifyOnly) {
-        await runMigrations(url, (line) => argv.json || process.stderr.write(`${line}\n`));
+        await runMigrations(url, { schema: argv.schema, log: (line) => argv.json || process.stderr.write(`${line}\n`) });
       }
-      const status = await verifySchema(url);
+      const status = await verifySchema(url, { schema: argv.schema });
       if (argv.json) printJson(status);
       else if (status.current) process.stdout.write(`schema is current (${status.applied.length} migration(s) applied)\n`);
       else process.stdout.write(`schema is not current; missing:\n${status.missing.map((m) => `  - ${m}`).join('\n')}\nrun \`taiat init\` to apply\n`);
@@ -39,7 +39,7 @@ function demoCommand(y: Argv) {
     'Run a small dependency graph of example agents to completion, then show status and history',
     (c) => c.options(databaseOptions).example('$0 demo --embedded', 'run the demo on a local Postgres kept under .taiat/'),
     async (argv) => {
-      await runDemo(await databaseUrlFor(argv));
+      await runDemo(await databaseUrlFor(argv), argv.schema);
     },
   );
 }
@@ -60,7 +60,7 @@ function statusCommand(y: Argv) {
   return y.command('status', 'Print the status of the system (same as taiat-worker --status)', (c) =>
     c.options({ ...databaseOptions, json: { type: 'boolean', default: false, describe: 'Print one JSON object' } })
       .example('$0 status --json', 'the status as JSON'),
-    async (argv) => printStatus(await databaseUrlFor(argv), argv.json));
+    async (argv) => printStatus(await databaseUrlFor(argv), argv.json, argv.schema));
 }
 
 /** The `taiat` admin command. */

@@ -6,8 +6,9 @@ import type { FinishedStatus, Job, JobStatus } from '../jobs/model.js';
 import type { NewJob, ValidationLimits } from '../jobs/validation.js';
 import {
   cancelJob, commitsEarly, createJobFromInput, createJobsFromInput, explainJob, missingRelations, pruneHistory,
-  readHistory, readJob, readJobs, readReadyJobs, retryJob, type Explanation,
+  readHistory, readJob, readJobs, readReadyJobs, retryJob, schemaNames, type Explanation, type SchemaNames,
 } from '../store/index.js';
+import { resolveSchema } from '../config/schema-name.js';
 import {
   historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, pruneHistorySchema, readyJobsSchema, retrySchema,
 } from './options.js';
@@ -15,6 +16,8 @@ import {
 export interface JobManagerOptions {
   /** Default: `TAIAT_DATABASE_URL`, then `DATABASE_URL`. */
   databaseUrl?: string;
+  /** The schema of the taiat instance (default: `TAIAT_SCHEMA`, then `public`). */
+  schema?: string;
   /** Pool size (default 10). */
   maxConnections?: number;
   /** Largest payload in bytes of JSON (default 1 MiB). */
@@ -79,24 +82,27 @@ export type CleanupOptions = PruneHistoryOptions;
 export class JobManager {
   readonly #conn: Connection;
   readonly #limits: ValidationLimits;
+  readonly #t: SchemaNames;
   /** Calls in flight: `close()` lets them finish (a create's last step is its flush). */
   readonly #inFlight = new Set<Promise<unknown>>();
 
-  private constructor(conn: Connection, limits: ValidationLimits) {
+  private constructor(conn: Connection, limits: ValidationLimits, schema: string) {
     this.#conn = conn;
     this.#limits = limits;
+    this.#t = schemaNames(schema);
   }
 
   /** Connects, and checks the database is reachable and initialised (`taiat init`). */
   static async connect(options: JobManagerOptions = {}): Promise<JobManager> {
     const opts = parseOptions(managerOptionsSchema, options, '');
     const url = resolveDatabaseUrl({ explicit: opts.databaseUrl });
+    const schema = resolveSchema(opts.schema);
     const conn = openConnection(url, { max: opts.maxConnections });
-    const manager = new JobManager(conn, opts);
+    const manager = new JobManager(conn, opts, schema);
     try {
       await manager.#run(async () => {
         // Asked now, alongside the check, rather than on the first create.
-        const [missing] = await Promise.all([missingRelations(conn.sql), commitsEarly(conn.sql)]);
+        const [missing] = await Promise.all([missingRelations(conn.sql, manager.#t), commitsEarly(conn.sql)]);
         if (missing.length > 0) throw new SchemaNotCurrentError(missing);
       });
     } catch (error) {
@@ -108,7 +114,7 @@ export class JobManager {
 
   /** @internal Wraps an existing pool (tests: a pool that cannot connect). */
   static fromConnection(conn: Connection, limits: Partial<ValidationLimits> = {}): JobManager {
-    return new JobManager(conn, parseOptions(managerOptionsSchema, limits, ''));
+    return new JobManager(conn, parseOptions(managerOptionsSchema, limits, ''), resolveSchema());
   }
 
   async #run<T>(fn: () => Promise<T>): Promise<T> {
@@ -126,7 +132,7 @@ export class JobManager {
 
   /** Creates one job. Throws a `TaiatError` (and writes nothing) on bad input. */
   async createJob(job: NewJob): Promise<Job> {
-    return this.#run(() => createJobFromInput(this.#conn.sql, job, this.#limits));
+    return this.#run(() => createJobFromInput(this.#conn.sql, this.#t, job, this.#limits));
   }
 
   /**
@@ -136,19 +142,19 @@ export class JobManager {
    * last one is stored, in one transaction). Returns the jobs in the order given.
    */
   async createJobs(jobs: NewJob[]): Promise<Job[]> {
-    return this.#run(() => createJobsFromInput(this.#conn.sql, jobs, this.#limits));
+    return this.#run(() => createJobsFromInput(this.#conn.sql, this.#t, jobs, this.#limits));
   }
 
   /** A job, live or finished; null when unknown. */
   async getJob(id: string): Promise<Job | null> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
-    return this.#run(() => readJob(this.#conn, jobId));
+    return this.#run(() => readJob(this.#conn, this.#t, jobId));
   }
 
   /** Pending jobs whose dependencies all completed and whose `runAt` has come, in claim order. */
   async getReadyJobs(options: ReadyJobsOptions = {}): Promise<Job[]> {
     const opts = parseOptions(readyJobsSchema, options, 'options');
-    return this.#run(() => readReadyJobs(this.#conn, opts));
+    return this.#run(() => readReadyJobs(this.#conn, this.#t, opts));
   }
 
   /**
@@ -159,15 +165,15 @@ export class JobManager {
     const opts = parseOptions(listJobsSchema, options, 'options');
     if (opts.readyOnly) {
       if (opts.status && opts.status !== 'pending') return [];
-      return this.#run(() => readReadyJobs(this.#conn, opts));
+      return this.#run(() => readReadyJobs(this.#conn, this.#t, opts));
     }
-    return this.#run(() => readJobs(this.#conn, opts));
+    return this.#run(() => readJobs(this.#conn, this.#t, opts));
   }
 
   /** Finished jobs, most recently finished first. */
   async getJobHistory(options: HistoryOptions = {}): Promise<Job[]> {
     const opts = parseOptions(historySchema, options, 'options');
-    return this.#run(() => readHistory(this.#conn, opts));
+    return this.#run(() => readHistory(this.#conn, this.#t, opts));
   }
 
   /**
@@ -178,7 +184,7 @@ export class JobManager {
    */
   async cancelJob(id: string): Promise<Job> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
-    await this.#run(() => this.#conn.sql.begin((tx) => cancelJob(tx, jobId)));
+    await this.#run(() => this.#conn.sql.begin((tx) => cancelJob(tx, this.#t, jobId)));
     return (await this.getJob(jobId))!;
   }
 
@@ -191,7 +197,7 @@ export class JobManager {
   async retryJob(id: string, options: RetryOptions = {}): Promise<Job> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
     const opts = parseOptions(retrySchema, options, 'options');
-    await this.#run(() => this.#conn.sql.begin((tx) => retryJob(tx, jobId, opts.dependents)));
+    await this.#run(() => this.#conn.sql.begin((tx) => retryJob(tx, this.#t, jobId, opts.dependents)));
     return (await this.getJob(jobId))!;
   }
 
@@ -203,13 +209,13 @@ export class JobManager {
    */
   async explain(id: string): Promise<Explanation | null> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
-    return this.#run(() => explainJob(this.#conn.sql, jobId));
+    return this.#run(() => explainJob(this.#conn.sql, this.#t, jobId));
   }
 
   /** Deletes history rows finished more than `days` days ago, in batches. Returns the count. */
   async pruneHistory(options: PruneHistoryOptions): Promise<number> {
     const opts = parseOptions(pruneHistorySchema, options, 'options');
-    return this.#run(() => pruneHistory(this.#conn, opts.days, opts.batchSize, options.onProgress));
+    return this.#run(() => pruneHistory(this.#conn, this.#t, opts.days, opts.batchSize, options.onProgress));
   }
 
   /** @deprecated Renamed `pruneHistory`. */

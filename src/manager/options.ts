@@ -39,6 +39,7 @@ export const pruneHistorySchema = z.strictObject({
 
 export const managerOptionsSchema = z.strictObject({
   databaseUrl: z.string({ error: 'databaseUrl must be a string' }).optional(),
+  schema: z.string({ error: 'schema must be a string' }).optional(),
   maxConnections: z.number().int().min(1, 'maxConnections must be at least 1').max(1000).default(10),
   maxPayloadBytes: z.number().int().min(1).default(1024 * 1024),
   maxDependencies: z.number().int().min(1).default(10_000),

@@ -1,5 +1,6 @@
 import type { Sql } from '../db/connection.js';
-import { readStatusRows, type WorkerRow } from '../store/status.js';
+import { resolveSchema } from '../config/schema-name.js';
+import { readStatusRows, schemaNames, type WorkerRow } from '../store/index.js';
 
 /** Counts of finished jobs by status. */
 export interface FinishedCounts {
@@ -48,9 +49,12 @@ function counts(rows: { status: string; n: number }[]): FinishedCounts {
   return c;
 }
 
-/** Reads the system's status: a handful of index-backed queries, no scan of history. */
-export async function readStatus(sql: Sql): Promise<SystemStatus> {
-  const rows = await readStatusRows(sql, LOST_AFTER_SECONDS);
+/**
+ * Reads the status of the taiat instance in `schema` (default: `TAIAT_SCHEMA`, then `public`): a
+ * handful of index-backed queries, no scan of history.
+ */
+export async function readStatus(sql: Sql, options: { schema?: string } = {}): Promise<SystemStatus> {
+  const rows = await readStatusRows(sql, schemaNames(resolveSchema(options.schema)), LOST_AFTER_SECONDS);
   const { queues, workers } = rows;
   const sum = (k: 'ready' | 'blocked' | 'scheduled' | 'running') => queues.reduce((n, q) => n + q[k], 0);
   const toWorker = (w: WorkerRow): WorkerStatus => ({

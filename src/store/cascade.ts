@@ -1,5 +1,6 @@
 import type { Tx } from '../db/connection.js';
 import { moveToHistory, type FinalOutcome } from './move-to-history.js';
+import type { SchemaNames } from './schema-names.js';
 
 /** A job that failed for good or was cancelled, whose dependents must not run. */
 export interface CascadeRoot {
@@ -33,13 +34,13 @@ function reason(via: Frontier): string {
  * so each level reads a fresh snapshot and sees dependents created while the cascade ran.
  * Returns how many jobs were moved to history.
  */
-export async function cascadeFailure(tx: Tx, roots: CascadeRoot[]): Promise<number> {
+export async function cascadeFailure(tx: Tx, t: SchemaNames, roots: CascadeRoot[]): Promise<number> {
   let frontier: Frontier[] = roots.map((r) => ({ id: r.id, name: r.name, parentId: r.parentId ?? null, status: r.status, root: r }));
   let total = 0;
   while (frontier.length > 0) {
     const byId = new Map(frontier.map((f) => [f.id, f]));
     const dependents = await tx<{ id: string; name: string; dependencies: string[]; parent_id: string | null }[]>`
-      SELECT id, name, dependencies, parent_id FROM taiat_jobs
+      SELECT id, name, dependencies, parent_id FROM ${tx(t.jobs)}
        WHERE dependencies ?| ${[...byId.keys()]}::text[] AND pending_dependencies > 0 AND status = 'pending'
        ORDER BY id FOR UPDATE`;
     if (dependents.length === 0) break;
@@ -57,7 +58,7 @@ export async function cascadeFailure(tx: Tx, roots: CascadeRoot[]): Promise<numb
       next.push({ id: d.id, name: d.name, parentId: d.parent_id, status: 'cancelled', root: via.root });
       return { id: d.id, status: 'cancelled', errorMessage: reason(via), causeJobId: via.root.id };
     });
-    const moved = new Set((await moveToHistory(tx, outcomes, { pending: true })).map((m) => m.id));
+    const moved = new Set((await moveToHistory(tx, t, outcomes, { pending: true })).map((m) => m.id));
     total += moved.size;
     frontier = next.filter((f) => moved.has(f.id));
   }

@@ -3,6 +3,7 @@ import type { AllJobsView } from '../db/schema.js';
 import type { Job, JsonValue } from '../jobs/model.js';
 import { CLAIM_ORDER, READY } from './fragments.js';
 import { jobFromRow } from './job-row.js';
+import type { SchemaNames } from './schema-names.js';
 
 // What a claim returns: the columns it did not just set to a known value (status, worker,
 // updated_at = started_at; the history-only ones), as positional values: object rows cost the
@@ -26,18 +27,18 @@ type ClaimedRow = [
  * `FOR UPDATE SKIP LOCKED` so concurrent workers never wait for or take the same row, and the
  * update to running under this worker's lease, counting the attempt.
  */
-export async function claimJobs(sql: Sql, workerId: string, queues: string[], limit: number, leaseSeconds: number): Promise<Job[]> {
+export async function claimJobs(sql: Sql, t: SchemaNames, workerId: string, queues: string[], limit: number, leaseSeconds: number): Promise<Job[]> {
   // One queue keeps the index scan ordered (no sort); `= ANY` over several queues needs a sort.
   const queueFilter = queues.length === 1 ? sql`queue = ${queues[0]!}` : sql`queue = ANY(${queues}::text[])`;
   const rows = (await sql`
     WITH ready AS (
-      SELECT id FROM taiat_jobs
+      SELECT id FROM ${sql(t.jobs)}
        WHERE ${sql.unsafe(READY)} AND ${queueFilter}
        ORDER BY ${sql.unsafe(CLAIM_ORDER)}
        LIMIT ${limit}
        FOR UPDATE SKIP LOCKED
     )
-    UPDATE taiat_jobs j
+    UPDATE ${sql(t.jobs)} j
        SET status = 'running', lease_owner = ${workerId},
            lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8),
            attempts = j.attempts + 1, started_at = now(), updated_at = now(), cancel_requested_at = NULL
@@ -58,11 +59,11 @@ export async function claimJobs(sql: Sql, workerId: string, queues: string[], li
 export type DependencyResults = Map<string, { name: string; result: JsonValue | null }>;
 
 /** Results of completed dependencies of the given jobs, keyed by dependency id. */
-export async function readDependencyResults(sql: Sql, jobs: Job[]): Promise<DependencyResults> {
+export async function readDependencyResults(sql: Sql, t: SchemaNames, jobs: Job[]): Promise<DependencyResults> {
   const ids = [...new Set(jobs.flatMap((j) => j.dependencies))];
   if (ids.length === 0) return new Map();
   const rows = await sql<{ job_id: string; name: string; result: JsonValue | null }[]>`
-    SELECT job_id, name, result FROM taiat_job_history WHERE job_id = ANY(${ids}::text[]) AND status = 'completed'`;
+    SELECT job_id, name, result FROM ${sql(t.history)} WHERE job_id = ANY(${ids}::text[]) AND status = 'completed'`;
   return new Map(rows.map((r) => [r.job_id, { name: r.name, result: r.result }]));
 }
 

@@ -7,6 +7,7 @@ import { commitsEarly, durably } from './durability.js';
 import { jobFromCreated } from './job-row.js';
 import { announceCreated } from './notify.js';
 import type { CreateOptions } from './insert-jobs.js';
+import type { SchemaNames } from './schema-names.js';
 
 /** Jobs validated at a time when a large call is streamed. */
 export const STREAM_CHUNK = 2_000;
@@ -20,7 +21,7 @@ export const STREAM_CHUNK = 2_000;
  * arrays (docs/performance.md).
  */
 export async function copyJobs(
-  sql: Sql,
+  sql: Sql, t: SchemaNames,
   count: number,
   validate: (from: number, to: number) => ValidatedJob[],
   options: CreateOptions = {},
@@ -29,14 +30,14 @@ export async function copyJobs(
   // when the database is unreachable.
   const first = validate(0, Math.min(count, STREAM_CHUNK));
   const early = await commitsEarly(sql);
-  return durably(sql, early, () => sql.begin(async (tx) => {
+  return durably(sql, t, early, () => sql.begin(async (tx) => {
     // Jobs without runAt run at the transaction's now(), which is also their created_at.
     const [clock] = await tx<{ now: Date; text: string }[]>`SELECT now() AS now, now()::text AS text`;
     const { now, text: nowText } = clock!;
     const parentId = options.parentId ?? null;
     const statement = parentId === null
-      ? tx`COPY taiat_jobs (${tx.unsafe(COPY_COLUMNS)}) FROM STDIN`
-      : tx`COPY taiat_jobs (${tx.unsafe(COPY_COLUMNS)}, parent_id) FROM STDIN`;
+      ? tx`COPY ${tx(t.jobs)} (${tx.unsafe(COPY_COLUMNS)}) FROM STDIN`
+      : tx`COPY ${tx(t.jobs)} (${tx.unsafe(COPY_COLUMNS)}, parent_id) FROM STDIN`;
     const rowEnd = parentId === null ? '\n' : `\t${copyText(parentId)}\n`;
     // postgres.js loses an error that arrives after the copy's end (a trigger refusing one of the
     // last rows): the stream never finishes, and the query has already resolved to the stream.
@@ -88,7 +89,7 @@ export async function copyJobs(
       await stored.catch(() => {});
       throw error;
     }
-    await tx`SELECT ${announceCreated(tx, readyQueues, early)}`;
+    await tx`SELECT ${announceCreated(tx, t, readyQueues, early)}`;
     return created;
   }));
 }

@@ -7,6 +7,7 @@ import {
 import { copyJobs, STREAM_CHUNK } from './copy-jobs.js';
 import { commitsEarly, durably } from './durability.js';
 import { insertJobs, type CreateOptions } from './insert-jobs.js';
+import type { SchemaNames } from './schema-names.js';
 
 export type { CreateOptions } from './insert-jobs.js';
 
@@ -16,17 +17,17 @@ export type { CreateOptions } from './insert-jobs.js';
  * large call of independent jobs streams through one `COPY`, validating each chunk while Postgres
  * stores the previous one; a graph is validated whole first (its check needs every job).
  */
-export async function createJobsFromInput(sql: Sql, input: unknown, limits: ValidationLimits, options: CreateOptions = {}): Promise<Job[]> {
+export async function createJobsFromInput(sql: Sql, t: SchemaNames, input: unknown, limits: ValidationLimits, options: CreateOptions = {}): Promise<Job[]> {
   checkJobList(input, limits);
   if (input.length > STREAM_CHUNK && input.every(isIndependentInput)) {
-    return copyJobs(sql, input.length, (from, to) => validateJobRange(input, from, to, limits), options);
+    return copyJobs(sql, t, input.length, (from, to) => validateJobRange(input, from, to, limits), options);
   }
-  return createJobs(sql, validateJobRange(input, 0, input.length, limits), options);
+  return createJobs(sql, t, validateJobRange(input, 0, input.length, limits), options);
 }
 
 /** Creates one job from a caller's input (`createJob`); errors name the field. */
-export async function createJobFromInput(sql: Sql, input: unknown, limits: ValidationLimits): Promise<Job> {
-  const [created] = await createJobs(sql, [validateNewJob(input, limits)]);
+export async function createJobFromInput(sql: Sql, t: SchemaNames, input: unknown, limits: ValidationLimits): Promise<Job> {
+  const [created] = await createJobs(sql, t, [validateNewJob(input, limits)]);
   return created!;
 }
 
@@ -35,11 +36,11 @@ export async function createJobFromInput(sql: Sql, input: unknown, limits: Valid
  * workers before that (see durability.ts). Independent jobs (no dependencies, generated ids) take
  * one statement, committed on its own. Others need reads first and run in a transaction.
  */
-export async function createJobs(sql: Sql, jobs: ValidatedJob[], options: CreateOptions = {}): Promise<Job[]> {
+export async function createJobs(sql: Sql, t: SchemaNames, jobs: ValidatedJob[], options: CreateOptions = {}): Promise<Job[]> {
   if (jobs.length === 0) return [];
   checkGraph(jobs);
   const mode = { ...options, early: await commitsEarly(sql) };
   const independent = jobs.every((j) => !j.idChosen && j.dependencies.length === 0);
-  return durably(sql, mode.early, () =>
-    independent ? insertJobs(sql, jobs, mode) : sql.begin((tx) => insertJobs(tx, jobs, mode)));
+  return durably(sql, t, mode.early, () =>
+    independent ? insertJobs(sql, t, jobs, mode) : sql.begin((tx) => insertJobs(tx, t, jobs, mode)));
 }

@@ -1,6 +1,6 @@
 import type { Tx } from '../db/connection.js';
 import { DependencyError } from '../errors.js';
-import { READY_CHANNEL } from './notify.js';
+import type { SchemaNames } from './schema-names.js';
 
 /**
  * Locks the live (pending, running) jobs among `ids`, in id order, flags them as having
@@ -8,10 +8,10 @@ import { READY_CHANNEL } from './notify.js';
  * once that commits, this statement skips the row, and a read of history after it (a new
  * snapshot) sees the job finished.
  */
-export async function lockLiveDependencies(tx: Tx, ids: string[]): Promise<Set<string>> {
+export async function lockLiveDependencies(tx: Tx, t: SchemaNames, ids: string[]): Promise<Set<string>> {
   const live = await tx<{ id: string }[]>`
-    UPDATE taiat_jobs SET has_dependents = true
-     WHERE id IN (SELECT id FROM taiat_jobs WHERE id = ANY(${ids}::text[]) ORDER BY id FOR UPDATE)
+    UPDATE ${tx(t.jobs)} SET has_dependents = true
+     WHERE id IN (SELECT id FROM ${tx(t.jobs)} WHERE id = ANY(${ids}::text[]) ORDER BY id FOR UPDATE)
     RETURNING id`;
   return new Set(live.map((r) => r.id));
 }
@@ -24,8 +24,8 @@ export interface FinishedDependency {
 }
 
 /** The finished jobs among `ids`, from history. */
-export function readFinished(tx: Tx, ids: string[]): Promise<FinishedDependency[]> {
-  return tx<FinishedDependency[]>`SELECT job_id, name, status FROM taiat_job_history WHERE job_id = ANY(${ids}::text[])`;
+export function readFinished(tx: Tx, t: SchemaNames, ids: string[]): Promise<FinishedDependency[]> {
+  return tx<FinishedDependency[]>`SELECT job_id, name, status FROM ${tx(t.history)} WHERE job_id = ANY(${ids}::text[])`;
 }
 
 /**
@@ -35,16 +35,16 @@ export function readFinished(tx: Tx, ids: string[]): Promise<FinishedDependency[
  * `DependencyError`. `neededBy` names the jobs that need a dependency, for the message.
  */
 export async function resolveExternalDependencies(
-  tx: Tx,
+  tx: Tx, t: SchemaNames,
   external: string[],
   neededBy: (dependencyIds: string[]) => string[],
 ): Promise<Set<string>> {
   if (external.length === 0) return new Set();
   const sorted = [...new Set(external)].sort();
-  const unfinished = await lockLiveDependencies(tx, sorted);
+  const unfinished = await lockLiveDependencies(tx, t, sorted);
   const rest = sorted.filter((id) => !unfinished.has(id));
   if (rest.length === 0) return unfinished;
-  const finished = await readFinished(tx, rest);
+  const finished = await readFinished(tx, t, rest);
   const bad = finished.filter((f) => f.status !== 'completed');
   if (bad.length > 0) {
     const list = bad.map((b) => `${b.job_id} (${b.name}) ${b.status}`).join(', ');
@@ -71,7 +71,7 @@ export async function resolveExternalDependencies(
  * jobs whose last dependency this was become ready and their queues are notified. Must run as
  * its own statement after the completion (a fresh snapshot sees dependents created meanwhile).
  */
-export async function releaseDependents(tx: Tx, completedIds: string[]): Promise<number> {
+export async function releaseDependents(tx: Tx, t: SchemaNames, completedIds: string[]): Promise<number> {
   if (completedIds.length === 0) return 0;
   // One index probe per completed job (`?` on the GIN index), counted per dependent: matching
   // each waiting row against the whole completed list (`?|`) cost a comparison per pair. The
@@ -83,15 +83,15 @@ export async function releaseDependents(tx: Tx, completedIds: string[]): Promise
         FROM unnest(${completedIds}::text[]) AS c(id)
        -- OFFSET 0 keeps this a per-id lookup: flattened, it let the planner of a table without
        -- statistics (just filled) scan the table once and test every pair.
-       CROSS JOIN LATERAL (SELECT id FROM taiat_jobs WHERE dependencies ? c.id AND pending_dependencies > 0 OFFSET 0) AS d
+       CROSS JOIN LATERAL (SELECT id FROM ${tx(t.jobs)} WHERE dependencies ? c.id AND pending_dependencies > 0 OFFSET 0) AS d
        GROUP BY d.id
     ), released AS (
-      UPDATE taiat_jobs j
+      UPDATE ${tx(t.jobs)} j
          SET pending_dependencies = j.pending_dependencies - hits.n, updated_at = now()
         FROM hits
        WHERE j.id = hits.id AND j.id = ANY(ARRAY(SELECT id FROM hits)) AND j.pending_dependencies > 0
       RETURNING j.queue, j.pending_dependencies = 0 AND j.run_at <= now() AS ready)
     SELECT (SELECT count(*) FROM released)::int AS n,
-           (SELECT count(pg_notify(${READY_CHANNEL}, queue)) FROM (SELECT DISTINCT queue FROM released WHERE ready) q) AS notified`;
+           (SELECT count(pg_notify(${t.readyChannel}, queue)) FROM (SELECT DISTINCT queue FROM released WHERE ready) q) AS notified`;
   return released!.n;
 }

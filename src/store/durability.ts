@@ -1,6 +1,7 @@
 import { isConnectionError, type Sql } from '../db/connection.js';
 import { DatabaseUnavailableError, DuplicateJobIdError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
+import type { SchemaNames } from './schema-names.js';
 
 /*
  * New jobs become visible one WAL flush sooner. Postgres makes a synchronous commit visible only
@@ -58,15 +59,15 @@ export type Witness = { id: string; createdAt: Date } | { ids: string[] };
  * Throws `DatabaseUnavailableError` when the witness is gone: the database restarted before the
  * flush, and nothing of the call was kept.
  */
-async function makeDurable(sql: Sql, witness: Witness): Promise<void> {
+async function makeDurable(sql: Sql, t: SchemaNames, witness: Witness): Promise<void> {
   // One statement per shape of witness, each without optional parts: a single statement for both
   // (`$2 IS NULL OR ...`) was planned anew on every call, the plan cache finding no generic plan
   // as cheap as a custom one.
   const ids = 'id' in witness ? [witness.id] : witness.ids;
   const survived = () => 'id' in witness
-    ? sql`EXISTS (SELECT 1 FROM taiat_all_jobs
+    ? sql`EXISTS (SELECT 1 FROM ${sql(t.allJobs)}
                    WHERE id = ${witness.id} AND date_trunc('milliseconds', created_at) = ${witness.createdAt}::timestamptz)`
-    : sql`EXISTS (SELECT 1 FROM taiat_all_jobs WHERE id = ANY(${witness.ids}::text[]))`;
+    : sql`EXISTS (SELECT 1 FROM ${sql(t.allJobs)} WHERE id = ANY(${witness.ids}::text[]))`;
   let rows: { survived: boolean }[];
   try {
     rows = await sql<{ survived: boolean }[]>`SELECT pg_logical_emit_message(true, 'taiat', 'flush'), ${survived()} AS survived`;
@@ -76,7 +77,7 @@ async function makeDurable(sql: Sql, witness: Witness): Promise<void> {
     // Any synchronous commit that writes WAL flushes it: here the witness's row, rewritten
     // unchanged. A row already claimed or finished was flushed by that commit.
     rows = await sql<{ survived: boolean }[]>`
-      WITH rewritten AS (UPDATE taiat_jobs SET updated_at = updated_at WHERE id = ANY(${ids}::text[]))
+      WITH rewritten AS (UPDATE ${sql(t.jobs)} SET updated_at = updated_at WHERE id = ANY(${ids}::text[]))
       SELECT ${survived()} AS survived`;
   }
   if (!rows[0]?.survived) {
@@ -91,14 +92,14 @@ async function makeDurable(sql: Sql, witness: Witness): Promise<void> {
  * it met may be another create's row not yet flushed: the error is reported once that row is
  * durable.
  */
-export async function durably(sql: Sql, early: boolean, create: () => Promise<Job[]>): Promise<Job[]> {
+export async function durably(sql: Sql, t: SchemaNames, early: boolean, create: () => Promise<Job[]>): Promise<Job[]> {
   let created: Job[];
   try {
     created = await create();
   } catch (error) {
-    if (early && error instanceof DuplicateJobIdError) await makeDurable(sql, { ids: error.jobIds });
+    if (early && error instanceof DuplicateJobIdError) await makeDurable(sql, t, { ids: error.jobIds });
     throw error;
   }
-  if (early && created.length > 0) await makeDurable(sql, { id: created[0]!.id, createdAt: created[0]!.createdAt });
+  if (early && created.length > 0) await makeDurable(sql, t, { id: created[0]!.id, createdAt: created[0]!.createdAt });
   return created;
 }

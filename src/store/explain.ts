@@ -2,6 +2,7 @@ import type { Sql } from '../db/connection.js';
 import type { AllJobsView } from '../db/schema.js';
 import type { Job } from '../jobs/model.js';
 import { jobFromRow } from './job-row.js';
+import type { SchemaNames } from './schema-names.js';
 
 /** Where a job stands, in one word. */
 export type JobState = 'ready' | 'blocked' | 'scheduled' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -41,10 +42,10 @@ function stateOf(row: { status: string; pending_dependencies: number | null; run
 }
 
 /** Explains one job; null when the id is unknown. Reads only the job's own dependency chain. */
-export async function explainJob(sql: Sql, id: string): Promise<Explanation | null> {
+export async function explainJob(sql: Sql, t: SchemaNames, id: string): Promise<Explanation | null> {
   const [row] = await sql<(AllJobsView & { pending_dependencies: number | null; is_future: boolean; cancel_requested: boolean })[]>`
     SELECT v.*, j.pending_dependencies, v.run_at > now() AS is_future, j.cancel_requested_at IS NOT NULL AS cancel_requested
-      FROM taiat_all_jobs v LEFT JOIN taiat_jobs j ON j.id = v.id WHERE v.id = ${id}`;
+      FROM ${sql(t.allJobs)} v LEFT JOIN ${sql(t.jobs)} j ON j.id = v.id WHERE v.id = ${id}`;
   if (!row) return null;
   const job = jobFromRow(row);
   const state = stateOf(row);
@@ -59,12 +60,12 @@ export async function explainJob(sql: Sql, id: string): Promise<Explanation | nu
       WITH RECURSIVE below(id, depth) AS (
         SELECT d.id, 1 FROM jsonb_array_elements_text(${sql.json(job.dependencies)}::jsonb) AS d(id)
         UNION
-        SELECT d.id, b.depth + 1 FROM below b JOIN taiat_jobs j ON j.id = b.id
+        SELECT d.id, b.depth + 1 FROM below b JOIN ${sql(t.jobs)} j ON j.id = b.id
                CROSS JOIN LATERAL jsonb_array_elements_text(j.dependencies) AS d(id)
          WHERE j.pending_dependencies > 0 AND b.depth < 100
       )
       SELECT j.id, j.name, j.status, j.pending_dependencies, j.run_at, j.run_at > now() AS is_future, min(b.depth) AS depth
-        FROM below b JOIN taiat_jobs j ON j.id = b.id
+        FROM below b JOIN ${sql(t.jobs)} j ON j.id = b.id
        GROUP BY j.id ORDER BY depth, j.id LIMIT 1000`;
     waitingOn = chain.filter((c) => c.depth === 1).map(ref);
     rootCauses = chain.filter((c) => c.pending_dependencies === 0).map(ref);
@@ -73,7 +74,7 @@ export async function explainJob(sql: Sql, id: string): Promise<Explanation | nu
   if (row.cause_job_id) {
     const [c] = await sql<{ id: string; name: string; status: string; pending_dependencies: number | null; run_at: Date; is_future: boolean }[]>`
       SELECT v.id, v.name, v.status, j.pending_dependencies, v.run_at, v.run_at > now() AS is_future
-        FROM taiat_all_jobs v LEFT JOIN taiat_jobs j ON j.id = v.id WHERE v.id = ${row.cause_job_id}`;
+        FROM ${sql(t.allJobs)} v LEFT JOIN ${sql(t.jobs)} j ON j.id = v.id WHERE v.id = ${row.cause_job_id}`;
     cause = c ? ref(c) : { id: row.cause_job_id, name: '(pruned from history)', state: 'failed' };
   }
   const lease = state === 'running' && job.workerId && job.leaseExpiresAt

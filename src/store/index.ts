@@ -40,5 +40,6 @@ export { readStatusRows, readQueueCounts } from './status.js';
 export type { QueueCounts, WorkerRow } from './status.js';
 export { databaseAnswers } from './ping.js';
 
-// Notifications workers listen to.
-export { READY_CHANNEL, CANCEL_CHANNEL } from './notify.js';
+// The names of an instance: its schema's tables, channels and locks.
+export { schemaNames } from './schema-names.js';
+export type { SchemaNames } from './schema-names.js';

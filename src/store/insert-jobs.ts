@@ -5,6 +5,7 @@ import type { ValidatedJob } from '../jobs/validation.js';
 import { resolveExternalDependencies } from './dependencies.js';
 import { jobFromCreated } from './job-row.js';
 import { announceCreated } from './notify.js';
+import type { SchemaNames } from './schema-names.js';
 
 export interface CreateOptions {
   /** Set on jobs created from inside an executor (`ctx.createJobs`). */
@@ -24,7 +25,7 @@ export interface InsertMode extends CreateOptions {
  * cancelled one is rejected, and an unknown one is rejected. Throws (the transaction then rolls
  * back) on any of these.
  */
-export async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: InsertMode): Promise<Job[]> {
+export async function insertJobs(tx: Sql | Tx, t: SchemaNames, jobs: ValidatedJob[], options: InsertMode): Promise<Job[]> {
   if (jobs.length === 0) return [];
 
   // Only dependencies inside the call count as unfinished without asking the database: the set of
@@ -33,7 +34,7 @@ export async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: In
   if (jobs.some((j) => j.dependencies.length > 0)) {
     const inCall = new Set(jobs.map((j) => j.id));
     const external = jobs.flatMap((j) => j.dependencies.filter((d) => !inCall.has(d)));
-    const live = await resolveExternalDependencies(tx as Tx, external, (ids) =>
+    const live = await resolveExternalDependencies(tx as Tx, t, external, (ids) =>
       jobs.filter((j) => j.dependencies.some((d) => ids.includes(d))).map((j) => j.id),
     );
     for (const id of [...live, ...inCall]) unfinished.add(id);
@@ -41,7 +42,7 @@ export async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: In
 
   const chosen = jobs.filter((j) => j.idChosen).map((j) => j.id);
   if (chosen.length > 0) {
-    const taken = await tx<{ id: string }[]>`SELECT id FROM taiat_jobs WHERE id = ANY(${chosen}::text[])`;
+    const taken = await tx<{ id: string }[]>`SELECT id FROM ${tx(t.jobs)} WHERE id = ANY(${chosen}::text[])`;
     if (taken.length > 0) throw new DuplicateJobIdError(taken.map((t) => t.id));
   }
 
@@ -78,7 +79,7 @@ export async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: In
     // chosen ones were checked above, and a concurrent creator of the same id hits the primary key.
     const [inserted] = await tx<{ now: Date }[]>`
       WITH inserted AS (
-        INSERT INTO taiat_jobs (id, job_type, name, description, payload, dependencies, priority, max_retries,
+        INSERT INTO ${tx(t.jobs)} (id, job_type, name, description, payload, dependencies, priority, max_retries,
                                 queue, run_at, timeout_seconds, retry_delay_seconds, pending_dependencies,
                                 has_dependents, parent_id)
         SELECT x.id, x.job_type, x.name, x.description, x.payload, x.dependencies, x.priority, x.max_retries,
@@ -102,7 +103,7 @@ export async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: In
                ) AS x(id, job_type, name, description, payload, dependencies, priority, max_retries, queue, run_at,
                       timeout_seconds, retry_delay_seconds, pending_dependencies, has_dependents)
         RETURNING 1)
-      SELECT now() AS now, ${announceCreated(tx, readyQueues, options.early)} FROM inserted LIMIT 1`;
+      SELECT now() AS now, ${announceCreated(tx, t, readyQueues, options.early)} FROM inserted LIMIT 1`;
     createdAt = inserted!.now;
   } catch (error) {
     const e = error as { code?: string; constraint_name?: string; detail?: string };
@@ -114,7 +115,7 @@ export async function insertJobs(tx: Sql | Tx, jobs: ValidatedJob[], options: In
   // insert waited for its mover on the primary key).
   if (chosen.length > 0) {
     const taken = await tx<{ job_id: string }[]>`
-      SELECT job_id FROM taiat_job_history WHERE job_id = ANY(${chosen}::text[])`;
+      SELECT job_id FROM ${tx(t.history)} WHERE job_id = ANY(${chosen}::text[])`;
     if (taken.length > 0) throw new DuplicateJobIdError(taken.map((t) => t.job_id));
   }
 

@@ -1,6 +1,7 @@
 import type { Tx } from '../db/connection.js';
 import type { FinishedStatus, JsonValue } from '../jobs/model.js';
 import { HISTORY_INSERT_COLUMNS } from './fragments.js';
+import type { SchemaNames } from './schema-names.js';
 
 /** How one job ends: the row it leaves in history. */
 export interface FinalOutcome {
@@ -35,7 +36,7 @@ export interface MovedJob {
  * insert commit together, so a job is always in exactly one of the two tables. Rows that no longer
  * match the guard (finished elsewhere, lease lost to a rescuer) are left alone and not returned.
  */
-export async function moveToHistory(tx: Tx, outcomes: FinalOutcome[], guard: MoveGuard): Promise<MovedJob[]> {
+export async function moveToHistory(tx: Tx, t: SchemaNames, outcomes: FinalOutcome[], guard: MoveGuard): Promise<MovedJob[]> {
   if (outcomes.length === 0) return [];
   const kind = 'pending' in guard ? 'pending' : 'expired' in guard ? 'expired' : 'lease';
   const workerId = 'workerId' in guard ? guard.workerId : null;
@@ -54,7 +55,7 @@ export async function moveToHistory(tx: Tx, outcomes: FinalOutcome[], guard: Mov
     ), moved AS (
       -- id = ANY keeps the planner on the primary key: a join on the outcomes alone got a
       -- sequential scan of taiat_jobs per batch under generic plans.
-      DELETE FROM taiat_jobs j USING outcome o
+      DELETE FROM ${tx(t.jobs)} j USING outcome o
        WHERE j.id = ANY(ARRAY(SELECT id FROM outcome)) AND j.id = o.id
          AND CASE ${kind}::text
                WHEN 'pending' THEN j.status = 'pending'
@@ -63,7 +64,7 @@ export async function moveToHistory(tx: Tx, outcomes: FinalOutcome[], guard: Mov
       RETURNING j.*, o.status AS new_status, o.error_message AS new_error, o.result AS new_result,
                 o.cause_job_id AS new_cause, o.attempt_error AS new_attempt_error
     ), inserted AS (
-      INSERT INTO taiat_job_history (${tx.unsafe(HISTORY_INSERT_COLUMNS)})
+      INSERT INTO ${tx(t.history)} (${tx.unsafe(HISTORY_INSERT_COLUMNS)})
       SELECT id, id, job_type, name, description, payload, dependencies, new_status, new_error,
              new_result, started_at, now(),
              CASE WHEN status = 'running' THEN extract(epoch FROM clock_timestamp() - started_at) END,

@@ -1,12 +1,12 @@
 import type { Connection } from '../db/connection.js';
-import { advisoryLockKey } from './locks.js';
+import type { SchemaNames } from './schema-names.js';
 
 /**
  * Deletes history rows that finished more than `days` days ago, `batchSize` rows per statement
  * (each its own short transaction, so nothing waits long on it). Returns the number deleted.
  */
 export async function pruneHistory(
-  conn: Connection,
+  conn: Connection, t: SchemaNames,
   days: number,
   batchSize: number,
   onProgress: (deleted: number) => void = () => {},
@@ -14,8 +14,8 @@ export async function pruneHistory(
   let total = 0;
   for (;;) {
     const result = await conn.sql`
-      DELETE FROM taiat_job_history WHERE id IN (
-        SELECT id FROM taiat_job_history
+      DELETE FROM ${conn.sql(t.history)} WHERE id IN (
+        SELECT id FROM ${conn.sql(t.history)}
          WHERE completed_at < now() - make_interval(secs => ${days * 86400}::float8)
          LIMIT ${batchSize})`;
     total += result.count;
@@ -25,21 +25,25 @@ export async function pruneHistory(
 }
 
 /**
- * `pruneHistory`, unless another process is pruning (an advisory lock, tried, not waited for):
- * workers prune on a timer, and one at a time is enough. Returns the rows deleted, or null when
- * another held the lock.
+ * `pruneHistory`, unless another process is pruning: workers prune on a timer, and one at a time
+ * is enough. Each batch takes a transaction-level advisory lock, tried, not waited for, in the
+ * statement that deletes (no connection is held between batches); a batch that does not get it
+ * ends the run. Returns the rows deleted, or null when another process held the lock at the start.
  */
-export async function pruneHistoryUnlessBusy(conn: Connection, days: number, batchSize = 5_000): Promise<number | null> {
-  const reserved = await conn.sql.reserve();
-  try {
-    const [row] = await reserved<{ locked: boolean }[]>`SELECT pg_try_advisory_lock(${advisoryLockKey('prune')}::bigint) AS locked`;
-    if (!row?.locked) return null;
-    try {
-      return await pruneHistory(conn, days, batchSize);
-    } finally {
-      await reserved`SELECT pg_advisory_unlock(${advisoryLockKey('prune')}::bigint)`;
-    }
-  } finally {
-    reserved.release();
+export async function pruneHistoryUnlessBusy(conn: Connection, t: SchemaNames, days: number, batchSize = 5_000): Promise<number | null> {
+  let total = 0;
+  for (let batch = 0; ; batch++) {
+    const [row] = await conn.sql<{ locked: boolean; n: number }[]>`
+      WITH lock AS (SELECT pg_try_advisory_xact_lock(hashtextextended(${t.lockName('prune')}, 0)) AS locked),
+      deleted AS (
+        DELETE FROM ${conn.sql(t.history)} WHERE (SELECT locked FROM lock) AND id IN (
+          SELECT id FROM ${conn.sql(t.history)}
+           WHERE completed_at < now() - make_interval(secs => ${days * 86400}::float8)
+           LIMIT ${batchSize})
+        RETURNING 1)
+      SELECT (SELECT locked FROM lock) AS locked, (SELECT count(*)::int FROM deleted) AS n`;
+    if (!row!.locked) return batch === 0 ? null : total;
+    total += row!.n;
+    if (row!.n < batchSize) return total;
   }
 }

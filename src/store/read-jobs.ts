@@ -3,18 +3,19 @@ import type { AllJobsView } from '../db/schema.js';
 import type { FinishedStatus, Job, JobStatus } from '../jobs/model.js';
 import { CLAIM_ORDER, LIVE_JOB_COLUMNS, READY } from './fragments.js';
 import { jobFromRow } from './job-row.js';
+import type { SchemaNames } from './schema-names.js';
 
 /** A job, live or finished; null when unknown. */
-export async function readJob(conn: Connection, id: string): Promise<Job | null> {
-  const row = await conn.db.selectFrom('taiat_all_jobs').selectAll().where('id', '=', id).executeTakeFirst();
+export async function readJob(conn: Connection, t: SchemaNames, id: string): Promise<Job | null> {
+  const row = await conn.db.withSchema(t.schema).selectFrom('taiat_all_jobs').selectAll().where('id', '=', id).executeTakeFirst();
   return row ? jobFromRow(row) : null;
 }
 
 /** Ready jobs (see fragments.ts), in claim order. */
-export async function readReadyJobs(conn: Connection, filter: { queue?: string | undefined; limit: number }): Promise<Job[]> {
+export async function readReadyJobs(conn: Connection, t: SchemaNames, filter: { queue?: string | undefined; limit: number }): Promise<Job[]> {
   const { sql } = conn;
   const rows = await sql<AllJobsView[]>`
-    SELECT ${sql.unsafe(LIVE_JOB_COLUMNS)} FROM taiat_jobs
+    SELECT ${sql.unsafe(LIVE_JOB_COLUMNS)} FROM ${sql(t.jobs)}
      WHERE ${sql.unsafe(READY)} ${filter.queue ? sql`AND queue = ${filter.queue}` : sql``}
      ORDER BY ${sql.unsafe(CLAIM_ORDER)} LIMIT ${filter.limit}`;
   return rows.map(jobFromRow);
@@ -22,10 +23,10 @@ export async function readReadyJobs(conn: Connection, filter: { queue?: string |
 
 /** Jobs, live and finished, newest first. */
 export async function readJobs(
-  conn: Connection,
+  conn: Connection, t: SchemaNames,
   filter: { status?: JobStatus | undefined; queue?: string | undefined; limit: number },
 ): Promise<Job[]> {
-  let query = conn.db.selectFrom('taiat_all_jobs').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc');
+  let query = conn.db.withSchema(t.schema).selectFrom('taiat_all_jobs').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc');
   if (filter.status) query = query.where('status', '=', filter.status);
   if (filter.queue) query = query.where('queue', '=', filter.queue);
   return (await query.limit(filter.limit).execute()).map(jobFromRow);
@@ -33,10 +34,11 @@ export async function readJobs(
 
 /** Finished jobs, most recently finished first. */
 export async function readHistory(
-  conn: Connection,
+  conn: Connection, t: SchemaNames,
   filter: { status?: FinishedStatus | undefined; since?: Date | undefined; limit: number },
 ): Promise<Job[]> {
   let query = conn.db
+    .withSchema(t.schema)
     .selectFrom('taiat_all_jobs')
     .selectAll()
     .where('location', '=', 'history')

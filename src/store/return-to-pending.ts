@@ -1,6 +1,7 @@
 import { jsonParam, type Tx } from '../db/connection.js';
 import type { MoveGuard } from './move-to-history.js';
 import { notifyReady } from './notify.js';
+import type { SchemaNames } from './schema-names.js';
 
 /** A running job going back to pending. */
 export interface PendingReturn {
@@ -20,13 +21,13 @@ export interface PendingReturn {
  * expired lease). Jobs that may run at once wake the workers of their queues. Returns the ids
  * written.
  */
-export async function returnToPending(tx: Tx, items: PendingReturn[], guard: Exclude<MoveGuard, { pending: true }>): Promise<string[]> {
+export async function returnToPending(tx: Tx, t: SchemaNames, items: PendingReturn[], guard: Exclude<MoveGuard, { pending: true }>): Promise<string[]> {
   if (items.length === 0) return [];
   const kind = 'expired' in guard ? 'expired' : 'lease';
   const workerId = 'workerId' in guard ? guard.workerId : null;
   const data = items.map((i) => ({ id: i.id, retry: i.kind === 'retry', delay: i.delaySeconds, error: i.error ?? null }));
   const rows = await tx<{ id: string; queue: string; ready: boolean }[]>`
-    UPDATE taiat_jobs j
+    UPDATE ${tx(t.jobs)} j
        SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
            run_at = CASE WHEN r.delay > 0 THEN now() + make_interval(secs => r.delay) ELSE j.run_at END,
            retry_count = j.retry_count + CASE WHEN r.retry THEN 1 ELSE 0 END,
@@ -41,6 +42,6 @@ export async function returnToPending(tx: Tx, items: PendingReturn[], guard: Exc
        AND CASE ${kind}::text WHEN 'expired' THEN j.lease_expires_at < now()
                 ELSE j.lease_owner = ${workerId}::text END
     RETURNING j.id, j.queue, r.delay <= 0 AS ready`;
-  await notifyReady(tx, rows.filter((r) => r.ready).map((r) => r.queue));
+  await notifyReady(tx, t, rows.filter((r) => r.ready).map((r) => r.queue));
   return rows.map((r) => r.id);
 }

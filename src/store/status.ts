@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import type { Sql } from '../db/connection.js';
 import type { WorkersTable } from '../db/schema.js';
 import { BLOCKED, READY, SCHEDULED } from './fragments.js';
+import type { SchemaNames } from './schema-names.js';
 
 /** Pending and running jobs of one queue and priority. */
 export interface QueueCounts {
@@ -14,20 +15,20 @@ export interface QueueCounts {
 }
 
 /** Live jobs counted by queue and priority: one pass over `taiat_jobs`. */
-export function readQueueCounts(sql: Sql): Promise<QueueCounts[]> {
+export function readQueueCounts(sql: Sql, t: SchemaNames): Promise<QueueCounts[]> {
   return sql<QueueCounts[]>`
     SELECT queue, priority,
            count(*) FILTER (WHERE ${sql.unsafe(READY)})::int AS ready,
            count(*) FILTER (WHERE ${sql.unsafe(BLOCKED)})::int AS blocked,
            count(*) FILTER (WHERE ${sql.unsafe(SCHEDULED)})::int AS scheduled,
            count(*) FILTER (WHERE status = 'running')::int AS running
-      FROM taiat_jobs GROUP BY queue, priority ORDER BY queue, priority DESC`;
+      FROM ${sql(t.jobs)} GROUP BY queue, priority ORDER BY queue, priority DESC`;
 }
 
 /** Finished jobs by status since an interval ago: one index-only range scan per status. */
-function readFinishedSince(sql: Sql, interval: '1 hour' | '1 day') {
+function readFinishedSince(sql: Sql, t: SchemaNames, interval: '1 hour' | '1 day') {
   return sql<{ status: string; n: number }[]>`
-    SELECT s.status, (SELECT count(*)::int FROM taiat_job_history h
+    SELECT s.status, (SELECT count(*)::int FROM ${sql(t.history)} h
                        WHERE h.status = s.status AND h.completed_at >= now() - ${interval}::interval) AS n
       FROM unnest(ARRAY['completed', 'failed', 'cancelled']) AS s(status)`;
 }
@@ -39,32 +40,32 @@ export type WorkerRow = Selectable<WorkersTable> & { lost: boolean; jobs: number
  * The rows behind `readStatus`: a handful of index-backed queries run at once, no scan of
  * history. `lostAfterSeconds`: a worker whose heartbeat is older is lost.
  */
-export async function readStatusRows(sql: Sql, lostAfterSeconds: number) {
+export async function readStatusRows(sql: Sql, t: SchemaNames, lostAfterSeconds: number) {
   const [queues, running, hour, day, failures, workers, blockedOn, oldest] = await Promise.all([
-    readQueueCounts(sql),
+    readQueueCounts(sql, t),
     sql<{ worker_id: string; jobs: number; oldest: Date; seconds: number }[]>`
       SELECT lease_owner AS worker_id, count(*)::int AS jobs, min(started_at) AS oldest,
              extract(epoch FROM now() - min(started_at))::float8 AS seconds
-        FROM taiat_jobs WHERE status = 'running' GROUP BY lease_owner ORDER BY oldest`,
-    readFinishedSince(sql, '1 hour'),
-    readFinishedSince(sql, '1 day'),
+        FROM ${sql(t.jobs)} WHERE status = 'running' GROUP BY lease_owner ORDER BY oldest`,
+    readFinishedSince(sql, t, '1 hour'),
+    readFinishedSince(sql, t, '1 day'),
     sql<{ id: string; name: string; job_type: string; error_message: string | null; completed_at: Date; attempts: number }[]>`
-      SELECT job_id AS id, name, job_type, error_message, completed_at, attempts FROM taiat_job_history
+      SELECT job_id AS id, name, job_type, error_message, completed_at, attempts FROM ${sql(t.history)}
        WHERE status = 'failed' ORDER BY completed_at DESC LIMIT 10`,
     sql<WorkerRow[]>`
       SELECT w.*, w.last_heartbeat_at < now() - make_interval(secs => ${lostAfterSeconds}) AS lost,
-             (SELECT count(*)::int FROM taiat_jobs j WHERE j.status = 'running' AND j.lease_owner = w.id) AS jobs
-        FROM taiat_workers w
+             (SELECT count(*)::int FROM ${sql(t.jobs)} j WHERE j.status = 'running' AND j.lease_owner = w.id) AS jobs
+        FROM ${sql(t.workers)} w
        WHERE w.stopped_at IS NULL AND w.last_heartbeat_at >= now() - interval '1 day'
        ORDER BY w.started_at`,
     sql<{ job_id: string; name: string; status: string; waiting: number }[]>`
       SELECT d.id AS job_id, j.name, j.status, count(*)::int AS waiting
-        FROM (SELECT dependencies FROM taiat_jobs WHERE pending_dependencies > 0 ORDER BY created_at LIMIT 10000) b
+        FROM (SELECT dependencies FROM ${sql(t.jobs)} WHERE pending_dependencies > 0 ORDER BY created_at LIMIT 10000) b
              CROSS JOIN LATERAL jsonb_array_elements_text(b.dependencies) AS d(id)
-             JOIN taiat_jobs j ON j.id = d.id
+             JOIN ${sql(t.jobs)} j ON j.id = d.id
        GROUP BY d.id, j.name, j.status ORDER BY waiting DESC, d.id LIMIT 10`,
     sql<{ seconds: number | null }[]>`
-      SELECT extract(epoch FROM now() - min(run_at))::float8 AS seconds FROM taiat_jobs WHERE ${sql.unsafe(READY)}`,
+      SELECT extract(epoch FROM now() - min(run_at))::float8 AS seconds FROM ${sql(t.jobs)} WHERE ${sql.unsafe(READY)}`,
   ]);
   return { queues, running, hour, day, failures, workers, blockedOn, oldestReadySeconds: oldest[0]?.seconds ?? null };
 }

@@ -2,6 +2,7 @@ import type { Tx } from '../db/connection.js';
 import { lockLiveDependencies, readFinished } from './dependencies.js';
 import type { FinalOutcome } from './move-to-history.js';
 import { notifyReady } from './notify.js';
+import type { SchemaNames } from './schema-names.js';
 
 /** A running job that returned `ctx.waitFor(jobIds)`. */
 export interface WaitingJob {
@@ -15,13 +16,13 @@ export interface WaitingJob {
  * completed count as done; if one failed, was cancelled or does not exist, the waiting job fails
  * instead (returned as a final outcome for the caller to write).
  */
-export async function waitForJobs(tx: Tx, waits: WaitingJob[], workerId: string): Promise<{ waiting: string[]; failed: FinalOutcome[] }> {
+export async function waitForJobs(tx: Tx, t: SchemaNames, waits: WaitingJob[], workerId: string): Promise<{ waiting: string[]; failed: FinalOutcome[] }> {
   if (waits.length === 0) return { waiting: [], failed: [] };
   const all = [...new Set(waits.flatMap((w) => w.jobIds))].sort();
   // The live ones may be completing right now: locked, like a new job's dependencies.
-  const live = await lockLiveDependencies(tx, all);
+  const live = await lockLiveDependencies(tx, t, all);
   const rest = all.filter((id) => !live.has(id));
-  const finished = new Map(rest.length === 0 ? [] : (await readFinished(tx, rest)).map((r) => [r.job_id, r]));
+  const finished = new Map(rest.length === 0 ? [] : (await readFinished(tx, t, rest)).map((r) => [r.job_id, r]));
   const failed: FinalOutcome[] = [];
   const blocked: { id: string; job_ids: string[]; unfinished: number }[] = [];
   for (const w of waits) {
@@ -36,7 +37,7 @@ export async function waitForJobs(tx: Tx, waits: WaitingJob[], workerId: string)
   }
   if (blocked.length === 0) return { waiting: [], failed };
   const rows = await tx<{ id: string; queue: string; ready: boolean }[]>`
-    UPDATE taiat_jobs j
+    UPDATE ${tx(t.jobs)} j
        SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, run_at = now(),
            dependencies = j.dependencies || (
              SELECT coalesce(jsonb_agg(x), '[]') FROM jsonb_array_elements(w.job_ids) x WHERE NOT j.dependencies @> jsonb_build_array(x)),
@@ -45,6 +46,6 @@ export async function waitForJobs(tx: Tx, waits: WaitingJob[], workerId: string)
       FROM jsonb_to_recordset(${tx.json(blocked)}::jsonb) AS w(id text, job_ids jsonb, unfinished int)
      WHERE j.id = ANY(${blocked.map((b) => b.id)}::text[]) AND j.id = w.id AND j.status = 'running' AND j.lease_owner = ${workerId}
     RETURNING j.id, j.queue, w.unfinished = 0 AS ready`;
-  await notifyReady(tx, rows.filter((r) => r.ready).map((r) => r.queue));
+  await notifyReady(tx, t, rows.filter((r) => r.ready).map((r) => r.queue));
   return { waiting: rows.map((r) => r.id), failed };
 }

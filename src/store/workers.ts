@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { Sql } from '../db/connection.js';
 import { VERSION } from '../version.js';
+import type { SchemaNames } from './schema-names.js';
 
 /** What a worker says of itself in `taiat_workers`. */
 export interface WorkerRegistration {
@@ -10,9 +11,9 @@ export interface WorkerRegistration {
 }
 
 /** Registers the worker, or records its heartbeat (and that it runs again, if it was stopped). */
-export async function recordHeartbeat(sql: Sql, worker: WorkerRegistration): Promise<void> {
+export async function recordHeartbeat(sql: Sql, t: SchemaNames, worker: WorkerRegistration): Promise<void> {
   await sql`
-    INSERT INTO taiat_workers (id, hostname, pid, queues, concurrency, version)
+    INSERT INTO ${sql(t.workers)} (id, hostname, pid, queues, concurrency, version)
     VALUES (${worker.id}, ${os.hostname()}, ${process.pid}, ${sql.json(worker.queues)}, ${worker.concurrency}, ${VERSION})
     ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now(), stopped_at = NULL`;
 }
@@ -22,15 +23,15 @@ export async function recordHeartbeat(sql: Sql, worker: WorkerRegistration): Pro
  * each renewed job's id and whether its cancellation was requested (a fallback for a lost
  * NOTIFY); a job missing from the answer is no longer this worker's.
  */
-export async function renewLeases(sql: Sql, workerId: string, jobIds: string[], leaseSeconds: number): Promise<Map<string, boolean>> {
+export async function renewLeases(sql: Sql, t: SchemaNames, workerId: string, jobIds: string[], leaseSeconds: number): Promise<Map<string, boolean>> {
   const renewed = await sql<{ id: string; cancel: boolean }[]>`
-    UPDATE taiat_jobs SET lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8)
+    UPDATE ${sql(t.jobs)} SET lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8)
      WHERE id = ANY(${jobIds}::text[]) AND status = 'running' AND lease_owner = ${workerId}
     RETURNING id, cancel_requested_at IS NOT NULL AS cancel`;
   return new Map(renewed.map((r) => [r.id, r.cancel]));
 }
 
 /** Marks the worker stopped (it no longer counts as alive or lost). */
-export async function markWorkerStopped(sql: Sql, workerId: string): Promise<void> {
-  await sql`UPDATE taiat_workers SET stopped_at = now(), last_heartbeat_at = now() WHERE id = ${workerId}`;
+export async function markWorkerStopped(sql: Sql, t: SchemaNames, workerId: string): Promise<void> {
+  await sql`UPDATE ${sql(t.workers)} SET stopped_at = now(), last_heartbeat_at = now() WHERE id = ${workerId}`;
 }

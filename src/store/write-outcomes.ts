@@ -5,6 +5,7 @@ import { releaseDependents } from './dependencies.js';
 import { moveToHistory, type FinalOutcome } from './move-to-history.js';
 import { returnToPending, type PendingReturn } from './return-to-pending.js';
 import { waitForJobs, type WaitingJob } from './wait-for.js';
+import type { SchemaNames } from './schema-names.js';
 
 /** What a write of outcomes did. */
 export interface OutcomesWritten {
@@ -20,7 +21,7 @@ export interface OutcomesWritten {
  * are released and dependents of failed or cancelled ones cancelled. `readyMayExist` lets the
  * claim loop look again without waiting for the NOTIFY to arrive.
  */
-export async function writeOutcomes(sql: Sql, workerId: string, outcomes: AttemptOutcome[]): Promise<OutcomesWritten> {
+export async function writeOutcomes(sql: Sql, t: SchemaNames, workerId: string, outcomes: AttemptOutcome[]): Promise<OutcomesWritten> {
   const finals: FinalOutcome[] = [];
   const returns: PendingReturn[] = [];
   const waits: WaitingJob[] = [];
@@ -46,13 +47,13 @@ export async function writeOutcomes(sql: Sql, workerId: string, outcomes: Attemp
   }
   const guard = { workerId };
   return sql.begin(async (tx) => {
-    const waited = await waitForJobs(tx, waits, workerId);
+    const waited = await waitForJobs(tx, t, waits, workerId);
     finals.push(...waited.failed);
-    const moved = await moveToHistory(tx, finals, guard);
-    const returned = await returnToPending(tx, returns, guard);
-    const released = await releaseDependents(tx, moved.filter((m) => m.status === 'completed' && m.has_dependents).map((m) => m.id));
+    const moved = await moveToHistory(tx, t, finals, guard);
+    const returned = await returnToPending(tx, t, returns, guard);
+    const released = await releaseDependents(tx, t, moved.filter((m) => m.status === 'completed' && m.has_dependents).map((m) => m.id));
     const failed = moved.filter((m) => m.status !== 'completed' && m.has_dependents);
-    await cascadeFailure(tx, failed.map((m) => ({ id: m.id, name: m.name, status: m.status as 'failed' | 'cancelled', parentId: m.parent_id })));
+    await cascadeFailure(tx, t, failed.map((m) => ({ id: m.id, name: m.name, status: m.status as 'failed' | 'cancelled', parentId: m.parent_id })));
     return {
       ids: new Set([...moved.map((m) => m.id), ...returned, ...waited.waiting]),
       readyMayExist: released > 0 || returned.length > 0 || waited.waiting.length > 0,

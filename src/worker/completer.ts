@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import type { Sql } from '../db/connection.js';
 import type { AttemptOutcome } from '../jobs/outcome.js';
-import { writeOutcomes } from '../store/index.js';
+import { writeOutcomes, type SchemaNames } from '../store/index.js';
 import { retryBackoffMs, sleep, withDeadline } from './timers.js';
 
 export interface CompleterOptions {
+  t: SchemaNames;
   workerId: string;
   /** Most outcomes written in one transaction. */
   batchSize: number;
@@ -80,7 +81,7 @@ export class Completer {
       const batch = this.#outbox.slice(0, this.#opts.batchSize);
       try {
         // Lease-guarded, so a write abandoned at the deadline and sent again lands at most once.
-        const written = await withDeadline(writeOutcomes(this.#sql, this.#opts.workerId, batch), this.#opts.writeDeadlineMs, 'writing outcomes');
+        const written = await withDeadline(writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch), this.#opts.writeDeadlineMs, 'writing outcomes');
         if (written.readyMayExist) this.#ports.mayHaveMadeReady();
         this.#outbox.splice(0, batch.length);
         failures = 0;

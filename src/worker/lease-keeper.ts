@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import type { Connection, Sql } from '../db/connection.js';
-import { recordHeartbeat, renewLeases, rescueExpiredJobs, type WorkerRegistration } from '../store/index.js';
+import { recordHeartbeat, renewLeases, rescueExpiredJobs, type SchemaNames, type WorkerRegistration } from '../store/index.js';
 import type { JobAbortReason } from './types.js';
 import { runEvery } from './timers.js';
 
 export interface LeaseKeeperOptions {
+  t: SchemaNames;
   leaseSeconds: number;
   heartbeatInterval: number;
   backoff: { base: number; max: number; jitter: number };
@@ -62,13 +63,13 @@ export class LeaseKeeper {
 
   /** Records the heartbeat and renews the leases of the jobs held here. */
   async heartbeat(): Promise<void> {
-    await recordHeartbeat(this.#claimSql, this.#registration);
+    await recordHeartbeat(this.#claimSql, this.#opts.t, this.#registration);
     // Finished jobs whose outcome is not written yet are still running in the database: renew
     // them too, or a slow write lets their lease expire and another worker runs them again.
     const writing = this.#ports.writingIds();
     const held = [...this.#ports.heldIds(), ...writing];
     if (held.length === 0) return;
-    const renewed = await renewLeases(this.#claimSql, this.#registration.id, held, this.#opts.leaseSeconds);
+    const renewed = await renewLeases(this.#claimSql, this.#opts.t, this.#registration.id, held, this.#opts.leaseSeconds);
     const decided = new Set(writing);
     for (const id of held) {
       if (decided.has(id)) continue; // its outcome is decided; the guarded write settles it
@@ -80,7 +81,7 @@ export class LeaseKeeper {
 
   /** Takes back the jobs of lost workers (expired leases). */
   async rescue(): Promise<void> {
-    const rescued = await rescueExpiredJobs(this.#conn, this.#opts.backoff);
+    const rescued = await rescueExpiredJobs(this.#conn, this.#opts.t, this.#opts.backoff);
     for (const id of rescued.retried) this.#ports.recovered(id, 'retried');
     for (const id of rescued.failed) this.#ports.recovered(id, 'failed');
     if (rescued.retried.length + rescued.failed.length > 0) {

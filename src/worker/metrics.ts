@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Sql } from '../db/connection.js';
 import type { Job } from '../jobs/model.js';
-import { databaseAnswers, readQueueCounts } from '../store/index.js';
+import { resolveSchema } from '../config/schema-name.js';
+import { databaseAnswers, readQueueCounts, schemaNames } from '../store/index.js';
 import type { Worker } from './worker.js';
 
 export interface MetricsServer {
@@ -12,10 +13,12 @@ export interface MetricsServer {
 
 /**
  * Prometheus metrics of one worker (prom-client), fed by its events, plus gauges of the queue
- * read from the database at scrape time. `/metrics` serves them; `/healthz` answers 200 while
- * the database answers and 503 when it does not.
+ * read from the database at scrape time (from the worker's schema, unless `options.schema`
+ * names another). `/metrics` serves them; `/healthz` answers 200 while the database answers and
+ * 503 when it does not.
  */
-export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs: number): Registry {
+export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs: number, options: { schema?: string } = {}): Registry {
+  const t = schemaNames(options.schema === undefined ? worker.schema : resolveSchema(options.schema));
   const registry = new Registry();
   const labelNames = ['queue', 'job_type'] as const;
   const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers: [registry] });
@@ -66,7 +69,7 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
     async collect() {
       try {
         const byQueue = new Map<string, { ready: number; blocked: number; running: number }>();
-        for (const c of await readQueueCounts(sql)) {
+        for (const c of await readQueueCounts(sql, t)) {
           const q = byQueue.get(c.queue) ?? { ready: 0, blocked: 0, running: 0 };
           byQueue.set(c.queue, { ready: q.ready + c.ready, blocked: q.blocked + c.blocked, running: q.running + c.running });
         }

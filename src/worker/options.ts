@@ -3,12 +3,15 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { parseOptions } from '../config/parse-options.js';
+import { resolveSchema } from '../config/schema-name.js';
 import type { AgentRegistry, Executor } from './types.js';
 
 /** Options of a `Worker`; every field but `databaseUrl` has a default. */
 export interface WorkerOptions {
   /** Default: `TAIAT_DATABASE_URL`, then `DATABASE_URL`. */
   databaseUrl?: string;
+  /** The schema of the taiat instance (default: `TAIAT_SCHEMA`, then `public`). */
+  schema?: string;
   /** Agents for `agent` jobs, by `payload.agent_name`. */
   agents?: AgentRegistry;
   /** Custom executors, tried in order before the built-in agent executor. */
@@ -58,6 +61,7 @@ const pruneInterval = (name: string) =>
 
 const schema = z.strictObject({
   databaseUrl: z.string({ error: 'databaseUrl must be a string' }).optional(),
+  schema: z.string({ error: 'schema must be a string' }).optional(),
   agents: z.record(z.string(), z.custom<AgentRegistry[string]>((f) => typeof f === 'function', 'each agent must be a function')).default({}),
   executors: z
     .array(
@@ -91,7 +95,8 @@ const schema = z.strictObject({
   maxConnections: z.number().int().min(2, 'maxConnections must be at least 2').optional(),
 });
 
-export type ResolvedWorkerOptions = Omit<z.output<typeof schema>, 'cleanupIntervalHours' | 'pruneIntervalHours'> & {
+export type ResolvedWorkerOptions = Omit<z.output<typeof schema>, 'cleanupIntervalHours' | 'pruneIntervalHours' | 'schema'> & {
+  schema: string;
   pruneIntervalHours: number;
   workerId: string;
   heartbeatInterval: number;
@@ -104,6 +109,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   return {
     ...parsed,
     pruneIntervalHours: parsed.pruneIntervalHours ?? cleanupIntervalHours ?? 24,
+    schema: resolveSchema(parsed.schema),
     workerId: parsed.workerId ?? `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     heartbeatInterval: parsed.heartbeatInterval ?? parsed.leaseSeconds / 3,
     maxConnections: parsed.maxConnections ?? Math.ceil(parsed.maxConcurrentJobs / 4) + 4,

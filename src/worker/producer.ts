@@ -1,7 +1,7 @@
 import type { Sql } from '../db/connection.js';
 import { TaiatError } from '../errors.js';
 import type { Job, JsonValue } from '../jobs/model.js';
-import { claimJobs, readDependencyResults, resultsByIdAndName, type DependencyResults } from '../store/index.js';
+import { claimJobs, readDependencyResults, resultsByIdAndName, type DependencyResults, type SchemaNames } from '../store/index.js';
 import { retryBackoffMs, sleep } from './timers.js';
 
 /** A claimed (leased) job waiting in the local queue for a free slot. */
@@ -34,6 +34,7 @@ const NEXT_MODES: Record<Mode, readonly Mode[]> = {
 type Supply = 'maybe' | 'drained';
 
 export interface ProducerOptions {
+  t: SchemaNames;
   workerId: string;
   queues: string[];
   maxConcurrentJobs: number;
@@ -161,7 +162,7 @@ export class Producer {
       if (want > 0 && this.#supply === 'maybe') {
         this.#supply = 'drained';
         try {
-          const jobs = await claimJobs(this.#pools.claims, this.#opts.workerId, this.#opts.queues, want, this.#opts.leaseSeconds);
+          const jobs = await claimJobs(this.#pools.claims, this.#opts.t, this.#opts.workerId, this.#opts.queues, want, this.#opts.leaseSeconds);
           failures = 0;
           if (jobs.length === want) this.#supply = 'maybe';
           if (jobs.length > 0) await this.#enqueue(jobs);
@@ -220,7 +221,7 @@ export class Producer {
   async #enqueue(jobs: Job[]): Promise<void> {
     let results: DependencyResults;
     try {
-      results = await readDependencyResults(this.#pools.reads, jobs.filter((j) => j.dependencies.length > 0));
+      results = await readDependencyResults(this.#pools.reads, this.#opts.t, jobs.filter((j) => j.dependencies.length > 0));
     } catch (error) {
       for (const job of jobs) this.#ports.release(job);
       throw error;

@@ -7,7 +7,7 @@ import type { Job } from '../jobs/model.js';
 import type { AttemptOutcome } from '../jobs/outcome.js';
 import { DEFAULT_LIMITS, type NewJob } from '../jobs/validation.js';
 import {
-  CANCEL_CHANNEL, createJobsFromInput, markWorkerStopped, missingRelations, pruneHistoryUnlessBusy, READY_CHANNEL,
+  createJobsFromInput, markWorkerStopped, missingRelations, pruneHistoryUnlessBusy, schemaNames, type SchemaNames,
 } from '../store/index.js';
 import { Completer } from './completer.js';
 import type { WorkerEvents } from './events.js';
@@ -41,8 +41,11 @@ interface Pools {
  */
 export class Worker extends EventEmitter<WorkerEvents> {
   readonly id: string;
+  /** The schema of the taiat instance this worker serves. */
+  readonly schema: string;
   readonly #opts: ResolvedWorkerOptions;
   readonly #log: Logger;
+  readonly #t: SchemaNames;
   #lifecycle: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   #pools: Pools | undefined;
   #producer: Producer | undefined;
@@ -57,6 +60,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     super();
     this.#opts = resolveWorkerOptions(options);
     this.id = this.#opts.workerId;
+    this.schema = this.#opts.schema;
+    this.#t = schemaNames(this.schema);
     this.#log = (this.#opts.logger ?? pino({ level: 'silent' })).child({ workerId: this.id });
     this.#runner = new JobRunner(
       { agents: this.#opts.agents, executors: this.#opts.executors, backoff: this.#opts.retryBackoff },
@@ -90,12 +95,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
       // Together: each opens a connection of its own, and in sequence their handshakes were most
       // of a worker's start-up time.
       const [missing, ...rest] = await Promise.allSettled([
-        missingRelations(pools.main.sql),
+        missingRelations(pools.main.sql, this.#t),
         this.#leases!.heartbeat(),
-        pools.main.sql.listen(READY_CHANNEL, (queue) => {
+        pools.main.sql.listen(this.#t.readyChannel, (queue) => {
           if (this.#opts.queues.includes(queue)) this.#producer!.nudge(true);
         }),
-        pools.main.sql.listen(CANCEL_CHANNEL, (jobId) => this.#abort(jobId, 'cancelled')),
+        pools.main.sql.listen(this.#t.cancelChannel, (jobId) => this.#abort(jobId, 'cancelled')),
       ]);
       // A missing schema explains the other failures: it is the error to report.
       if (missing.status === 'rejected') throw missing.reason;
@@ -125,7 +130,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #assemble(pools: Pools): void {
     const o = this.#opts;
     const survive = (error: unknown) => this.#survive(error);
-    this.#producer = new Producer({ claims: pools.claims.sql, reads: pools.main.sql }, o, {
+    this.#producer = new Producer({ claims: pools.claims.sql, reads: pools.main.sql }, { ...o, t: this.#t }, {
       freeSlots: () => o.maxConcurrentJobs - this.#runner.size,
       start: (queued) => this.#runner.run(queued),
       release: (job) => this.#completer!.record({ kind: 'released', job }, () => this.#log.child({ jobId: job.id })),
@@ -135,7 +140,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#completer = new Completer(
       pools.main.sql,
       // An outcome write may take two leases (at least 10 s) before it is sent again.
-      { workerId: this.id, batchSize: o.completionBatchSize, writeDeadlineMs: Math.max(10, 2 * o.leaseSeconds) * 1000, log: this.#log },
+      { t: this.#t, workerId: this.id, batchSize: o.completionBatchSize, writeDeadlineMs: Math.max(10, 2 * o.leaseSeconds) * 1000, log: this.#log },
       {
         written: (batch, written) => this.#emitWritten(batch, written),
         mayHaveMadeReady: () => this.#producer!.mayHaveMore(),
@@ -147,7 +152,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       pools.claims.sql,
       pools.main,
       { id: this.id, queues: o.queues, concurrency: o.maxConcurrentJobs },
-      { leaseSeconds: o.leaseSeconds, heartbeatInterval: o.heartbeatInterval, backoff: o.retryBackoff },
+      { t: this.#t, leaseSeconds: o.leaseSeconds, heartbeatInterval: o.heartbeatInterval, backoff: o.retryBackoff },
       this.#log,
       {
         heldIds: () => [...this.#runner.ids(), ...this.#producer!.queuedIds()],
@@ -194,7 +199,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const pools = this.#pools!;
     try {
       await Promise.all(this.#unlisten.map((u) => u()));
-      await markWorkerStopped(pools.main.sql, this.id);
+      await markWorkerStopped(pools.main.sql, this.#t, this.id);
     } catch (error) {
       this.#log.warn({ err: error }, 'could not mark the worker stopped');
     }
@@ -228,7 +233,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** Deletes history past the retention, unless another worker is at it. Returns rows deleted, or null. */
   async pruneHistory(): Promise<number | null> {
     if (!this.#pools || this.#lifecycle === 'stopped') throw new TaiatError('TAIAT_INVALID_STATE', 'pruneHistory needs a started worker');
-    const deleted = await pruneHistoryUnlessBusy(this.#pools.main, this.#opts.historyRetentionDays);
+    const deleted = await pruneHistoryUnlessBusy(this.#pools.main, this.#t, this.#opts.historyRetentionDays);
     if (deleted !== null) this.#log.info({ deleted, retentionDays: this.#opts.historyRetentionDays }, 'history pruned');
     return deleted;
   }
@@ -248,7 +253,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   async #createChildren(parentId: string, children: NewJob[]): Promise<Job[]> {
     const pool = this.#pools!.main;
     try {
-      return await createJobsFromInput(pool.sql, children, DEFAULT_LIMITS, { parentId });
+      return await createJobsFromInput(pool.sql, this.#t, children, DEFAULT_LIMITS, { parentId });
     } catch (error) {
       throw translateDatabaseError(error, pool.url);
     }

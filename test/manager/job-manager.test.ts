@@ -4,7 +4,9 @@ import {
   DatabaseUnavailableError, DependencyError, InvalidStateError, JobManager, JobNotFoundError, SchemaNotCurrentError,
   TaiatError, ValidationError, type FinishedStatus, type NewJob,
 } from '../../src/index.js';
-import { CANCEL_CHANNEL, READY_CHANNEL } from '../../src/store/notify.js';
+import { schemaNames } from '../../src/store/index.js';
+
+const { cancelChannel: CANCEL_CHANNEL, readyChannel: READY_CHANNEL } = schemaNames();
 import { connectionsTo, createDatabase, useTestDatabase } from '../support/database.js';
 import { snapshot as takeSnapshot } from '../support/harness.js';
 

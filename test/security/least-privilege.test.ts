@@ -52,10 +52,10 @@ it('taiat init runs as the owner; workers and the API need only DML; status work
   const app = escapeIdentifier(roles.app.name);
   const ro = escapeIdentifier(roles.readonly.name);
   await owner.unsafe(`
-    GRANT USAGE ON SCHEMA public, graphile_migrate TO ${app}, ${ro};
+    GRANT USAGE ON SCHEMA public TO ${app}, ${ro};
     GRANT SELECT, INSERT, UPDATE, DELETE ON taiat_jobs, taiat_job_history, taiat_workers TO ${app};
-    GRANT SELECT ON taiat_all_jobs, graphile_migrate.migrations TO ${app};
-    GRANT SELECT ON taiat_jobs, taiat_job_history, taiat_workers, taiat_all_jobs, graphile_migrate.migrations TO ${ro};
+    GRANT SELECT ON taiat_all_jobs, taiat_migrations TO ${app};
+    GRANT SELECT ON taiat_jobs, taiat_job_history, taiat_workers, taiat_all_jobs, taiat_migrations TO ${ro};
     ${TEST_RUNS_TABLE};
     GRANT ALL ON test_runs, test_runs_id_seq TO ${app};`);
   await owner.end();

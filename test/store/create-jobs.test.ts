@@ -3,6 +3,7 @@ import { JobManager, TaiatError, type NewJob } from '../../src/index.js';
 import { openConnection } from '../../src/db/connection.js';
 import { DEFAULT_LIMITS, validateJobRange } from '../../src/jobs/validation.js';
 import { copyJobs } from '../../src/store/copy-jobs.js';
+import { schemaNames } from '../../src/store/index.js';
 import { useTestDatabase } from '../support/database.js';
 import { snapshot as takeSnapshot } from '../support/harness.js';
 
@@ -176,7 +177,7 @@ describe('createJobs', () => {
     await refusingName('early', async () => {
       const many: NewJob[] = Array.from({ length: 100_000 }, (_, i) => ({ jobType: 'noop', name: i === 3_000 ? 'early' : `n${i}` }));
       let validated = 0;
-      const error = await copyJobs(db.sql, many.length, (from, to) => {
+      const error = await copyJobs(db.sql, schemaNames(), many.length, (from, to) => {
         validated += to - from;
         return validateJobRange(many, from, to, DEFAULT_LIMITS);
       }).catch((e: unknown) => e);

@@ -8,7 +8,7 @@ import { JobManager, runMigrations } from '../../src/index.js';
 import { validateNewJob } from '../../src/jobs/validation.js';
 import { createJobs } from '../../src/store/create-jobs.js';
 import { commitsEarly } from '../../src/store/durability.js';
-import { claimJobs } from '../../src/store/index.js';
+import { claimJobs, schemaNames } from '../../src/store/index.js';
 import { deferred, waitFor } from '../support/wait.js';
 
 // Creates commit without waiting for their WAL flush and flush before returning (durability.ts).
@@ -107,7 +107,7 @@ it("a claim's durable commit also makes durable the job it claimed", async () =>
     });
     const claimer = postgres(server.url, { max: 1, onnotice: () => {} });
     try {
-      const claimed = await claimJobs(claimer, 'w-durable', ['early'], 10, 30);
+      const claimed = await claimJobs(claimer, schemaNames(), 'w-durable', ['early'], 10, 30);
       expect(claimed.map((j) => j.id)).toEqual(['claimed-early']);
     } finally {
       await claimer.end({ timeout: 1 });
@@ -123,7 +123,7 @@ it('a crash between the commit and the flush is reported as an error, not as job
   const { stalling, gate, flushing } = stallingFlush();
   let outcome: Promise<unknown> | undefined;
   await thenCrash(async () => {
-    outcome = createJobs(stalling, [validateNewJob({ id: 'stalled', jobType: 'task', name: 'x' })]);
+    outcome = createJobs(stalling, schemaNames(), [validateNewJob({ id: 'stalled', jobType: 'task', name: 'x' })]);
     outcome.catch(() => {});
     await waitFor(flushing, 'the create to reach its flush');
   });
@@ -141,10 +141,10 @@ it('a duplicate-id error is reported only once the duplicate is durable', async 
   let first: Promise<unknown> | undefined;
   try {
     await thenCrash(async () => {
-      first = createJobs(stalling, [validateNewJob({ id: 'contested', jobType: 'task', name: 'a' })]);
+      first = createJobs(stalling, schemaNames(), [validateNewJob({ id: 'contested', jobType: 'task', name: 'a' })]);
       first.catch(() => {});
       await waitFor(flushing, 'the first create to reach its flush');
-      await expect(createJobs(other, [validateNewJob({ id: 'contested', jobType: 'task', name: 'b' })]))
+      await expect(createJobs(other, schemaNames(), [validateNewJob({ id: 'contested', jobType: 'task', name: 'b' })]))
         .rejects.toMatchObject({ code: 'TAIAT_DUPLICATE_JOB_ID' });
     });
   } finally {

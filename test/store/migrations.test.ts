@@ -1,6 +1,13 @@
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Logger, migrate, status as gmStatus } from 'graphile-migrate';
+import { clearAllPools } from 'graphile-migrate/dist/pgReal.js';
 import postgres from 'postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runMigrations, verifySchema } from '../../src/index.js';
+import { MIGRATIONS_FOLDER } from '../../src/store/migration-files.js';
 import { createDatabase } from '../support/database.js';
 import { runBin } from '../support/cli.js';
 
@@ -73,5 +80,80 @@ describe('migrations', () => {
     const result = await runBin('taiat', ['init']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('error [TAIAT_CONFIG_INVALID]: databaseUrl: no database URL');
+  });
+});
+
+/** An application's own graphile-migrate project: one committed migration of its own. */
+async function appProject(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'taiat-app-'));
+  const body = 'CREATE TABLE app_orders (id serial PRIMARY KEY, total numeric NOT NULL);\n';
+  const hash = `sha1:${createHash('sha1').update(`${`\n${body.trim()}`.trim()}\n`).digest('hex')}`;
+  await mkdir(path.join(dir, 'migrations', 'committed'), { recursive: true });
+  await writeFile(path.join(dir, 'migrations', 'committed', '000001.sql'), `--! Previous: -\n--! Hash: ${hash}\n\n${body}`);
+  await writeFile(path.join(dir, 'migrations', 'current.sql'), '');
+  drops.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function graphileMigrate(url: string, folder: string): Promise<string[]> {
+  const settings = { connectionString: url, shadowConnectionString: `${url}_shadow_unused`, migrationsFolder: folder, logger: new Logger(() => () => {}) };
+  try {
+    await migrate(settings);
+    return (await gmStatus(settings)).remainingMigrations ?? [];
+  } finally {
+    clearAllPools();
+  }
+}
+
+describe('migrations beside an application', () => {
+  it('an application on graphile-migrate and taiat each keep their own record, in either order', async () => {
+    for (const taiatFirst of [false, true]) {
+      const db = await fresh();
+      const app = await appProject();
+      if (taiatFirst) expect((await runBin('taiat', ['init', '--database-url', db.url])).code).toBe(0);
+      expect(await graphileMigrate(db.url, path.join(app, 'migrations'))).toEqual([]);
+      const init = await runBin('taiat', ['init', '--database-url', db.url]);
+      expect([init.code, init.stderr]).toEqual([0, expect.any(String)]);
+      expect(await graphileMigrate(db.url, path.join(app, 'migrations'))).toEqual([]);
+      const verify = await runBin('taiat', ['init', '--verify-only', '--json', '--database-url', db.url]);
+      expect(JSON.parse(verify.stdout)).toEqual({ current: true, missing: [], applied: ['000001.sql', '000002.sql', '000003.sql'] });
+      const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+      try {
+        expect((await sql`SELECT filename FROM graphile_migrate.migrations`).map((r) => r.filename)).toEqual(['000001.sql']);
+        expect(await relations(db.url)).toEqual(expect.arrayContaining(['public.app_orders', 'public.taiat_jobs', 'public.taiat_migrations']));
+      } finally {
+        await sql.end();
+      }
+    }
+  });
+
+  it('upgrades a database that taiat 0.1 initialised (its record in graphile-migrate), jobs and all', async () => {
+    const db = await fresh();
+    // What taiat 0.1's init did: graphile-migrate over taiat's own folder.
+    expect(await graphileMigrate(db.url, MIGRATIONS_FOLDER)).toEqual([]);
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      await sql`INSERT INTO taiat_jobs (id, job_type, name) VALUES ('kept', 'task', 'from 0.1')`;
+      expect((await verifySchema(db.url)).missing).toEqual(['migration 000001.sql', 'migration 000002.sql', 'migration 000003.sql']);
+      await runMigrations(db.url);
+      expect(await verifySchema(db.url)).toEqual({ current: true, missing: [], applied: ['000001.sql', '000002.sql', '000003.sql'] });
+      expect((await sql`SELECT id FROM taiat_jobs`).map((r) => r.id)).toEqual(['kept']);
+      expect((await sql`SELECT count(*)::int AS n FROM graphile_migrate.migrations`)[0]!.n).toBe(3);
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it('refuses a committed migration whose text changed after it was applied, changing nothing', async () => {
+    const db = await fresh();
+    await runMigrations(db.url);
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      await sql`UPDATE taiat_migrations SET hash = 'sha1:0' WHERE filename = '000002.sql'`;
+      await expect(runMigrations(db.url)).rejects.toMatchObject({ code: 'TAIAT_SCHEMA_NOT_CURRENT', message: expect.stringMatching(/000002\.sql was applied with another text/) });
+      expect((await verifySchema(db.url)).missing).toEqual(['migration 000002.sql']);
+    } finally {
+      await sql.end();
+    }
   });
 });

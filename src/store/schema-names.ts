@@ -1,0 +1,48 @@
+import { DEFAULT_SCHEMA } from '../config/schema-name.js';
+
+/**
+ * The names of one taiat instance, all derived from its schema: two instances in two schemas of
+ * one database share no table, notification channel or advisory lock. Table names are
+ * `schema.table`, for postgres.js's `sql(name)` (which quotes each part) and Kysely's
+ * `withSchema`; every statement names its schema, so none depends on the session's search_path
+ * (an application's transaction, a pooler).
+ */
+export interface SchemaNames {
+  readonly schema: string;
+  readonly jobs: string;
+  readonly history: string;
+  readonly workers: string;
+  readonly allJobs: string;
+  readonly migrations: string;
+  /** NOTIFY channel: jobs became ready (payload: the queue). */
+  readonly readyChannel: string;
+  /** NOTIFY channel: a running job's cancellation was requested (payload: the job id). */
+  readonly cancelChannel: string;
+  /** The text an advisory lock of this instance is keyed on (hashed by Postgres into a bigint). */
+  lockName(purpose: 'prune' | 'migrate'): string;
+}
+
+const cache = new Map<string, SchemaNames>();
+
+/** The names of the instance in `schema` (validated by `resolveSchema`). */
+export function schemaNames(schema: string = DEFAULT_SCHEMA): SchemaNames {
+  let names = cache.get(schema);
+  if (!names) {
+    // The default schema keeps the channel names taiat always used (rolling upgrades, listeners in
+    // other languages); others get their own.
+    const channel = (base: string) => (schema === DEFAULT_SCHEMA ? base : `${base}:${schema}`);
+    names = {
+      schema,
+      jobs: `${schema}.taiat_jobs`,
+      history: `${schema}.taiat_job_history`,
+      workers: `${schema}.taiat_workers`,
+      allJobs: `${schema}.taiat_all_jobs`,
+      migrations: `${schema}.taiat_migrations`,
+      readyChannel: channel('taiat_jobs_ready'),
+      cancelChannel: channel('taiat_jobs_cancel'),
+      lockName: (purpose) => `taiat:${schema}:${purpose}`,
+    };
+    cache.set(schema, names);
+  }
+  return names;
+}
