@@ -39,7 +39,7 @@ export async function runMigrations(url: string, options: MigrationOptions | ((m
   const conn = openConnection(url, { max: 1, applicationName: 'taiat init' });
   try {
     await conn.sql.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(hashtextextended(${t.lockName('migrate')}, 0))`;
+      await tx`SELECT pg_advisory_xact_lock(${t.lockKey('migrate')}::bigint)`;
       const [{ exists } = { exists: false }] = await tx<{ exists: boolean }[]>`
         SELECT to_regnamespace(${t.schema}) IS NOT NULL AS exists`;
       if (!exists) {

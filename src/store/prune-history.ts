@@ -34,7 +34,7 @@ export async function pruneHistoryUnlessBusy(conn: Connection, t: SchemaNames, d
   let total = 0;
   for (let batch = 0; ; batch++) {
     const [row] = await conn.sql<{ locked: boolean; n: number }[]>`
-      WITH lock AS (SELECT pg_try_advisory_xact_lock(hashtextextended(${t.lockName('prune')}, 0)) AS locked),
+      WITH lock AS (SELECT pg_try_advisory_xact_lock(${t.lockKey('prune')}::bigint) AS locked),
       deleted AS (
         DELETE FROM ${conn.sql(t.history)} WHERE (SELECT locked FROM lock) AND id IN (
           SELECT id FROM ${conn.sql(t.history)}

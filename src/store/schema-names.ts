@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { DEFAULT_SCHEMA } from '../config/schema-name.js';
 
 /**
@@ -18,8 +19,18 @@ export interface SchemaNames {
   readonly readyChannel: string;
   /** NOTIFY channel: a running job's cancellation was requested (payload: the job id). */
   readonly cancelChannel: string;
-  /** The text an advisory lock of this instance is keyed on (hashed by Postgres into a bigint). */
-  lockName(purpose: 'prune' | 'migrate'): string;
+  /** The key of an advisory lock of this instance, a bigint as text. */
+  lockKey(purpose: LockPurpose): string;
+}
+
+export type LockPurpose = 'prune' | 'migrate';
+
+// The default schema keeps the keys taiat always used, so that workers of two versions still take
+// turns during a rolling upgrade; other schemas key on a hash of their name.
+const LEGACY_LOCK_KEYS: Record<LockPurpose, string> = { prune: '7211390', migrate: '8002161' };
+
+function hashedLockKey(schema: string, purpose: LockPurpose): string {
+  return createHash('sha256').update(`taiat:${schema}:${purpose}`).digest().readBigInt64BE(0).toString();
 }
 
 const cache = new Map<string, SchemaNames>();
@@ -40,7 +51,7 @@ export function schemaNames(schema: string = DEFAULT_SCHEMA): SchemaNames {
       migrations: `${schema}.taiat_migrations`,
       readyChannel: channel('taiat_jobs_ready'),
       cancelChannel: channel('taiat_jobs_cancel'),
-      lockName: (purpose) => `taiat:${schema}:${purpose}`,
+      lockKey: (purpose) => (schema === DEFAULT_SCHEMA ? LEGACY_LOCK_KEYS[purpose] : hashedLockKey(schema, purpose)),
     };
     cache.set(schema, names);
   }

@@ -1,6 +1,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobManager, readStatus, runMigrations, verifySchema, Worker, type Job } from '../../src/index.js';
+import { schemaNames } from '../../src/store/index.js';
 import { createDatabase } from '../support/database.js';
 import { runBin } from '../support/cli.js';
 import { waitFor } from '../support/wait.js';
@@ -95,7 +96,7 @@ describe('schemas', () => {
     const [workerA, workerB] = workers;
     const holder = await sql.reserve();
     try {
-      await holder`SELECT pg_advisory_lock(hashtextextended('taiat:tenant_a:prune', 0))`;
+      await holder`SELECT pg_advisory_lock(${schemaNames('tenant_a').lockKey('prune')}::bigint)`;
       expect(await workerA!.pruneHistory()).toBeNull();
       expect(await workerB!.pruneHistory()).toBe(0);
     } finally {

@@ -220,7 +220,7 @@ describe('worker', () => {
     await blocker`LOCK TABLE taiat_jobs IN SHARE MODE`;
     const worker = await startWorker({ localQueueSize: 10, agents: { never: (_p, ctx) => void runs.push(ctx.job.id) } });
     await waitFor(async () => (await db.sql`
-      SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE taiat_jobs j%'`)[0]!.n === 1, 'the claim to wait');
+      SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE "public"."taiat_jobs" j%'`)[0]!.n === 1, 'the claim to wait');
     const stopping = worker.stop();
     await blocker`COMMIT`;
     blocker.release();
