@@ -86,6 +86,7 @@ export interface WorkersTable {
   started_at: GeneratedTimestamp;
   last_heartbeat_at: GeneratedTimestamp;
   stopped_at: Timestamp | null;
+  heartbeat_seconds: number | null;
 }
 
 /** The `taiat_all_jobs` view: one row per job, live or finished. */

@@ -3,14 +3,15 @@ import { parseOptions } from '../config/parse-options.js';
 import { openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
 import { SchemaNotCurrentError } from '../errors.js';
 import type { FinishedStatus, Job, JobStatus } from '../jobs/model.js';
-import type { NewJob, ValidationLimits } from '../jobs/validation.js';
+import { checkJobList, validateJobRange, validateNewJob, type NewJob, type ValidationLimits } from '../jobs/validation.js';
 import {
   cancelJob, commitsEarly, createJobFromInput, createJobsFromInput, explainJob, missingRelations, pruneHistory,
-  readHistory, readJob, readJobs, readReadyJobs, retryJob, schemaNames, type Explanation, type SchemaNames,
+  createJobsInTransaction, readHistory, readJob, readJobs, readReadyJobs, retryJob, schemaNames,
+  type AppTransaction, type Explanation, type SchemaNames,
 } from '../store/index.js';
 import { resolveSchema } from '../config/schema-name.js';
 import {
-  historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, pruneHistorySchema, readyJobsSchema, retrySchema,
+  createOptionsSchema, historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, pruneHistorySchema, readyJobsSchema, retrySchema,
 } from './options.js';
 
 export interface JobManagerOptions {
@@ -26,6 +27,16 @@ export interface JobManagerOptions {
   maxDependencies?: number;
   /** Most jobs per `createJobs` call (default 100,000). */
   maxJobsPerCall?: number;
+}
+
+export interface CreateJobOptions {
+  /**
+   * A transaction of the application's, open on its own connection: the jobs commit with it, or
+   * not at all, and wake workers only when it commits. A postgres.js `sql.begin()` handle, a
+   * node-postgres client inside `BEGIN`, or a Kysely transaction. The jobs are durable when that
+   * transaction commits (its own `synchronous_commit`).
+   */
+  tx?: AppTransaction;
 }
 
 export interface ListJobsOptions {
@@ -130,8 +141,17 @@ export class JobManager {
     }
   }
 
-  /** Creates one job. Throws a `TaiatError` (and writes nothing) on bad input. */
-  async createJob(job: NewJob): Promise<Job> {
+  /**
+   * Creates one job. Throws a `TaiatError` (and writes nothing) on bad input. With `{ tx }`, the
+   * job is created in that transaction of the application's (see `CreateJobOptions`).
+   */
+  async createJob(job: NewJob, options: CreateJobOptions = {}): Promise<Job> {
+    const { tx } = parseOptions(createOptionsSchema, options, 'options');
+    if (tx !== undefined) {
+      const validated = validateNewJob(job, this.#limits);
+      const [created] = await this.#run(() => createJobsInTransaction(tx, this.#t, [validated]));
+      return created!;
+    }
     return this.#run(() => createJobFromInput(this.#conn.sql, this.#t, job, this.#limits));
   }
 
@@ -139,9 +159,16 @@ export class JobManager {
    * Creates many jobs at once, all or nothing: a dependency graph whose jobs may depend on each
    * other (by caller-chosen `id`) and on existing jobs. Set-based: a fixed number of statements
    * (more than 2,000 independent jobs stream through one `COPY`, each chunk validated while the
-   * last one is stored, in one transaction). Returns the jobs in the order given.
+   * last one is stored, in one transaction). Returns the jobs in the order given. With `{ tx }`,
+   * the jobs are created in that transaction of the application's.
    */
-  async createJobs(jobs: NewJob[]): Promise<Job[]> {
+  async createJobs(jobs: NewJob[], options: CreateJobOptions = {}): Promise<Job[]> {
+    const { tx } = parseOptions(createOptionsSchema, options, 'options');
+    if (tx !== undefined) {
+      checkJobList(jobs, this.#limits);
+      const validated = validateJobRange(jobs, 0, jobs.length, this.#limits);
+      return this.#run(() => createJobsInTransaction(tx, this.#t, validated));
+    }
     return this.#run(() => createJobsFromInput(this.#conn.sql, this.#t, jobs, this.#limits));
   }
 

@@ -27,6 +27,10 @@ export const historySchema = z.strictObject({
     .transform((d) => (d === undefined ? undefined : new Date(d))),
 });
 
+export const createOptionsSchema = z.strictObject({
+  tx: z.custom<object>((t) => typeof t === 'object' || typeof t === 'function', 'tx must be a transaction').optional(),
+});
+
 export const retrySchema = z.strictObject({
   dependents: z.boolean({ error: 'dependents must be a boolean' }).default(false),
 });

@@ -18,6 +18,8 @@ export interface WorkerStatus {
   version: string;
   startedAt: Date;
   lastHeartbeatAt: Date;
+  /** Seconds between its heartbeats (null for a worker of taiat 0.1, which did not record it). */
+  heartbeatSeconds: number | null;
   /** Jobs this worker holds now. */
   jobsInHand: number;
 }
@@ -40,7 +42,10 @@ export interface SystemStatus {
   oldestReadyWaitSeconds: number;
 }
 
-/** A worker whose heartbeat is older than this is lost (it heartbeats every lease/3, 10 s by default). */
+/**
+ * A worker is lost once it missed three heartbeats (its own interval). This is the limit for a
+ * worker of taiat 0.1, which did not record its interval (10 s by default).
+ */
 const LOST_AFTER_SECONDS = 90;
 
 function counts(rows: { status: string; n: number }[]): FinishedCounts {
@@ -59,7 +64,7 @@ export async function readStatus(sql: Sql, options: { schema?: string } = {}): P
   const sum = (k: 'ready' | 'blocked' | 'scheduled' | 'running') => queues.reduce((n, q) => n + q[k], 0);
   const toWorker = (w: WorkerRow): WorkerStatus => ({
     id: w.id, hostname: w.hostname, pid: w.pid, queues: w.queues, concurrency: w.concurrency, version: w.version,
-    startedAt: w.started_at, lastHeartbeatAt: w.last_heartbeat_at, jobsInHand: w.jobs,
+    startedAt: w.started_at, lastHeartbeatAt: w.last_heartbeat_at, heartbeatSeconds: w.heartbeat_seconds, jobsInHand: w.jobs,
   });
   return {
     generatedAt: new Date(),

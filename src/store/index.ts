@@ -14,6 +14,8 @@ export type { SchemaStatus } from './migrations.js';
 export { createJobsFromInput, createJobFromInput, createJobs } from './create-jobs.js';
 export type { CreateOptions } from './create-jobs.js';
 export { commitsEarly } from './durability.js';
+export { createJobsInTransaction } from './create-in-transaction.js';
+export type { AppTransaction, KyselyTransaction, NodePostgresClient, PostgresJsTransaction } from './app-transaction.js';
 
 // Reading jobs.
 export { readJob, readJobs, readReadyJobs, readHistory } from './read-jobs.js';

@@ -38,7 +38,8 @@ export type WorkerRow = Selectable<WorkersTable> & { lost: boolean; jobs: number
 
 /**
  * The rows behind `readStatus`: a handful of index-backed queries run at once, no scan of
- * history. `lostAfterSeconds`: a worker whose heartbeat is older is lost.
+ * history. A worker is lost after three of its heartbeat intervals without one (`lostAfterSeconds`
+ * when it recorded none).
  */
 export async function readStatusRows(sql: Sql, t: SchemaNames, lostAfterSeconds: number) {
   const [queues, running, hour, day, failures, workers, blockedOn, oldest] = await Promise.all([
@@ -53,7 +54,7 @@ export async function readStatusRows(sql: Sql, t: SchemaNames, lostAfterSeconds:
       SELECT job_id AS id, name, job_type, error_message, completed_at, attempts FROM ${sql(t.history)}
        WHERE status = 'failed' ORDER BY completed_at DESC LIMIT 10`,
     sql<WorkerRow[]>`
-      SELECT w.*, w.last_heartbeat_at < now() - make_interval(secs => ${lostAfterSeconds}) AS lost,
+      SELECT w.*, w.last_heartbeat_at < now() - make_interval(secs => coalesce(3 * w.heartbeat_seconds, ${lostAfterSeconds})) AS lost,
              (SELECT count(*)::int FROM ${sql(t.jobs)} j WHERE j.status = 'running' AND j.lease_owner = w.id) AS jobs
         FROM ${sql(t.workers)} w
        WHERE w.stopped_at IS NULL AND w.last_heartbeat_at >= now() - interval '1 day'

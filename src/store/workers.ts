@@ -8,13 +8,16 @@ export interface WorkerRegistration {
   id: string;
   queues: string[];
   concurrency: number;
+  /** Seconds between heartbeats: `--status` calls the worker lost after three missed ones. */
+  heartbeatSeconds: number;
 }
 
 /** Registers the worker, or records its heartbeat (and that it runs again, if it was stopped). */
 export async function recordHeartbeat(sql: Sql, t: SchemaNames, worker: WorkerRegistration): Promise<void> {
   await sql`
-    INSERT INTO ${sql(t.workers)} (id, hostname, pid, queues, concurrency, version)
-    VALUES (${worker.id}, ${os.hostname()}, ${process.pid}, ${sql.json(worker.queues)}, ${worker.concurrency}, ${VERSION})
+    INSERT INTO ${sql(t.workers)} (id, hostname, pid, queues, concurrency, version, heartbeat_seconds)
+    VALUES (${worker.id}, ${os.hostname()}, ${process.pid}, ${sql.json(worker.queues)}, ${worker.concurrency}, ${VERSION},
+            ${worker.heartbeatSeconds})
     ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now(), stopped_at = NULL`;
 }
 

@@ -151,7 +151,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#leases = new LeaseKeeper(
       pools.claims.sql,
       pools.main,
-      { id: this.id, queues: o.queues, concurrency: o.maxConcurrentJobs },
+      { id: this.id, queues: o.queues, concurrency: o.maxConcurrentJobs, heartbeatSeconds: o.heartbeatInterval },
       { t: this.#t, leaseSeconds: o.leaseSeconds, heartbeatInterval: o.heartbeatInterval, backoff: o.retryBackoff },
       this.#log,
       {

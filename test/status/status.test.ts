@@ -37,6 +37,20 @@ describe('status', () => {
     expect(text.stdout).not.toContain('\x1b['); // no colour when not on a terminal
   });
 
+  it('calls a worker lost after three of its own heartbeat intervals without one', async () => {
+    await db.sql`TRUNCATE taiat_workers`;
+    await db.sql`
+      INSERT INTO taiat_workers (id, hostname, pid, queues, concurrency, version, heartbeat_seconds, last_heartbeat_at) VALUES
+        ('fast-silent', 'h', 1, '[]', 1, '0.2.0', 1, now() - interval '4 seconds'),
+        ('fast-beating', 'h', 2, '[]', 1, '0.2.0', 1, now() - interval '2 seconds'),
+        ('slow-beating', 'h', 3, '[]', 1, '0.2.0', 60, now() - interval '150 seconds'),
+        ('old-version', 'h', 4, '[]', 1, '0.1.0', NULL, now() - interval '100 seconds')`;
+    const s = JSON.parse((await runBin('taiat', ['status', '--json'], { TAIAT_DATABASE_URL: db.url })).stdout);
+    expect(s.workers.alive.map((w: { id: string }) => w.id).sort()).toEqual(['fast-beating', 'slow-beating']);
+    expect(s.workers.lost.map((w: { id: string }) => w.id).sort()).toEqual(['fast-silent', 'old-version']);
+    expect(s.workers.alive.find((w: { id: string }) => w.id === 'slow-beating')).toMatchObject({ heartbeatSeconds: 60 });
+  });
+
   it('fails clearly on an unmigrated database and hides the password of an unreachable one', async () => {
     const empty = await createDatabase({ migrated: false });
     try {

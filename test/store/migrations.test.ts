@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Logger, migrate, status as gmStatus } from 'graphile-migrate';
@@ -54,7 +54,7 @@ describe('migrations', () => {
     expect([a.code, b.code, a.stderr + b.stderr]).toEqual([0, 0, expect.any(String)]);
     const verify = await runBin('taiat', ['init', '--verify-only', '--json'], { DATABASE_URL: db.url });
     expect(verify.code).toBe(0);
-    expect(JSON.parse(verify.stdout)).toEqual({ current: true, missing: [], applied: ['000001.sql', '000002.sql', '000003.sql'] });
+    expect(JSON.parse(verify.stdout)).toEqual({ current: true, missing: [], applied: ['000001.sql', '000002.sql', '000003.sql', '000004.sql'] });
     expect(await relations(db.url)).toEqual(expect.arrayContaining(['public.taiat_jobs', 'public.taiat_job_history', 'public.taiat_workers', 'public.taiat_all_jobs']));
   });
 
@@ -66,7 +66,7 @@ describe('migrations', () => {
     const sql = postgres(db.url, { max: 1, onnotice: () => {} });
     await sql`DROP VIEW taiat_all_jobs`;
     await sql.end();
-    expect(await verifySchema(db.url)).toEqual({ current: false, missing: ['relation taiat_all_jobs'], applied: ['000001.sql', '000002.sql', '000003.sql'] });
+    expect(await verifySchema(db.url)).toEqual({ current: false, missing: ['relation taiat_all_jobs'], applied: ['000001.sql', '000002.sql', '000003.sql', '000004.sql'] });
   });
 
   it('reports an unreachable database with its code, without the password', async () => {
@@ -116,7 +116,7 @@ describe('migrations beside an application', () => {
       expect([init.code, init.stderr]).toEqual([0, expect.any(String)]);
       expect(await graphileMigrate(db.url, path.join(app, 'migrations'))).toEqual([]);
       const verify = await runBin('taiat', ['init', '--verify-only', '--json', '--database-url', db.url]);
-      expect(JSON.parse(verify.stdout)).toEqual({ current: true, missing: [], applied: ['000001.sql', '000002.sql', '000003.sql'] });
+      expect(JSON.parse(verify.stdout)).toEqual({ current: true, missing: [], applied: ['000001.sql', '000002.sql', '000003.sql', '000004.sql'] });
       const sql = postgres(db.url, { max: 1, onnotice: () => {} });
       try {
         expect((await sql`SELECT filename FROM graphile_migrate.migrations`).map((r) => r.filename)).toEqual(['000001.sql']);
@@ -129,14 +129,19 @@ describe('migrations beside an application', () => {
 
   it('upgrades a database that taiat 0.1 initialised (its record in graphile-migrate), jobs and all', async () => {
     const db = await fresh();
-    // What taiat 0.1's init did: graphile-migrate over taiat's own folder.
-    expect(await graphileMigrate(db.url, MIGRATIONS_FOLDER)).toEqual([]);
+    // What taiat 0.1's init did: graphile-migrate over taiat's own folder, as it was then.
+    const v01 = await mkdtemp(path.join(os.tmpdir(), 'taiat-v01-'));
+    drops.push(() => rm(v01, { recursive: true, force: true }));
+    await mkdir(path.join(v01, 'committed'));
+    await writeFile(path.join(v01, 'current.sql'), '');
+    for (const f of ['000001.sql', '000002.sql', '000003.sql']) await copyFile(path.join(MIGRATIONS_FOLDER, 'committed', f), path.join(v01, 'committed', f));
+    expect(await graphileMigrate(db.url, v01)).toEqual([]);
     const sql = postgres(db.url, { max: 1, onnotice: () => {} });
     try {
       await sql`INSERT INTO taiat_jobs (id, job_type, name) VALUES ('kept', 'task', 'from 0.1')`;
-      expect((await verifySchema(db.url)).missing).toEqual(['migration 000001.sql', 'migration 000002.sql', 'migration 000003.sql']);
+      expect((await verifySchema(db.url)).missing).toEqual(['migration 000001.sql', 'migration 000002.sql', 'migration 000003.sql', 'migration 000004.sql']);
       await runMigrations(db.url);
-      expect(await verifySchema(db.url)).toEqual({ current: true, missing: [], applied: ['000001.sql', '000002.sql', '000003.sql'] });
+      expect(await verifySchema(db.url)).toEqual({ current: true, missing: [], applied: ['000001.sql', '000002.sql', '000003.sql', '000004.sql'] });
       expect((await sql`SELECT id FROM taiat_jobs`).map((r) => r.id)).toEqual(['kept']);
       expect((await sql`SELECT count(*)::int AS n FROM graphile_migrate.migrations`)[0]!.n).toBe(3);
     } finally {

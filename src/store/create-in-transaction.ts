@@ -1,0 +1,61 @@
+import { DependencyError, DuplicateJobIdError, TaiatError, ValidationError, type DependencyErrorCode } from '../errors.js';
+import { checkGraph } from '../jobs/graph.js';
+import type { Job } from '../jobs/model.js';
+import type { ValidatedJob } from '../jobs/validation.js';
+import { inSavepointOf } from './app-transaction.js';
+import { jobFromCreated } from './job-row.js';
+import type { SchemaNames } from './schema-names.js';
+
+/**
+ * Creates validated jobs inside an application's transaction (`createJobs(jobs, { tx })`), through
+ * the schema's SQL function, so that they commit with the application's rows or not at all, and
+ * wake workers only when they commit. A savepoint around the call keeps the application's
+ * transaction usable when the jobs are refused (an unknown dependency, a duplicate id): the
+ * error is a `TaiatError`, as from any other create.
+ */
+export async function createJobsInTransaction(tx: unknown, t: SchemaNames, jobs: ValidatedJob[]): Promise<Job[]> {
+  const inSavepoint = inSavepointOf(tx);
+  if (jobs.length === 0) return [];
+  checkGraph(jobs);
+  const input = JSON.stringify(jobs.map((j) => ({
+    id: j.id, jobType: j.jobType, name: j.name, description: j.description, payload: j.payload,
+    dependencies: j.dependencies, priority: j.priority, maxRetries: j.maxRetries, queue: j.queue,
+    runAt: j.runAt?.toISOString() ?? null, timeoutSeconds: j.timeoutSeconds, retryDelaySeconds: j.retryDelaySeconds,
+  })));
+  let rows: Record<string, unknown>[];
+  try {
+    // The graph was checked above: the function skips its own cycle search.
+    rows = await inSavepoint((query) => query(`SELECT id, now() AS created_at FROM "${t.schema}".taiat_insert_jobs($1::text::jsonb, false, true) AS id`, [input]));
+  } catch (error) {
+    throw taiatErrorOf(error);
+  }
+  const createdAt = new Date(rows[0]!.created_at as string | Date);
+  return jobs.map((j) => jobFromCreated(j, createdAt, null));
+}
+
+const unknownIds = (reason: string) => reason.replace(/^unknown dependency id\(s\): /, '').replace(/; needed by .*$/s, '').split(', ');
+
+/**
+ * The `TaiatError` a refusal of taiat's SQL functions stands for: their errors carry the taiat
+ * code in DETAIL and the field in HINT. Other errors pass through.
+ */
+export function taiatErrorOf(error: unknown): unknown {
+  const e = error as { message?: string; detail?: string; hint?: string };
+  const code = e.detail;
+  if (typeof code !== 'string' || !code.startsWith('TAIAT_') || typeof e.message !== 'string') return error;
+  const field = e.hint ?? '';
+  const reason = field && e.message.startsWith(`${field}: `) ? e.message.slice(field.length + 2) : e.message;
+  switch (code) {
+    case 'TAIAT_INVALID_INPUT':
+      return new ValidationError(field, reason);
+    case 'TAIAT_DUPLICATE_JOB_ID':
+      return new DuplicateJobIdError(reason.replace(/^job id already exists: /, '').split(', '));
+    case 'TAIAT_DEPENDENCY_UNKNOWN':
+    case 'TAIAT_DEPENDENCY_SELF':
+    case 'TAIAT_DEPENDENCY_CYCLE':
+    case 'TAIAT_DEPENDENCY_FAILED':
+      return new DependencyError(code as DependencyErrorCode, reason, code === 'TAIAT_DEPENDENCY_UNKNOWN' ? unknownIds(reason) : []);
+    default:
+      return new TaiatError('TAIAT_INVALID_INPUT', e.message, { cause: error });
+  }
+}
