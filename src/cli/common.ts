@@ -1,6 +1,6 @@
-import path from 'node:path';
 import { resolveDatabaseUrl } from '../config/database-url.js';
 import { startEmbeddedPostgres } from '../db/embedded.js';
+import { findEmbeddedHome } from './embedded-home.js';
 import { runMigrations } from '../store/index.js';
 import { TaiatError } from '../errors.js';
 import { JobManager } from '../manager/job-manager.js';
@@ -20,7 +20,7 @@ export const databaseOptions = {
   embedded: {
     type: 'boolean',
     default: false,
-    describe: 'Use a local Postgres kept under .taiat/ in this folder, started on demand',
+    describe: 'Use the local Postgres of this project (.taiat/ here or above, or $TAIAT_HOME), started on demand',
   },
   schema: {
     type: 'string',
@@ -28,16 +28,16 @@ export const databaseOptions = {
   },
 } as const;
 
-/** The folder of the embedded cluster: `.taiat/` of the current folder. */
-export const EMBEDDED_DIR = path.resolve('.taiat');
-
 /**
- * The database URL of a command: the embedded cluster (started, and migrated, on demand), or
- * the URL from the flag or the environment.
+ * The database URL of a command: the embedded cluster (found from here up, or `TAIAT_HOME`;
+ * started and migrated on demand; made here only by commands that may create it), or the URL
+ * from the flag or the environment. Says on stderr which embedded cluster it uses.
  */
-export async function databaseUrlFor(args: DatabaseArgs): Promise<string> {
+export async function databaseUrlFor(args: DatabaseArgs, options: { createEmbedded?: boolean } = {}): Promise<string> {
   if (args.embedded) {
-    const server = await startEmbeddedPostgres({ dir: EMBEDDED_DIR, database: 'taiat' });
+    const home = findEmbeddedHome(options.createEmbedded ?? false);
+    const server = await startEmbeddedPostgres({ dir: home.dir, database: 'taiat' });
+    process.stderr.write(`embedded Postgres: ${home.dir}${home.source === 'TAIAT_HOME' ? ' (TAIAT_HOME)' : ''}${server.startedHere ? ', started' : ''}\n`);
     await runMigrations(server.url, { schema: args.schema });
     return server.url;
   }

@@ -5,8 +5,7 @@ import { runDemo } from './demo.js';
 import { historyCommand, jobCommands, pruneCommand } from './commands/job.js';
 import { printStatus } from './status-command.js';
 import { surviveLostConnections } from './lost-connections.js';
-import { stopEmbeddedPostgres } from '../db/embedded.js';
-import { EMBEDDED_DIR } from './common.js';
+import { embeddedCommand } from './commands/embedded.js';
 
 function initCommand(y: Argv) {
   return y.command(
@@ -20,7 +19,7 @@ function initCommand(y: Argv) {
         .example('$0 init --database-url postgres://localhost/taiat', 'apply the migrations')
         .example('$0 init --verify-only', 'exit 0 when the schema is current, 1 (listing what is missing) otherwise'),
     async (argv) => {
-      const url = await databaseUrlFor(argv);
+      const url = await databaseUrlFor(argv, { createEmbedded: !argv.verifyOnly });
       if (!argv.verifyOnly) {
         await runMigrations(url, { schema: argv.schema, log: (line) => argv.json || process.stderr.write(`${line}\n`) });
       }
@@ -37,21 +36,9 @@ function demoCommand(y: Argv) {
   return y.command(
     'demo',
     'Run a small dependency graph of example agents to completion, then show status and history',
-    (c) => c.options(databaseOptions).example('$0 demo --embedded', 'run the demo on a local Postgres kept under .taiat/'),
+    (c) => c.options(databaseOptions).example('$0 demo --embedded', 'run the demo on a local Postgres kept under .taiat/ (made here when none is found)'),
     async (argv) => {
-      await runDemo(await databaseUrlFor(argv), argv.schema);
-    },
-  );
-}
-
-function embeddedCommand(y: Argv) {
-  return y.command('embedded <action>', 'Manage the local Postgres under .taiat/ (--embedded)', (c) =>
-    c
-      .positional('action', { choices: ['stop'] as const, describe: 'stop: shut it down (it starts again on demand)' })
-      .example('$0 embedded stop', 'stop the local Postgres'),
-    async () => {
-      const was = await stopEmbeddedPostgres(EMBEDDED_DIR);
-      process.stdout.write(was ? 'stopped the embedded Postgres\n' : 'the embedded Postgres was not running\n');
+      await runDemo(await databaseUrlFor(argv, { createEmbedded: true }), argv.schema);
     },
   );
 }

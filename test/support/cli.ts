@@ -12,10 +12,10 @@ export interface RunResult {
 }
 
 /** Runs a built binary (`bin/taiat.js`, `bin/taiat-worker.js`) as a user would. */
-export function runBin(bin: 'taiat' | 'taiat-worker', args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<RunResult> {
+export function runBin(bin: 'taiat' | 'taiat-worker', args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000, cwd = ROOT): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', `${bin}.js`), ...args], {
-      cwd: ROOT,
+      cwd,
       env: { ...process.env, TAIAT_DATABASE_URL: '', DATABASE_URL: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
