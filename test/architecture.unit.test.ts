@@ -19,7 +19,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   status: ['.', 'config', 'db', 'store'],
   demo: ['worker'],
   cli: ['.', 'config', 'jobs', 'db', 'store', 'manager', 'worker', 'status', 'demo', 'cli/commands'],
-  'cli/commands': ['.', 'cli', 'jobs', 'store', 'status'],
+  'cli/commands': ['.', 'cli', 'config', 'db', 'jobs', 'store', 'status'],
 };
 
 /** Where statements may be written: the store, and the embedded server's own administration. */
