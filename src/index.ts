@@ -4,7 +4,9 @@
 export { JobManager } from './manager/job-manager.js';
 export type {
   JobManagerOptions, ListJobsOptions, ReadyJobsOptions, HistoryOptions, RetryOptions, PruneHistoryOptions, CleanupOptions,
+  CreateJobOptions, AgentJob,
 } from './manager/job-manager.js';
+export type { AppTransaction, PostgresJsTransaction, NodePostgresClient, KyselyTransaction } from './store/index.js';
 export type { NewJob } from './jobs/validation.js';
 export {
   JOB_STATUSES, FINISHED_STATUSES, LIVE_STATUSES, PRIORITIES, BUILTIN_JOB_TYPES,
@@ -23,7 +25,8 @@ export { redactUrl } from './config/database-url.js';
 export { Worker } from './worker/worker.js';
 export type { WorkerEvents } from './worker/worker.js';
 export type { WorkerOptions } from './worker/options.js';
-export type { Agent, AgentRegistry, Executor, ExecutorResult, JobContext, JobAbortReason, WaitFor } from './worker/types.js';
+export type { Agent, AgentFor, AgentRegistry, Executor, ExecutorResult, JobContext, JobAbortReason, WaitFor } from './worker/types.js';
+export type { AgentParameters, AgentPayloadCheck } from './jobs/agent-jobs.js';
 export type { Explanation, JobRef, JobState } from './store/explain.js';
 export { createWorkerMetrics, serveMetrics } from './worker/metrics.js';
 export type { MetricsServer } from './worker/metrics.js';

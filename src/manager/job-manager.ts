@@ -3,6 +3,7 @@ import { parseOptions } from '../config/parse-options.js';
 import { openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
 import { SchemaNotCurrentError } from '../errors.js';
 import type { FinishedStatus, Job, JobStatus } from '../jobs/model.js';
+import type { AgentPayloadCheck } from '../jobs/agent-jobs.js';
 import { checkJobList, validateJobRange, validateNewJob, type NewJob, type ValidationLimits } from '../jobs/validation.js';
 import {
   cancelJob, commitsEarly, createJobFromInput, createJobsFromInput, explainJob, missingRelations, pruneHistory,
@@ -28,6 +29,12 @@ export interface JobManagerOptions {
   /** Most jobs per `createJobs` call (default 100,000). */
   maxJobsPerCall?: number;
 }
+
+/**
+ * A `NewJob`, checked against `AgentParameters` when it names a declared agent: `A` is inferred
+ * from `payload.agent_name`.
+ */
+export type AgentJob<A extends string> = NewJob & { payload?: { agent_name?: A } } & AgentPayloadCheck<A>;
 
 export interface CreateJobOptions {
   /**
@@ -145,7 +152,7 @@ export class JobManager {
    * Creates one job. Throws a `TaiatError` (and writes nothing) on bad input. With `{ tx }`, the
    * job is created in that transaction of the application's (see `CreateJobOptions`).
    */
-  async createJob(job: NewJob, options: CreateJobOptions = {}): Promise<Job> {
+  async createJob<A extends string>(job: AgentJob<A>, options: CreateJobOptions = {}): Promise<Job> {
     const { tx } = parseOptions(createOptionsSchema, options, 'options');
     if (tx !== undefined) {
       const validated = validateNewJob(job, this.#limits);
@@ -162,7 +169,7 @@ export class JobManager {
    * last one is stored, in one transaction). Returns the jobs in the order given. With `{ tx }`,
    * the jobs are created in that transaction of the application's.
    */
-  async createJobs(jobs: NewJob[], options: CreateJobOptions = {}): Promise<Job[]> {
+  async createJobs<A extends string>(jobs: AgentJob<A>[], options: CreateJobOptions = {}): Promise<Job[]> {
     const { tx } = parseOptions(createOptionsSchema, options, 'options');
     if (tx !== undefined) {
       checkJobList(jobs, this.#limits);

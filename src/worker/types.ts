@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Job, JsonObject, JsonValue } from '../jobs/model.js';
+import type { AgentParameters } from '../jobs/agent-jobs.js';
 import type { NewJob } from '../jobs/validation.js';
 
 /** What an executor or agent gets besides its input. */
@@ -57,7 +58,15 @@ export interface Executor {
   execute(job: Job, ctx: JobContext): Promise<ExecutorResult> | ExecutorResult;
 }
 
-/** An agent: runs `agent` jobs whose `payload.agent_name` names it, with `payload.parameters`. */
-export type Agent = (parameters: JsonObject, ctx: JobContext) => Promise<ExecutorResult> | ExecutorResult;
+/**
+ * An agent: runs `agent` jobs whose `payload.agent_name` names it, with `payload.parameters`.
+ * Written as a method so that an agent typed for its own parameters (`AgentFor`) fits a registry.
+ */
+export type Agent<P = JsonObject> = {
+  agent(parameters: P, ctx: JobContext): Promise<ExecutorResult> | ExecutorResult;
+}['agent'];
+
+/** The agent of a name declared in `AgentParameters`, typed for its parameters. */
+export type AgentFor<N extends keyof AgentParameters> = Agent<AgentParameters[N]>;
 
 export type AgentRegistry = Record<string, Agent>;

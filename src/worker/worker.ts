@@ -39,7 +39,21 @@ interface Pools {
  * await worker.start();
  * process.on('SIGTERM', () => worker.stop());
  */
-export class Worker extends EventEmitter<WorkerEvents> {
+// The events are typed by overloads rather than `EventEmitter<WorkerEvents>`: the generic form
+// needs a recent @types/node, and an application's older one (hoisted from another dependency)
+// then failed to compile `worker.on(...)` (TS2576).
+type Listener<E extends keyof WorkerEvents> = (...args: WorkerEvents[E]) => void;
+
+export interface Worker {
+  on<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
+  once<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
+  off<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
+  addListener<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
+  removeListener<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
+  emit<E extends keyof WorkerEvents>(event: E, ...args: WorkerEvents[E]): boolean;
+}
+
+export class Worker extends EventEmitter {
   readonly id: string;
   /** The schema of the taiat instance this worker serves. */
   readonly schema: string;
