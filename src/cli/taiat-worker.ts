@@ -24,6 +24,7 @@ export async function main(args: string[]): Promise<void> {
       'cleanup-interval-hours': { type: 'number', hidden: true, describe: 'The former name of --prune-interval-hours' },
       'history-retention-days': { type: 'number', default: 30, describe: 'History older than this is pruned' },
       'shutdown-timeout': { type: 'number', default: 30, describe: 'Seconds running jobs may finish after SIGTERM' },
+      'startup-timeout': { type: 'number', default: 180, describe: 'Seconds to keep trying while the database cannot be reached at start-up' },
       'lease-seconds': { type: 'number', default: 30, describe: 'Seconds before a silent worker\'s jobs are taken back' },
       'log-level': { choices: LOG_LEVELS, default: 'info' as const, describe: 'Log level (logs: JSON on stderr, pretty on a terminal)' },
       once: { type: 'boolean', default: false, describe: 'Exit 0 once no ready job is left' },
@@ -70,6 +71,7 @@ export async function main(args: string[]): Promise<void> {
       pruneIntervalHours: argv.pruneIntervalHours ?? argv.cleanupIntervalHours ?? 24,
       historyRetentionDays: argv.historyRetentionDays,
       shutdownTimeout: argv.shutdownTimeout,
+      startupTimeout: argv.startupTimeout,
       leaseSeconds: argv.leaseSeconds,
       logger,
     });

@@ -29,8 +29,11 @@ export interface Explanation {
   rootCauses: JobRef[];
   /** For a scheduled job: when it may run. */
   runAt: Date | null;
-  /** For a running job: the worker holding it and until when its lease runs. */
-  lease: { workerId: string; expiresAt: Date; cancelRequested: boolean } | null;
+  /**
+   * For a running job: the worker holding it, until when its lease runs, and whether that time
+   * has passed (the worker stopped renewing it: lost, most likely; a rescue will take the job back).
+   */
+  lease: { workerId: string; expiresAt: Date; expired: boolean; cancelRequested: boolean } | null;
   /** For a job cancelled or failed because of another job: that job. */
   cause: JobRef | null;
 }
@@ -43,8 +46,9 @@ function stateOf(row: { status: string; pending_dependencies: number | null; run
 
 /** Explains one job; null when the id is unknown. Reads only the job's own dependency chain. */
 export async function explainJob(sql: Sql, t: SchemaNames, id: string): Promise<Explanation | null> {
-  const [row] = await sql<(AllJobsView & { pending_dependencies: number | null; is_future: boolean; cancel_requested: boolean })[]>`
-    SELECT v.*, j.pending_dependencies, v.run_at > now() AS is_future, j.cancel_requested_at IS NOT NULL AS cancel_requested
+  const [row] = await sql<(AllJobsView & { pending_dependencies: number | null; is_future: boolean; cancel_requested: boolean; lease_expired: boolean })[]>`
+    SELECT v.*, j.pending_dependencies, v.run_at > now() AS is_future, j.cancel_requested_at IS NOT NULL AS cancel_requested,
+           coalesce(j.lease_expires_at < now(), false) AS lease_expired
       FROM ${sql(t.allJobs)} v LEFT JOIN ${sql(t.jobs)} j ON j.id = v.id WHERE v.id = ${id}`;
   if (!row) return null;
   const job = jobFromRow(row);
@@ -78,7 +82,7 @@ export async function explainJob(sql: Sql, t: SchemaNames, id: string): Promise<
     cause = c ? ref(c) : { id: row.cause_job_id, name: '(pruned from history)', state: 'failed' };
   }
   const lease = state === 'running' && job.workerId && job.leaseExpiresAt
-    ? { workerId: job.workerId, expiresAt: job.leaseExpiresAt, cancelRequested: row.cancel_requested }
+    ? { workerId: job.workerId, expiresAt: job.leaseExpiresAt, expired: row.lease_expired, cancelRequested: row.cancel_requested }
     : null;
   const names = (refs: JobRef[]) => refs.map((r) => `${r.id} (${r.name}, ${r.state})`).join(', ');
   const summary = ((): string => {
@@ -90,7 +94,9 @@ export async function explainJob(sql: Sql, t: SchemaNames, id: string): Promise<
       case 'blocked':
         return `blocked on ${waitingOn.length} unfinished dependenc${waitingOn.length === 1 ? 'y' : 'ies'}: ${names(waitingOn)}; first to finish: ${names(rootCauses)}`;
       case 'running':
-        return `running on worker ${lease!.workerId} (attempt ${job.attempts}), lease until ${lease!.expiresAt.toISOString()}${lease!.cancelRequested ? '; cancellation requested' : ''}`;
+        return `running on worker ${lease!.workerId} (attempt ${job.attempts}), ${lease!.expired
+          ? `but its lease expired at ${lease!.expiresAt.toISOString()}: the worker is likely lost, and the next rescue (any live worker, every half lease) takes the job back`
+          : `lease until ${lease!.expiresAt.toISOString()}`}${lease!.cancelRequested ? '; cancellation requested' : ''}`;
       case 'completed':
         return `completed at ${job.completedAt?.toISOString()} after ${job.attempts} attempt(s)`;
       case 'failed':

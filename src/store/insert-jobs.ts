@@ -34,8 +34,9 @@ export async function insertJobs(tx: Sql | Tx, t: SchemaNames, jobs: ValidatedJo
   if (jobs.some((j) => j.dependencies.length > 0)) {
     const inCall = new Set(jobs.map((j) => j.id));
     const external = jobs.flatMap((j) => j.dependencies.filter((d) => !inCall.has(d)));
+    // A job is named as its caller knows it: by its id when the caller chose it, else by its name.
     const live = await resolveExternalDependencies(tx as Tx, t, external, (ids) =>
-      jobs.filter((j) => j.dependencies.some((d) => ids.includes(d))).map((j) => j.id),
+      jobs.filter((j) => j.dependencies.some((d) => ids.includes(d))).map((j) => (j.idChosen ? j.id : `'${j.name}'`)),
     );
     for (const id of [...live, ...inCall]) unfinished.add(id);
   }

@@ -48,8 +48,7 @@ export class Completer {
   /** Queues an outcome for writing (and starts the writer if it is idle). */
   record(outcome: AttemptOutcome, log: () => Logger): void {
     this.#outbox.push(outcome);
-    if (outcome.kind === 'failed') log().warn({ error: outcome.error, retryInSeconds: outcome.retryInSeconds }, 'job attempt failed');
-    else if (this.#opts.log.isLevelEnabled('debug')) log().debug({ outcome: outcome.kind }, `job ${outcome.kind}`);
+    if (this.#opts.log.isLevelEnabled('debug')) log().debug({ outcome: outcome.kind }, `job ${outcome.kind}; writing its outcome`);
     if (!this.#writing) this.#writing = this.#writeAll().finally(() => (this.#writing = undefined));
   }
 

@@ -1,4 +1,6 @@
+import type { Logger } from 'pino';
 import type { Job, JsonValue } from '../jobs/model.js';
+import type { AttemptOutcome } from '../jobs/outcome.js';
 
 /** Events a worker emits, for observers (metrics, tests, UIs). */
 export interface WorkerEvents {
@@ -14,4 +16,59 @@ export interface WorkerEvents {
   'worker:error': [error: Error];
   /** The worker stopped (after `stop()`). */
   'worker:stopped': [];
+}
+
+/** A listener of one of a worker's events. */
+export type Listener<E extends keyof WorkerEvents> = (...args: WorkerEvents[E]) => void;
+
+/** What emits a worker's events (the worker; a narrower view keeps this module below it). */
+interface EventSink {
+  emit<E extends keyof WorkerEvents>(event: E, ...args: WorkerEvents[E]): boolean;
+}
+
+/**
+ * Emits the events of a written batch of outcomes, and logs one line per finished attempt (job
+ * id and name, outcome, attempt, duration; failures at `warn` with their error): only for jobs
+ * whose write applied (the others are no longer this worker's). Returns the delay, in seconds,
+ * of the earliest retry scheduled (Infinity when none).
+ */
+export function emitWritten(worker: EventSink, batch: AttemptOutcome[], written: Set<string>, log: Logger): number {
+  let retryWake = Infinity;
+  const logInfo = log.isLevelEnabled('info');
+  const now = Date.now();
+  for (const o of batch) {
+    if (!written.has(o.job.id)) {
+      log.warn({ jobId: o.job.id, outcome: o.kind }, 'outcome not written: the job is no longer leased by this worker');
+      continue;
+    }
+    const line = () => ({
+      jobId: o.job.id, jobName: o.job.name, queue: o.job.queue, attempt: o.job.attempts, outcome: o.kind,
+      durationMs: o.job.startedAt ? now - o.job.startedAt.getTime() : null,
+    });
+    switch (o.kind) {
+      case 'completed':
+        worker.emit('job:completed', o.job, o.result);
+        if (logInfo) log.info(line(), 'job completed');
+        break;
+      case 'failed':
+        if (o.retryInSeconds === null) {
+          worker.emit('job:failed', o.job, o.error);
+          log.warn({ ...line(), error: o.error }, 'job failed');
+        } else {
+          worker.emit('job:retried', o.job, o.error, o.retryInSeconds);
+          log.warn({ ...line(), error: o.error, retryInSeconds: o.retryInSeconds }, 'job attempt failed; it will be retried');
+          retryWake = Math.min(retryWake, o.retryInSeconds);
+        }
+        break;
+      case 'cancelled':
+        worker.emit('job:cancelled', o.job);
+        if (logInfo) log.info(line(), 'job cancelled');
+        break;
+      case 'released':
+      case 'waiting':
+        if (logInfo) log.info(line(), o.kind === 'waiting' ? 'job waiting for the jobs it created' : 'job released (not started, or stopped by shutdown)');
+        break;
+    }
+  }
+  return retryWake;
 }

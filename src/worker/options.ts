@@ -37,6 +37,11 @@ export interface WorkerOptions {
   retryBackoff?: { base?: number; max?: number; jitter?: number };
   /** Seconds running jobs may finish after `stop()` before they are aborted (default 30). */
   shutdownTimeout?: number;
+  /**
+   * Seconds `start()` keeps trying while the database cannot be reached (down, restarting), with
+   * back-off, before it fails (default 180; 0: fail at once).
+   */
+  startupTimeout?: number;
   /** Hours between history prunes, 0 to disable (default 24). */
   pruneIntervalHours?: number;
   /** @deprecated Renamed `pruneIntervalHours`. */
@@ -85,6 +90,7 @@ const schema = z.strictObject({
       jitter: z.number().min(0).max(1, 'retryBackoff.jitter must be between 0 and 1').default(0.2),
     })
     .default({ base: 1, max: 3600, jitter: 0.2 }),
+  startupTimeout: z.number({ error: 'startupTimeout must be a number' }).min(0, 'startupTimeout must not be negative').max(86_400, 'startupTimeout must be at most 86400 (a day)').default(180),
   shutdownTimeout: z.number().min(0, 'shutdownTimeout must not be negative').max(86_400, 'shutdownTimeout must be at most 86400 (a day)').default(30),
   pruneIntervalHours: pruneInterval('pruneIntervalHours'),
   cleanupIntervalHours: pruneInterval('cleanupIntervalHours'),

@@ -1,3 +1,4 @@
+import { isConnectionError } from '../db/connection.js';
 import { DatabaseUnavailableError } from '../errors.js';
 
 /** Resolves after `ms`; the timer does not keep the process alive. */
@@ -48,4 +49,30 @@ export function runEvery(seconds: number, task: () => Promise<unknown>, onError:
     clearInterval(timer);
     await running;
   };
+}
+
+/**
+ * Runs `attempt` until it succeeds, trying again with back-off (1 s doubling to 10 s) while it
+ * fails because the database cannot be reached (down, restarting, not accepting connections
+ * yet), for at most `timeoutMs`. Any other error, the last one at the deadline, or `gaveUp()`
+ * turning true, ends it with that error.
+ */
+export async function retryWhileUnreachable<T>(
+  attempt: () => Promise<T>,
+  timeoutMs: number,
+  onRetry: (error: unknown, waitMs: number) => void,
+  gaveUp: () => boolean,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let n = 2; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const waitMs = Math.min(retryBackoffMs(n), deadline - Date.now());
+      if (!isConnectionError(error) || waitMs <= 0 || gaveUp()) throw error;
+      onRetry(error, waitMs);
+      await sleep(waitMs);
+      if (gaveUp()) throw error;
+    }
+  }
 }

@@ -4,28 +4,37 @@ import { resolveDatabaseUrl } from '../config/database-url.js';
 import { isConnectionError, openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
 import { SchemaNotCurrentError, TaiatError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
-import type { AttemptOutcome } from '../jobs/outcome.js';
 import { DEFAULT_LIMITS, type NewJob } from '../jobs/validation.js';
 import {
   createJobsFromInput, markWorkerStopped, missingRelations, pruneHistoryUnlessBusy, schemaNames, type SchemaNames,
 } from '../store/index.js';
 import { Completer } from './completer.js';
-import type { WorkerEvents } from './events.js';
+import { emitWritten, type Listener, type WorkerEvents } from './events.js';
 import { JobRunner } from './job-runner.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { Maintenance, type MaintenanceService } from './maintenance.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { Producer } from './producer.js';
-import { sleep } from './timers.js';
+import { retryWhileUnreachable, sleep } from './timers.js';
 import type { JobAbortReason } from './types.js';
 
 export type { WorkerEvents } from './events.js';
 
-/** The worker's pools: its main one, and a small one of claims and lease renewals. */
+/** The worker's pools: claims and heartbeats have one of their own, so that a backlog of outcome writes never delays a heartbeat. */
 interface Pools {
   main: Connection;
-  /** Claims and heartbeats get a pool of their own, so a backlog of outcome writes never delays a heartbeat. */
   claims: Connection;
+}
+
+// Typed events by overloads, not `EventEmitter<WorkerEvents>`: the generic form needs a recent
+// @types/node, and an application's older one failed to compile `worker.on(...)` (TS2576).
+export interface Worker {
+  on<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
+  once<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
+  off<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
+  addListener<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
+  removeListener<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
+  emit<E extends keyof WorkerEvents>(event: E, ...args: WorkerEvents[E]): boolean;
 }
 
 /**
@@ -39,20 +48,6 @@ interface Pools {
  * await worker.start();
  * process.on('SIGTERM', () => worker.stop());
  */
-// The events are typed by overloads rather than `EventEmitter<WorkerEvents>`: the generic form
-// needs a recent @types/node, and an application's older one (hoisted from another dependency)
-// then failed to compile `worker.on(...)` (TS2576).
-type Listener<E extends keyof WorkerEvents> = (...args: WorkerEvents[E]) => void;
-
-export interface Worker {
-  on<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
-  once<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
-  off<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
-  addListener<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
-  removeListener<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this;
-  emit<E extends keyof WorkerEvents>(event: E, ...args: WorkerEvents[E]): boolean;
-}
-
 export class Worker extends EventEmitter {
   readonly id: string;
   /** The schema of the taiat instance this worker serves. */
@@ -106,23 +101,12 @@ export class Worker extends EventEmitter {
     this.#pools = pools;
     this.#assemble(pools);
     try {
-      // Together: each opens a connection of its own, and in sequence their handshakes were most
-      // of a worker's start-up time.
-      const [missing, ...rest] = await Promise.allSettled([
-        missingRelations(pools.main.sql, this.#t),
-        this.#leases!.heartbeat(),
-        pools.main.sql.listen(this.#t.readyChannel, (queue) => {
-          if (this.#opts.queues.includes(queue)) this.#producer!.nudge(true);
-        }),
-        pools.main.sql.listen(this.#t.cancelChannel, (jobId) => this.#abort(jobId, 'cancelled')),
-      ]);
-      // A missing schema explains the other failures: it is the error to report.
-      if (missing.status === 'rejected') throw missing.reason;
-      if (missing.value.length > 0) throw new SchemaNotCurrentError(missing.value);
-      for (const r of rest) if (r.status === 'rejected') throw r.reason;
-      for (const r of rest) {
-        if (r.status === 'fulfilled' && r.value) this.#unlisten.push(() => r.value!.unlisten());
-      }
+      await retryWhileUnreachable(
+        () => this.#connect(pools),
+        this.#opts.startupTimeout * 1000,
+        (error, waitMs) => this.#log.warn({ err: translateDatabaseError(error, url), retryInMs: waitMs }, 'database unreachable at start-up; trying again'),
+        () => this.#lifecycle !== 'new',
+      );
     } catch (error) {
       await pools.main.close();
       await pools.claims.close();
@@ -132,12 +116,39 @@ export class Worker extends EventEmitter {
     this.#lifecycle = 'running';
     this.#leases!.start();
     this.#maintenance!.start();
-    this.#log.info({ queues: this.#opts.queues, concurrency: this.#opts.maxConcurrentJobs }, 'worker started');
+    this.#log.info({
+      queues: this.#opts.queues, concurrency: this.#opts.maxConcurrentJobs, schema: this.schema,
+      agents: Object.keys(this.#opts.agents).sort(), executors: this.#opts.executors.length,
+    }, 'worker started');
     if (this.#opts.executors.length === 0 && Object.keys(this.#opts.agents).length === 0) {
       this.#log.warn('no agents or executors are registered: every job claimed will fail (see --agents)');
     }
     await this.#leases!.rescue();
     this.#producer!.start();
+  }
+
+  /** Checks the schema, registers the worker and listens, all at once; on failure, listens no more. */
+  async #connect(pools: Pools): Promise<void> {
+    // Together: each opens a connection of its own, and in sequence their handshakes were most
+    // of a worker's start-up time.
+    const [missing, ...rest] = await Promise.allSettled([
+      missingRelations(pools.main.sql, this.#t),
+      this.#leases!.heartbeat(),
+      pools.main.sql.listen(this.#t.readyChannel, (queue) => {
+        if (this.#opts.queues.includes(queue)) this.#producer!.nudge(true);
+      }),
+      pools.main.sql.listen(this.#t.cancelChannel, (jobId) => this.#abort(jobId, 'cancelled')),
+    ]);
+    for (const r of rest) {
+      if (r.status === 'fulfilled' && r.value) this.#unlisten.push(() => r.value!.unlisten());
+    }
+    const failed = [missing, ...rest].find((r) => r.status === 'rejected');
+    // A missing schema explains the other failures: it is the error to report.
+    const error = missing.status === 'fulfilled' && missing.value.length > 0 ? new SchemaNotCurrentError(missing.value) : failed?.reason;
+    if (error !== undefined) {
+      await Promise.allSettled(this.#unlisten.splice(0).map((u) => u()));
+      throw error;
+    }
   }
 
   /** Builds the parts that need the pools, wired to each other through the worker. */
@@ -156,7 +167,11 @@ export class Worker extends EventEmitter {
       // An outcome write may take two leases (at least 10 s) before it is sent again.
       { t: this.#t, workerId: this.id, batchSize: o.completionBatchSize, writeDeadlineMs: Math.max(10, 2 * o.leaseSeconds) * 1000, log: this.#log },
       {
-        written: (batch, written) => this.#emitWritten(batch, written),
+        written: (batch, written) => {
+          const retryWake = emitWritten(this, batch, written, this.#log);
+          // Wake when the earliest retry this worker scheduled is due, rather than at the next poll.
+          if (retryWake < o.pollInterval) setTimeout(() => this.#producer!.nudge(true), retryWake * 1000 + 5).unref();
+        },
         mayHaveMadeReady: () => this.#producer!.mayHaveMore(),
         outboxEmptied: () => this.#producer!.nudge(false),
         survive,
@@ -283,36 +298,5 @@ export class Worker extends EventEmitter {
       return;
     }
     this.#runner.abort(jobId, reason);
-  }
-
-  /** Emits the events of a written batch of outcomes. */
-  #emitWritten(batch: AttemptOutcome[], written: Set<string>): void {
-    let retryWake = Infinity;
-    for (const o of batch) {
-      if (!written.has(o.job.id)) {
-        this.#log.warn({ jobId: o.job.id, outcome: o.kind }, 'outcome not written: the job is no longer leased by this worker');
-        continue;
-      }
-      switch (o.kind) {
-        case 'completed':
-          this.emit('job:completed', o.job, o.result);
-          break;
-        case 'failed':
-          if (o.retryInSeconds === null) this.emit('job:failed', o.job, o.error);
-          else {
-            this.emit('job:retried', o.job, o.error, o.retryInSeconds);
-            retryWake = Math.min(retryWake, o.retryInSeconds);
-          }
-          break;
-        case 'cancelled':
-          this.emit('job:cancelled', o.job);
-          break;
-        case 'released':
-        case 'waiting':
-          break;
-      }
-    }
-    // Wake when the earliest retry this worker scheduled is due, rather than at the next poll.
-    if (retryWake < this.#opts.pollInterval) setTimeout(() => this.#producer!.nudge(true), retryWake * 1000 + 5).unref();
   }
 }

@@ -245,6 +245,8 @@ describe('bad input: a clear error, and nothing written', () => {
     ['duplicate id', agent('x', { id: 'exists-1' }), 'TAIAT_DUPLICATE_JOB_ID', /exists-1/],
     ['id of a finished job', agent('x', { id: 'failed-1' }), 'TAIAT_DUPLICATE_JOB_ID', /failed-1/],
     ['unknown dependency', agent('x', { dependencies: ['nope-1'] }), 'TAIAT_DEPENDENCY_UNKNOWN', /unknown dependency id\(s\): nope-1/],
+    // Without an id of the caller's choosing, the job is named by its name: its generated id means nothing to the caller.
+    ['unknown dependency of a job without an id', agent('the load', { dependencies: ['nope-2'] }), 'TAIAT_DEPENDENCY_UNKNOWN', /^unknown dependency id\(s\): nope-2; needed by 'the load'$/],
     ['self dependency', agent('x', { id: 'me', dependencies: ['me'] }), 'TAIAT_DEPENDENCY_SELF', /me \(x\) depends on itself/],
     ['failed dependency', agent('x', { dependencies: ['failed-1'] }), 'TAIAT_DEPENDENCY_FAILED', /failed-1 \(broken\) failed/],
     ['cancelled dependency', agent('x', { dependencies: ['cancelled-1'] }), 'TAIAT_DEPENDENCY_FAILED', /cancelled-1 \(dropped\) cancelled/],

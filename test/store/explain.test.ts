@@ -27,7 +27,12 @@ describe('explain', () => {
     await db.sql`UPDATE taiat_jobs SET status = 'running', lease_owner = 'w-9', lease_expires_at = now() + interval '30 seconds', attempts = 1 WHERE id = 'root-a'`;
     const running = (await harness.jobs.explain('root-a'))!;
     expect(running.state).toBe('running');
-    expect(running.lease).toMatchObject({ workerId: 'w-9', cancelRequested: false });
+    expect(running.lease).toMatchObject({ workerId: 'w-9', cancelRequested: false, expired: false });
+    expect(running.summary).toMatch(/^running on worker w-9 \(attempt 1\), lease until /);
+    await db.sql`UPDATE taiat_jobs SET lease_expires_at = now() - interval '5 seconds' WHERE id = 'root-a'`;
+    const lost = (await harness.jobs.explain('root-a'))!;
+    expect(lost.lease).toMatchObject({ workerId: 'w-9', expired: true });
+    expect(lost.summary).toMatch(/^running on worker w-9 \(attempt 1\), but its lease expired at .*: the worker is likely lost/);
 
     await harness.jobs.cancelJob('root-b');
     const cancelled = (await harness.jobs.explain('leaf'))!;

@@ -35,8 +35,8 @@ const record = (n: number) =>
 const finished = async () => (await db.sql`SELECT count(*)::int AS n FROM taiat_job_history WHERE status = 'completed'`)[0]!.n;
 
 /** The worker goes through the proxy; its agents record runs over a connection of their own. */
-const spawnBehindProxy = () => {
-  const w = spawnWorker(db.url, ['--database-url', proxy.url, '--max-concurrent-jobs', '4']);
+const spawnBehindProxy = (...args: string[]) => {
+  const w = spawnWorker(db.url, ['--database-url', proxy.url, '--max-concurrent-jobs', '4', ...args]);
   children.push(w);
   return w;
 };
@@ -66,13 +66,25 @@ describe('connections reset under the driver', () => {
   it('a worker starting while every type fetch is cut stops with a clear error, not a crash', async () => {
     proxy = await startResetProxy(db.url);
     proxy.cutTypeFetches(true);
-    const worker = spawnBehindProxy();
+    const worker = spawnBehindProxy('--startup-timeout', '2');
     const exit = await worker.exited;
     expect(proxy.typeFetches()).toBeGreaterThan(0);
     expect(exit.code).toBe(1);
     expect(worker.output()).toMatch(/error \[TAIAT_DATABASE_UNAVAILABLE\]: cannot reach the database/);
     expect(worker.output()).not.toMatch(/triggerUncaughtException/);
   }, 60_000);
+
+  it('a worker starting while the database cannot be reached waits for it, then runs jobs', async () => {
+    proxy = await startResetProxy(db.url);
+    proxy.cutTypeFetches(true);
+    const worker = spawnBehindProxy('--startup-timeout', '60');
+    await waitFor(() => /database unreachable at start-up; trying again/.test(worker.output()), 'a retry at start-up', 20_000);
+    proxy.cutTypeFetches(false);
+    await waitFor(() => /worker started/.test(worker.output()), 'the worker to start', 30_000);
+    await jobs.createJobs(record(3));
+    await waitFor(async () => (await finished()) === 3, 'the jobs done', 30_000);
+    expect(worker.child.exitCode).toBeNull();
+  }, 90_000);
 
   it('a JobManager whose connections are reset works on the next call, without fetching types again', async () => {
     proxy = await startResetProxy(db.url);
