@@ -11,6 +11,7 @@ const SRC = path.resolve(import.meta.dirname, '../src');
 const MAY_IMPORT: Record<string, readonly string[]> = {
   '.': ['config', 'jobs', 'db', 'store', 'manager', 'worker', 'status'],
   config: ['.'],
+  driver: [],
   jobs: ['.'],
   db: ['.', 'config', 'jobs'],
   store: ['.', 'config', 'jobs', 'db'],
