@@ -20,7 +20,7 @@ export {
 } from './errors.js';
 export type { TaiatErrorCode } from './errors.js';
 export { runMigrations, verifySchema } from './store/index.js';
-export type { SchemaStatus } from './store/index.js';
+export type { SchemaStatus, MigrationOptions } from './store/index.js';
 export { redactUrl } from './config/database-url.js';
 export { Worker } from './worker/worker.js';
 export type { WorkerEvents } from './worker/worker.js';

@@ -8,7 +8,7 @@
 
 // Schema: migrations, the relations taiat needs, advisory lock keys.
 export { runMigrations, verifySchema, missingRelations, SCHEMA_RELATIONS, MIGRATIONS_FOLDER } from './migrations.js';
-export type { SchemaStatus } from './migrations.js';
+export type { SchemaStatus, MigrationOptions } from './migrations.js';
 
 // Creating jobs: validated input, graphs, streamed COPY, durability.
 export { createJobsFromInput, createJobFromInput, createJobs } from './create-jobs.js';

@@ -15,9 +15,12 @@ export interface WorkerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** The repository's `taiat-worker`; a test of the installed package passes the installed one. */
+export const WORKER_BIN = path.join(ROOT, 'bin/taiat-worker.js');
+
 /** Starts `taiat-worker` as a separate process with the recording agents. */
-export function spawnWorker(url: string, args: string[] = []): WorkerProcess {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/taiat-worker.js'), '--agents', RECORDING_AGENTS, '--poll-interval', '0.5', '--log-level', 'info', ...args], {
+export function spawnWorker(url: string, args: string[] = [], bin = WORKER_BIN): WorkerProcess {
+  const child = spawn(process.execPath, [bin, '--agents', RECORDING_AGENTS, '--poll-interval', '0.5', '--log-level', 'info', ...args], {
     cwd: ROOT,
     env: { ...process.env, TAIAT_DATABASE_URL: url, DATABASE_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],

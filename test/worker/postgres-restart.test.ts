@@ -1,69 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import postgres from 'postgres';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embedded.js';
-import { JobManager, runMigrations } from '../../src/index.js';
-import { spawnWorker, TEST_RUNS_TABLE, type WorkerProcess } from '../support/processes.js';
-import { waitFor } from '../support/wait.js';
-
-// A server of this file's own: restarting the shared one would disturb the other files.
-let dir: string;
-let server: EmbeddedPostgres;
-let sql: postgres.Sql;
-let worker: WorkerProcess | undefined;
-
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'taiat-restart-'));
-  server = await startEmbeddedPostgres({ dir, database: 'restart', settings: { fsync: 'off' } });
-  await runMigrations(server.url);
-  sql = postgres(server.url, { max: 2, onnotice: () => {} });
-  await sql.unsafe(TEST_RUNS_TABLE);
-}, 60_000);
-
-afterAll(async () => {
-  if (worker && worker.child.exitCode === null) worker.child.kill('SIGKILL');
-  await sql?.end({ timeout: 1 });
-  await server?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
-
-const completed = async () => (await sql`SELECT count(*)::int AS n FROM taiat_job_history`)[0]!.n;
+import { it } from 'vitest';
+import { WORKER_BIN } from '../support/processes.js';
+import { survivesPostgresRestarts } from '../support/restart.js';
 
 it('a worker survives Postgres restarts (fast and immediate) mid-run: nothing lost, nothing run twice at once', async () => {
-  const jobs = await JobManager.connect({ databaseUrl: server.url });
-  await jobs.createJobs(Array.from({ length: 600 }, (_, i) => ({
-    jobType: 'agent', name: `j${i}`, payload: { agent_name: 'record', parameters: { sleepMs: 10 } }, retryDelaySeconds: 0.2, maxRetries: 10,
-  })));
-  await jobs.close();
-  worker = spawnWorker(server.url, ['--max-concurrent-jobs', '8', '--lease-seconds', '5']);
-
-  await waitFor(async () => (await completed()) >= 100, '100 jobs done', 30_000);
-  await server.restart('fast');
-  await waitFor(async () => (await completed().catch(() => 0)) >= 300, '300 jobs done after a fast restart', 60_000);
-  await server.restart('immediate');
-  await waitFor(async () => (await completed().catch(() => 0)) === 600, 'all jobs done after an immediate restart', 90_000).catch(async (error: Error) => {
-    const live = await sql`SELECT status, lease_owner, lease_expires_at, run_at, retry_count, attempts FROM taiat_jobs LIMIT 5`;
-    error.message += `\nlive jobs: ${JSON.stringify(live)}\nworker output:\n${worker!.output().slice(-4000)}`;
-    throw error;
-  });
-
-  expect(worker.child.exitCode).toBeNull(); // still running: it logged, retried and resumed
-  expect(worker.output()).toMatch(/database unreachable; retrying/);
-  const [state] = await sql`
-    SELECT (SELECT count(*)::int FROM taiat_jobs) AS live,
-           (SELECT count(*)::int FROM taiat_job_history WHERE status = 'completed') AS completed`;
-  expect(state).toEqual({ live: 0, completed: 600 });
-  // The same attempt of a job never ran twice, and every recorded attempt is counted in history.
-  const [dupes] = await sql`SELECT count(*)::int AS n FROM (SELECT job_id, attempt FROM test_runs GROUP BY 1, 2 HAVING count(*) > 1) d`;
-  expect(dupes!.n).toBe(0);
-  const [uncounted] = await sql`
-    SELECT count(*)::int AS n FROM test_runs r JOIN taiat_job_history h ON h.job_id = r.job_id WHERE r.attempt > h.attempts`;
-  expect(uncounted!.n).toBe(0);
-  const [ran] = await sql`SELECT count(DISTINCT job_id)::int AS n FROM test_runs WHERE ended_at IS NOT NULL`;
-  expect(ran!.n).toBe(600);
-
-  worker.child.kill('SIGTERM');
-  expect((await worker.exited).code).toBe(0);
+  await survivesPostgresRestarts(WORKER_BIN);
 }, 180_000);
