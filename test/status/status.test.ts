@@ -41,8 +41,8 @@ describe('status', () => {
     await db.sql`TRUNCATE taiat_workers`;
     await db.sql`
       INSERT INTO taiat_workers (id, hostname, pid, queues, concurrency, version, heartbeat_seconds, last_heartbeat_at) VALUES
-        ('fast-silent', 'h', 1, '[]', 1, '0.2.0', 1, now() - interval '4 seconds'),
-        ('fast-beating', 'h', 2, '[]', 1, '0.2.0', 1, now() - interval '2 seconds'),
+        ('fast-silent', 'h', 1, '[]', 1, '0.2.0', 10, now() - interval '40 seconds'),
+        ('fast-beating', 'h', 2, '[]', 1, '0.2.0', 10, now() - interval '20 seconds'),
         ('slow-beating', 'h', 3, '[]', 1, '0.2.0', 60, now() - interval '150 seconds'),
         ('old-version', 'h', 4, '[]', 1, '0.1.0', NULL, now() - interval '100 seconds')`;
     const s = JSON.parse((await runBin('taiat', ['status', '--json'], { TAIAT_DATABASE_URL: db.url })).stdout);
