@@ -21,9 +21,6 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: [...configDefaults.exclude, UNIT_TESTS],
           globalSetup: ['test/support/global-setup.ts'],
-          // In-process workers and managers run with the guard on the driver, as taiat's commands do
-          // (built by `npm test` before the tests run).
-          execArgv: ['--import', './dist/driver/register.js'],
           // Files run in parallel against one server, each in a database of its own.
           fileParallelism: true,
           maxWorkers: 2,

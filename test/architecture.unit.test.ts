@@ -11,7 +11,7 @@ const SRC = path.resolve(import.meta.dirname, '../src');
 const MAY_IMPORT: Record<string, readonly string[]> = {
   '.': ['config', 'jobs', 'db', 'store', 'manager', 'worker', 'status'],
   config: ['.'],
-  driver: [],
+  driver: ['db'],
   jobs: ['.'],
   db: ['.', 'config', 'jobs'],
   store: ['.', 'config', 'jobs', 'db'],

@@ -1,13 +1,14 @@
 import { Kysely } from 'kysely';
 import { PostgresJSDialect } from 'kysely-postgres-js';
-import postgres from 'postgres';
+import type postgresTypes from 'postgres';
+import { postgres } from './driver.js';
 import { DatabaseUnavailableError, TaiatError } from '../errors.js';
 import { redactUrl, scrubSecret } from '../config/database-url.js';
 import type { Database } from './schema.js';
 
-export type Sql = postgres.Sql;
+export type Sql = postgresTypes.Sql;
 /** A transaction handle: every store operation runs inside one. */
-export type Tx = postgres.TransactionSql;
+export type Tx = postgresTypes.TransactionSql;
 
 /** A pool: postgres.js for hot-path statements and LISTEN, Kysely over the same pool. */
 export interface Connection {
@@ -118,6 +119,6 @@ export function translateDatabaseError(error: unknown, url: string): unknown {
 }
 
 /** A value sent as a JSON/JSONB parameter (postgres.js serialises it once). */
-export function jsonParam(sql: Sql | Tx, value: unknown): postgres.Parameter {
-  return sql.json(value as postgres.JSONValue);
+export function jsonParam(sql: Sql | Tx, value: unknown): postgresTypes.Parameter {
+  return sql.json(value as postgresTypes.JSONValue);
 }

@@ -246,7 +246,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 }
 
 async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
-  const { default: postgres } = await import('postgres');
+  const { postgres } = await import('./driver.js');
   const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
   try {
     const rows = await sql`SELECT 1 FROM pg_database WHERE datname = ${name}`;

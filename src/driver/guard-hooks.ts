@@ -1,34 +1,13 @@
-/**
- * A module-loading hook (node:module `register`) that guards postgres.js against
- * porsager/postgres#1208: a statement sent on a connection whose socket has just closed (a
- * reserved connection after its backend died, a write racing a Postgres restart) dereferences
- * the null socket in a timer callback, an uncaught TypeError that ends the process. The guard,
- * the one of the upstream fix (porsager/postgres#1209), fails that statement with
- * CONNECTION_CLOSED instead. It is added to postgres.js's source as the module loads, so it
- * reaches every installation, leaves releases that carry a fix of their own alone, and changes
- * nothing if the function no longer looks as expected.
- */
+import { guardedSource } from '../db/driver-guard.js';
 
-const GUARD = `
-    if (!socket) { // guard added by taiat (porsager/postgres#1208)
-      nextWriteTimer !== null && clearImmediate(nextWriteTimer)
-      chunk = nextWriteTimer = null
-      error(Errors.connection('CONNECTION_CLOSED', options))
-      return false
-    }
-`;
+/**
+ * A module-loading hook (node:module `register`) that adds taiat's guard (db/driver-guard.ts) to
+ * any postgres.js loaded after it: for an application that wants its own use of postgres.js
+ * guarded too (`node --import taiat/register app.js`). taiat guards its own connections without it.
+ */
 
 /** postgres.js's connection module (its ESM build, and the CommonJS one when loaded by import). */
 const CONNECTION_MODULE = /\/postgres\/(cjs\/)?src\/connection\.js$/;
-
-/** The source with the guard added, or null when it needs none or has an unknown shape. */
-export function guardedSource(source: string): string | null {
-  const head = /function nextWrite\(fn\) \{\n/.exec(source);
-  if (!head) return null;
-  const body = source.slice(head.index + head[0].length, head.index + head[0].length + 400);
-  if (/^\s*if \(!socket\)/.test(body)) return null;
-  return source.slice(0, head.index + head[0].length) + GUARD + source.slice(head.index + head[0].length);
-}
 
 interface LoadResult {
   format?: string | null;

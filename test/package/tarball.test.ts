@@ -47,7 +47,7 @@ describe('the installed package', () => {
     expect(types).toEqual(['node']);
     const own = await du(path.join(modules, 'taiat'));
     expect(own).toBeLessThan(5 * 1024 * 1024);
-    for (const file of ['LICENSE', 'README.md', 'docs/api.md', 'migrations/committed/000004.sql', 'dist/driver/register.js']) {
+    for (const file of ['LICENSE', 'README.md', 'docs/api.md', 'migrations/committed/000004.sql', 'dist/driver/register.js', 'dist/db/driver-guard.js']) {
       await expect(stat(path.join(modules, 'taiat', file))).resolves.toBeTruthy();
     }
   });
@@ -59,10 +59,10 @@ describe('the installed package', () => {
     expect(JSON.parse(cjs.stdout)).toEqual({ cjs: 'function', codes: true });
   }, 120_000);
 
-  it('creates jobs (in a transaction too) and runs them with a worker, in a schema of the application\'s choosing', async () => {
+  it('creates jobs (in a transaction too) and runs them with a worker, in a schema of the application\'s choosing, started with no flag', async () => {
     const db = await createDatabase({ migrated: false });
     try {
-      const { stdout } = await run(process.execPath, ['--import', 'taiat/register', path.join(app, 'out/consumer.js'), db.url, 'app_jobs'], { cwd: app, timeout: 60_000 });
+      const { stdout } = await run(process.execPath, [path.join(app, 'out/consumer.js'), db.url, 'app_jobs'], { cwd: app, timeout: 60_000 });
       expect(JSON.parse(stdout)).toEqual({
         verified: true, inTx: 'in-tx', first: 'root', completed: 3,
         events: ['completed in-tx {"hello":"tx","attempt":1}', 'completed leaf {"hello":"leaf","attempt":1}', 'completed root {"hello":"root","attempt":1}'],
