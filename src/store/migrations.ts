@@ -1,5 +1,5 @@
 import { resolveSchema } from '../config/schema-name.js';
-import { openConnection, translateDatabaseError, type Sql, type Tx } from '../db/connection.js';
+import { isConnectionError, openConnection, translateDatabaseError, type Sql, type Tx } from '../db/connection.js';
 import { TaiatError } from '../errors.js';
 import { committedMigrations, type CommittedMigration } from './migration-files.js';
 import { schemaNames, type SchemaNames } from './schema-names.js';
@@ -61,7 +61,10 @@ export async function runMigrations(url: string, options: MigrationOptions | ((m
         log(`applying migration ${m.filename} to schema ${t.schema}`);
         // The migrations name no schema: the search path puts what they create in this one.
         await tx`SELECT set_config('search_path', ${t.schema}, true)`;
-        await tx.unsafe(m.body).simple();
+        await tx.unsafe(m.body).simple().catch((error: unknown) => {
+          if (isConnectionError(error)) throw error;
+          throw new TaiatError('TAIAT_SCHEMA_NOT_CURRENT', `migration ${m.filename} failed in schema ${t.schema}, and nothing of it was kept: ${(error as Error).message}`, { cause: error });
+        });
         await tx`INSERT INTO ${tx(t.migrations)} (filename, hash) VALUES (${m.filename}, ${m.hash})`;
       }
     });

@@ -162,3 +162,23 @@ describe('migrations beside an application', () => {
     }
   });
 });
+
+describe('a migration that fails', () => {
+  it('is reported with a taiat code naming it, and leaves nothing behind', async () => {
+    const db = await fresh();
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      await sql`CREATE SCHEMA clash`;
+      await sql`CREATE TABLE clash.taiat_jobs (something int)`;
+      const error = await runMigrations(db.url, { schema: 'clash' }).catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: 'TAIAT_SCHEMA_NOT_CURRENT',
+        message: expect.stringMatching(/^migration 000001\.sql failed in schema clash, and nothing of it was kept: relation "taiat_jobs" already exists/),
+      });
+      const tables = await sql`SELECT table_name FROM information_schema.tables WHERE table_schema = 'clash'`;
+      expect(tables.map((r) => r.table_name)).toEqual(['taiat_jobs']);
+    } finally {
+      await sql.end();
+    }
+  });
+});
