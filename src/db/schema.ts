@@ -43,6 +43,11 @@ export interface JobsTable {
   attempt_errors: Json<AttemptErrorRow[]>;
   parent_id: string | null;
   step: Generated<number>;
+  unique_key: string | null;
+  unique_while: 'pending' | 'active' | 'period' | null;
+  unique_slot: string | null;
+  schedule_id: string | null;
+  schedule_tick: Timestamp | null;
 }
 
 export interface JobHistoryTable {
@@ -74,6 +79,10 @@ export interface JobHistoryTable {
   parent_id: string | null;
   step: Generated<number>;
   cause_job_id: string | null;
+  unique_key: string | null;
+  unique_while: 'pending' | 'active' | 'period' | null;
+  schedule_id: string | null;
+  schedule_tick: Timestamp | null;
 }
 
 export interface WorkersTable {
@@ -87,6 +96,8 @@ export interface WorkersTable {
   last_heartbeat_at: GeneratedTimestamp;
   stopped_at: Timestamp | null;
   heartbeat_seconds: number | null;
+  agents: Json<string[]>;
+  schedules: Json<string[]>;
 }
 
 /** The `taiat_all_jobs` view: one row per job, live or finished. */
@@ -120,6 +131,9 @@ export interface AllJobsView {
   timeout_seconds: number | null;
   retry_delay_seconds: number | null;
   location: 'live' | 'history';
+  unique_key: string | null;
+  schedule_id: string | null;
+  schedule_tick: Date | null;
 }
 
 export interface Database {

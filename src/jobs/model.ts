@@ -69,4 +69,14 @@ export interface Job {
   attemptErrors: AttemptError[];
   /** `live` (in `taiat_jobs`) or `history` (in `taiat_job_history`). */
   location: 'live' | 'history';
+  /** The job's unique key (`NewJob.uniqueKey`), if it has one. */
+  uniqueKey: string | null;
+  /** The schedule whose tick created the job, and that tick. */
+  scheduleId: string | null;
+  scheduleTick: Date | null;
+  /**
+   * Set by `createJob(s)` only: true when no job was created because a job holding the same
+   * unique key exists; this is that job (updated, in the `replace` mode).
+   */
+  deduplicated?: boolean;
 }

@@ -28,7 +28,28 @@ export interface NewJob {
   timeoutSeconds?: number;
   /** Base of the exponential retry backoff for this job (default: the worker's). */
   retryDelaySeconds?: number;
+  /**
+   * A key no two jobs hold at once (see `uniqueWhile`): a create that meets a job holding it
+   * returns that job, marked `deduplicated`, instead of creating one. A keyed job is known by its
+   * key: it takes no `id`.
+   */
+  uniqueKey?: string;
+  /**
+   * How long the job holds its key: `pending` (default: until it first starts), `active` (until
+   * it finishes), or `period` (`uniquePeriodSeconds` from its creation, whatever it does).
+   */
+  uniqueWhile?: UniqueWhile;
+  /** With `uniqueWhile: 'period'`: seconds the key is held (1 to a year). */
+  uniquePeriodSeconds?: number;
+  /**
+   * `keep` (default): the job holding the key is returned unchanged. `replace`: a pending holder
+   * takes this job's payload and `runAt` (debounce); a running one is returned unchanged.
+   */
+  uniqueMode?: 'keep' | 'replace';
 }
+
+export const UNIQUE_WHILE = ['pending', 'active', 'period'] as const;
+export type UniqueWhile = (typeof UNIQUE_WHILE)[number];
 
 /** A validated job, ready to insert. */
 export interface ValidatedJob {
@@ -47,6 +68,13 @@ export interface ValidatedJob {
   runAt: Date | null;
   timeoutSeconds: number | null;
   retryDelaySeconds: number | null;
+  uniqueKey: string | null;
+  uniqueWhile: UniqueWhile | null;
+  uniquePeriodSeconds: number | null;
+  uniqueMode: 'keep' | 'replace';
+  /** Set by the scheduler on the jobs of a tick. */
+  scheduleId: string | null;
+  scheduleTick: Date | null;
 }
 
 export interface ValidationLimits {
@@ -126,6 +154,14 @@ const newJobSchema = z.strictObject(
       .min(0, 'retryDelaySeconds must not be negative')
       .max(7 * 24 * 3600, 'retryDelaySeconds must be at most a week')
       .optional(),
+    uniqueKey: text('uniqueKey', 200).optional(),
+    uniqueWhile: z.enum(UNIQUE_WHILE, { error: `uniqueWhile must be one of ${UNIQUE_WHILE.join(', ')}` }).optional(),
+    uniquePeriodSeconds: z
+      .number({ error: 'uniquePeriodSeconds must be a number' })
+      .min(1, 'uniquePeriodSeconds must be at least 1')
+      .max(365 * 24 * 3600, 'uniquePeriodSeconds must be at most a year')
+      .optional(),
+    uniqueMode: z.enum(['keep', 'replace'], { error: 'uniqueMode must be keep or replace' }).optional(),
   },
   { error: (i) => (i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : 'a job must be an object') },
 );
@@ -172,6 +208,8 @@ export function validateNewJob(input: unknown, limits: ValidationLimits = DEFAUL
     fail(prefix, 'dependencies', `has ${dependencies.length} entries, more than the limit of ${limits.maxDependencies}`);
   }
   const priority = job.priority === undefined ? PRIORITIES.normal : typeof job.priority === 'string' ? PRIORITIES[job.priority as PriorityName] : job.priority;
+  checkUnique(job, prefix);
+  const uniqueWhile = job.uniqueKey === undefined ? null : job.uniqueWhile ?? 'pending';
   return {
     id: job.id ?? newJobId(),
     idChosen: job.id !== undefined,
@@ -187,7 +225,28 @@ export function validateNewJob(input: unknown, limits: ValidationLimits = DEFAUL
     runAt: job.runAt === undefined ? null : new Date(job.runAt),
     timeoutSeconds: job.timeoutSeconds ?? null,
     retryDelaySeconds: job.retryDelaySeconds ?? null,
+    uniqueKey: job.uniqueKey ?? null,
+    uniqueWhile,
+    uniquePeriodSeconds: job.uniquePeriodSeconds ?? null,
+    uniqueMode: job.uniqueMode ?? 'keep',
+    scheduleId: null,
+    scheduleTick: null,
   };
+}
+
+/** The rules between the unique fields, which no single field's schema can say. */
+function checkUnique(job: Pick<NewJob, 'id' | 'uniqueKey' | 'uniqueWhile' | 'uniquePeriodSeconds' | 'uniqueMode'>, prefix: string): void {
+  if (job.uniqueKey === undefined) {
+    for (const field of ['uniqueWhile', 'uniquePeriodSeconds', 'uniqueMode'] as const) {
+      if (job[field] !== undefined) fail(prefix, field, `${field} needs a uniqueKey`);
+    }
+    return;
+  }
+  if (job.id !== undefined) fail(prefix, 'id', 'a job with a uniqueKey is known by its key and takes no id');
+  const period = job.uniqueWhile === 'period';
+  if (period && job.uniquePeriodSeconds === undefined) fail(prefix, 'uniquePeriodSeconds', "uniqueWhile 'period' needs uniquePeriodSeconds");
+  if (!period && job.uniquePeriodSeconds !== undefined) fail(prefix, 'uniquePeriodSeconds', "uniquePeriodSeconds goes with uniqueWhile 'period'");
+  if (period && job.uniqueMode === 'replace') fail(prefix, 'uniqueMode', "uniqueMode 'replace' goes with uniqueWhile 'pending' or 'active'");
 }
 
 /** Checks a `createJobs` list itself: an array, within the per-call limit. */
@@ -206,11 +265,11 @@ export function validateJobRange(input: unknown[], from: number, to: number, lim
 }
 
 /**
- * Whether a job, as given, is independent: no caller-chosen id and no dependencies. Such jobs
+ * Whether a job, as given, is independent: no caller-chosen id, no dependencies, no unique key. Such jobs
  * need no graph check and can be inserted in any grouping. Says nothing about validity.
  */
 export function isIndependentInput(input: unknown): boolean {
   if (typeof input !== 'object' || input === null) return false;
-  const { id, dependencies } = input as { id?: unknown; dependencies?: unknown };
-  return id === undefined && (dependencies === undefined || (Array.isArray(dependencies) && dependencies.length === 0));
+  const { id, dependencies, uniqueKey } = input as { id?: unknown; dependencies?: unknown; uniqueKey?: unknown };
+  return id === undefined && uniqueKey === undefined && (dependencies === undefined || (Array.isArray(dependencies) && dependencies.length === 0));
 }

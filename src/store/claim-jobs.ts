@@ -11,7 +11,8 @@ import type { SchemaNames } from './schema-names.js';
 const CLAIMED_COLUMNS = [
   'id', 'job_type', 'name', 'description', 'payload', 'dependencies', 'priority', 'queue', 'max_retries',
   'retry_count', 'attempts', 'error_message', 'result', 'run_at', 'started_at', 'created_at', 'lease_expires_at',
-  'parent_id', 'step', 'attempt_errors', 'timeout_seconds', 'retry_delay_seconds',
+  'parent_id', 'step', 'attempt_errors', 'timeout_seconds', 'retry_delay_seconds', 'unique_key', 'schedule_id',
+  'schedule_tick',
 ].map((c) => `j.${c}`).join(', ');
 
 type ClaimedRow = [
@@ -19,7 +20,8 @@ type ClaimedRow = [
   dependencies: string[], priority: number, queue: string, maxRetries: number, retryCount: number, attempts: number,
   errorMessage: string | null, result: JsonValue | null, runAt: Date, startedAt: Date, createdAt: Date,
   leaseExpiresAt: Date, parentId: string | null, step: number, attemptErrors: AllJobsView['attempt_errors'],
-  timeoutSeconds: number | null, retryDelaySeconds: number | null,
+  timeoutSeconds: number | null, retryDelaySeconds: number | null, uniqueKey: string | null, scheduleId: string | null,
+  scheduleTick: Date | null,
 ];
 
 /**
@@ -41,7 +43,9 @@ export async function claimJobs(sql: Sql, t: SchemaNames, workerId: string, queu
     UPDATE ${sql(t.jobs)} j
        SET status = 'running', lease_owner = ${workerId},
            lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8),
-           attempts = j.attempts + 1, started_at = now(), updated_at = now(), cancel_requested_at = NULL
+           attempts = j.attempts + 1, started_at = now(), updated_at = now(), cancel_requested_at = NULL,
+           -- A job unique while pending frees its key at its first start (and never takes it again).
+           unique_slot = CASE WHEN j.unique_while = 'pending' THEN NULL ELSE j.unique_slot END
      -- Not a join with ready: for a batch of hundreds the planner hashed it against a sequential
      -- scan of all of taiat_jobs.
      WHERE j.id = ANY(ARRAY(SELECT id FROM ready))
@@ -52,6 +56,7 @@ export async function claimJobs(sql: Sql, t: SchemaNames, workerId: string, queu
     result: r[12], run_at: r[13], started_at: r[14], completed_at: null, duration_seconds: null, created_at: r[15],
     updated_at: r[14], worker_id: workerId, lease_expires_at: r[16], timeout_seconds: r[20], retry_delay_seconds: r[21],
     parent_id: r[17], step: r[18], cause_job_id: null, attempt_errors: r[19], location: 'live',
+    unique_key: r[22], schedule_id: r[23], schedule_tick: r[24],
   }));
 }
 

@@ -3,7 +3,8 @@ import { checkGraph } from '../jobs/graph.js';
 import type { Job } from '../jobs/model.js';
 import type { ValidatedJob } from '../jobs/validation.js';
 import { inSavepointOf } from './app-transaction.js';
-import { jobFromCreated } from './job-row.js';
+import { jobFromCreated, jobFromRow } from './job-row.js';
+import type { AllJobsView } from '../db/schema.js';
 import type { SchemaNames } from './schema-names.js';
 
 /**
@@ -17,20 +18,38 @@ export async function createJobsInTransaction(tx: unknown, t: SchemaNames, jobs:
   const inSavepoint = inSavepointOf(tx);
   if (jobs.length === 0) return [];
   checkGraph(jobs);
+  // Generated ids are left to the function (a keyed job takes none); chosen ones are sent.
   const input = JSON.stringify(jobs.map((j) => ({
-    id: j.id, jobType: j.jobType, name: j.name, description: j.description, payload: j.payload,
+    id: j.idChosen ? j.id : undefined, jobType: j.jobType, name: j.name, description: j.description, payload: j.payload,
     dependencies: j.dependencies, priority: j.priority, maxRetries: j.maxRetries, queue: j.queue,
     runAt: j.runAt?.toISOString() ?? null, timeoutSeconds: j.timeoutSeconds, retryDelaySeconds: j.retryDelaySeconds,
+    ...(j.uniqueKey === null ? {} : {
+      uniqueKey: j.uniqueKey, uniqueWhile: j.uniqueWhile, uniqueMode: j.uniqueMode,
+      ...(j.uniquePeriodSeconds === null ? {} : { uniquePeriodSeconds: j.uniquePeriodSeconds }),
+    }),
   })));
-  let rows: Record<string, unknown>[];
   try {
-    // The graph was checked above: the function skips its own cycle search.
-    rows = await inSavepoint((query) => query(`SELECT id, now() AS created_at FROM "${t.schema}".taiat_insert_jobs($1::text::jsonb, false, true) AS id`, [input]));
+    return await inSavepoint(async (query) => {
+      // The graph was checked above: the function skips its own cycle search.
+      const rows = await query(`SELECT id, created, now() AS created_at FROM "${t.schema}".taiat_insert_jobs($1::text::jsonb, false, true)`, [input]);
+      const createdAt = new Date(rows[0]!.created_at as string | Date);
+      const held = rows.filter((r) => !r.created).map((r) => r.id as string);
+      const holders = new Map<string, Job>();
+      if (held.length > 0) {
+        for (const row of await query(`SELECT * FROM "${t.schema}".taiat_all_jobs WHERE id = ANY($1::text[])`, [held])) {
+          holders.set(row.id as string, jobFromRow(row as unknown as AllJobsView));
+        }
+      }
+      return jobs.map((j, i) => {
+        const row = rows[i]!;
+        return row.created
+          ? jobFromCreated({ ...j, id: row.id as string }, createdAt, null)
+          : { ...holders.get(row.id as string)!, deduplicated: true };
+      });
+    });
   } catch (error) {
     throw taiatErrorOf(error);
   }
-  const createdAt = new Date(rows[0]!.created_at as string | Date);
-  return jobs.map((j) => jobFromCreated(j, createdAt, null));
 }
 
 const unknownIds = (reason: string) => reason.replace(/^unknown dependency id\(s\): /, '').replace(/; needed by .*$/s, '').split(', ');

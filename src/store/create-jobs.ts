@@ -7,6 +7,7 @@ import {
 import { copyJobs, STREAM_CHUNK } from './copy-jobs.js';
 import { commitsEarly, durably } from './durability.js';
 import { insertJobs, type CreateOptions } from './insert-jobs.js';
+import { insertUniqueJobs } from './insert-unique-jobs.js';
 import type { SchemaNames } from './schema-names.js';
 
 export type { CreateOptions } from './insert-jobs.js';
@@ -40,6 +41,9 @@ export async function createJobs(sql: Sql, t: SchemaNames, jobs: ValidatedJob[],
   if (jobs.length === 0) return [];
   checkGraph(jobs);
   const mode = { ...options, early: await commitsEarly(sql) };
+  if (jobs.some((j) => j.uniqueKey !== null)) {
+    return durably(sql, t, mode.early, () => sql.begin((tx) => insertUniqueJobs(tx, t, jobs, mode)));
+  }
   const independent = jobs.every((j) => !j.idChosen && j.dependencies.length === 0);
   return durably(sql, t, mode.early, () =>
     independent ? insertJobs(sql, t, jobs, mode) : sql.begin((tx) => insertJobs(tx, t, jobs, mode)));

@@ -47,64 +47,17 @@ export async function insertJobs(tx: Sql | Tx, t: SchemaNames, jobs: ValidatedJo
     if (taken.length > 0) throw new DuplicateJobIdError(taken.map((t) => t.id));
   }
 
-  // The rows travel as columns zipped by ROWS FROM: text as JSON arrays, numbers as array literals
-  // (validated finite numbers need no escaping), the payloads as the JSON validation already made
-  // them: cheaper than a JSON document of rows, or the driver's typed arrays (docs/performance.md).
-  const dependedOn = new Set(jobs.flatMap((j) => j.dependencies));
-  const n = jobs.length;
-  const c = {
-    id: new Array<string>(n), jobType: new Array<string>(n), name: new Array<string>(n),
-    description: new Array<string | null>(n), payload: new Array<string>(n), dependencies: new Array<string[]>(n),
-    priority: new Array<number>(n), maxRetries: new Array<number>(n), queue: new Array<string>(n),
-    runAt: new Array<Date | null>(n), timeout: new Array<number | string>(n), retryDelay: new Array<number | string>(n),
-    pending: new Array<number>(n), hasDependents: new Array<boolean>(n),
-  };
-  const readyQueues = new Set<string>();
-  const now = Date.now();
-  for (let i = 0; i < n; i++) {
-    const j = jobs[i]!;
-    let pending = 0;
-    for (const d of j.dependencies) if (unfinished.has(d)) pending += 1;
-    c.id[i] = j.id; c.jobType[i] = j.jobType; c.name[i] = j.name; c.description[i] = j.description;
-    c.payload[i] = j.payloadJson; c.dependencies[i] = j.dependencies; c.priority[i] = j.priority;
-    c.maxRetries[i] = j.maxRetries; c.queue[i] = j.queue; c.runAt[i] = j.runAt;
-    c.timeout[i] = j.timeoutSeconds ?? 'NULL'; c.retryDelay[i] = j.retryDelaySeconds ?? 'NULL';
-    c.pending[i] = pending; c.hasDependents[i] = dependedOn.size > 0 && dependedOn.has(j.id);
-    if (pending === 0 && (j.runAt?.getTime() ?? 0) <= now) readyQueues.add(j.queue);
-  }
-  const json = (values: unknown[]): string => JSON.stringify(values);
-  const literal = (values: unknown[]): string => `{${values.join(',')}}`;
+  const rows = jobRows(tx, jobs, unfinished);
   let createdAt: Date;
   try {
     // No ON CONFLICT: speculative insertion doubled the statement's cost. Generated ids are unique;
     // chosen ones were checked above, and a concurrent creator of the same id hits the primary key.
     const [inserted] = await tx<{ now: Date }[]>`
       WITH inserted AS (
-        INSERT INTO ${tx(t.jobs)} (id, job_type, name, description, payload, dependencies, priority, max_retries,
-                                queue, run_at, timeout_seconds, retry_delay_seconds, pending_dependencies,
-                                has_dependents, parent_id)
-        SELECT x.id, x.job_type, x.name, x.description, x.payload, x.dependencies, x.priority, x.max_retries,
-               x.queue, coalesce(x.run_at::timestamptz, now()), x.timeout_seconds, x.retry_delay_seconds,
-               x.pending_dependencies, x.has_dependents, ${options.parentId ?? null}::text
-          FROM ROWS FROM (
-                 jsonb_array_elements_text(${json(c.id)}::text::jsonb),
-                 jsonb_array_elements_text(${json(c.jobType)}::text::jsonb),
-                 jsonb_array_elements_text(${json(c.name)}::text::jsonb),
-                 jsonb_array_elements_text(${json(c.description)}::text::jsonb),
-                 jsonb_array_elements(${`[${c.payload.join(',')}]`}::text::jsonb),
-                 jsonb_array_elements(${json(c.dependencies)}::text::jsonb),
-                 unnest(${literal(c.priority)}::text::int[]),
-                 unnest(${literal(c.maxRetries)}::text::int[]),
-                 jsonb_array_elements_text(${json(c.queue)}::text::jsonb),
-                 jsonb_array_elements_text(${json(c.runAt)}::text::jsonb),
-                 unnest(${literal(c.timeout)}::text::float8[]),
-                 unnest(${literal(c.retryDelay)}::text::float8[]),
-                 unnest(${literal(c.pending)}::text::int[]),
-                 unnest(${literal(c.hasDependents)}::text::bool[])
-               ) AS x(id, job_type, name, description, payload, dependencies, priority, max_retries, queue, run_at,
-                      timeout_seconds, retry_delay_seconds, pending_dependencies, has_dependents)
+        INSERT INTO ${tx(t.jobs)} (${tx.unsafe(rows.columns)}, parent_id)
+        ${rows.select}, ${options.parentId ?? null}::text FROM ${rows.from}
         RETURNING 1)
-      SELECT now() AS now, ${announceCreated(tx, t, readyQueues, options.early)} FROM inserted LIMIT 1`;
+      SELECT now() AS now, ${announceCreated(tx, t, rows.readyQueues, options.early)} FROM inserted LIMIT 1`;
     createdAt = inserted!.now;
   } catch (error) {
     const e = error as { code?: string; constraint_name?: string; detail?: string };
@@ -124,4 +77,84 @@ export async function insertJobs(tx: Sql | Tx, t: SchemaNames, jobs: ValidatedJo
   // rows cost more than the insert (measured by the benchmark). created_at is the transaction's
   // now(), the same for every row.
   return jobs.map((j) => jobFromCreated(j, createdAt, options.parentId ?? null));
+}
+
+/** Rows of new jobs as one `SELECT ... FROM ROWS FROM (...)`, and the queues they make ready. */
+export interface JobRows {
+  /** The column list the select fills, in its order. */
+  columns: string;
+  select: ReturnType<Tx['unsafe']>;
+  from: ReturnType<Tx['unsafe']>;
+  readyQueues: Set<string>;
+}
+
+/**
+ * Builds the rows of validated jobs, set-based: one statement whatever their number. The rows
+ * travel as columns zipped by ROWS FROM: text as JSON arrays, numbers as array literals
+ * (validated finite numbers need no escaping), the payloads as the JSON validation already made
+ * them: cheaper than a JSON document of rows, or the driver's typed arrays (docs/performance.md).
+ * The unique and schedule columns are sent only when a job has them.
+ */
+export function jobRows(tx: Sql | Tx, jobs: ValidatedJob[], unfinished: Set<string>): JobRows {
+  const dependedOn = new Set(jobs.flatMap((j) => j.dependencies));
+  const extras = jobs.some((j) => j.uniqueKey !== null || j.scheduleId !== null);
+  const n = jobs.length;
+  const c = {
+    id: new Array<string>(n), jobType: new Array<string>(n), name: new Array<string>(n),
+    description: new Array<string | null>(n), payload: new Array<string>(n), dependencies: new Array<string[]>(n),
+    priority: new Array<number>(n), maxRetries: new Array<number>(n), queue: new Array<string>(n),
+    runAt: new Array<Date | null>(n), timeout: new Array<number | string>(n), retryDelay: new Array<number | string>(n),
+    pending: new Array<number>(n), hasDependents: new Array<boolean>(n),
+    uniqueKey: new Array<string | null>(extras ? n : 0), uniqueWhile: new Array<string | null>(extras ? n : 0),
+    uniqueSlot: new Array<string | null>(extras ? n : 0), scheduleId: new Array<string | null>(extras ? n : 0),
+    scheduleTick: new Array<Date | null>(extras ? n : 0),
+  };
+  const readyQueues = new Set<string>();
+  const now = Date.now();
+  for (let i = 0; i < n; i++) {
+    const j = jobs[i]!;
+    let pending = 0;
+    for (const d of j.dependencies) if (unfinished.has(d)) pending += 1;
+    c.id[i] = j.id; c.jobType[i] = j.jobType; c.name[i] = j.name; c.description[i] = j.description;
+    c.payload[i] = j.payloadJson; c.dependencies[i] = j.dependencies; c.priority[i] = j.priority;
+    c.maxRetries[i] = j.maxRetries; c.queue[i] = j.queue; c.runAt[i] = j.runAt;
+    c.timeout[i] = j.timeoutSeconds ?? 'NULL'; c.retryDelay[i] = j.retryDelaySeconds ?? 'NULL';
+    c.pending[i] = pending; c.hasDependents[i] = dependedOn.size > 0 && dependedOn.has(j.id);
+    if (extras) {
+      c.uniqueKey[i] = j.uniqueKey; c.uniqueWhile[i] = j.uniqueWhile; c.scheduleId[i] = j.scheduleId; c.scheduleTick[i] = j.scheduleTick;
+      c.uniqueSlot[i] = j.uniqueWhile === 'pending' || j.uniqueWhile === 'active' ? j.uniqueKey : null;
+    }
+    if (pending === 0 && (j.runAt?.getTime() ?? 0) <= now) readyQueues.add(j.queue);
+  }
+  const json = (values: unknown[]): string => JSON.stringify(values);
+  const literal = (values: unknown[]): string => `{${values.join(',')}}`;
+  const base = 'id, job_type, name, description, payload, dependencies, priority, max_retries, queue, run_at, timeout_seconds, ' +
+    'retry_delay_seconds, pending_dependencies, has_dependents';
+  const more = ', unique_key, unique_while, unique_slot, schedule_id, schedule_tick';
+  const from = tx`
+    ROWS FROM (
+      jsonb_array_elements_text(${json(c.id)}::text::jsonb),
+      jsonb_array_elements_text(${json(c.jobType)}::text::jsonb),
+      jsonb_array_elements_text(${json(c.name)}::text::jsonb),
+      jsonb_array_elements_text(${json(c.description)}::text::jsonb),
+      jsonb_array_elements(${`[${c.payload.join(',')}]`}::text::jsonb),
+      jsonb_array_elements(${json(c.dependencies)}::text::jsonb),
+      unnest(${literal(c.priority)}::text::int[]),
+      unnest(${literal(c.maxRetries)}::text::int[]),
+      jsonb_array_elements_text(${json(c.queue)}::text::jsonb),
+      jsonb_array_elements_text(${json(c.runAt)}::text::jsonb),
+      unnest(${literal(c.timeout)}::text::float8[]),
+      unnest(${literal(c.retryDelay)}::text::float8[]),
+      unnest(${literal(c.pending)}::text::int[]),
+      unnest(${literal(c.hasDependents)}::text::bool[])
+      ${extras ? tx`,
+      jsonb_array_elements_text(${json(c.uniqueKey)}::text::jsonb),
+      jsonb_array_elements_text(${json(c.uniqueWhile)}::text::jsonb),
+      jsonb_array_elements_text(${json(c.uniqueSlot)}::text::jsonb),
+      jsonb_array_elements_text(${json(c.scheduleId)}::text::jsonb),
+      jsonb_array_elements_text(${json(c.scheduleTick)}::text::jsonb)` : tx``}
+    ) AS x(${tx.unsafe(base + (extras ? more : ''))})` as unknown as ReturnType<Tx['unsafe']>;
+  const select = tx.unsafe(`SELECT ${(base + (extras ? more : '')).split(', ').map((col) =>
+    col === 'run_at' ? 'coalesce(x.run_at::timestamptz, now())' : col === 'schedule_tick' ? 'x.schedule_tick::timestamptz' : `x.${col}`).join(', ')}`);
+  return { columns: base + (extras ? more : ''), select, from, readyQueues };
 }

@@ -34,6 +34,9 @@ export function jobFromRow(row: AllJobsView): Job {
     causeJobId: row.cause_job_id,
     attemptErrors: attemptErrorsFromRow(row.attempt_errors ?? []),
     location: row.location,
+    uniqueKey: row.unique_key ?? null,
+    scheduleId: row.schedule_id ?? null,
+    scheduleTick: row.schedule_tick ?? null,
   };
 }
 
@@ -53,5 +56,6 @@ export function jobFromCreated(j: ValidatedJob, createdAt: Date, parentId: strin
     startedAt: null, completedAt: null, durationSeconds: null, createdAt, updatedAt: createdAt,
     workerId: null, leaseExpiresAt: null, timeoutSeconds: j.timeoutSeconds, retryDelaySeconds: j.retryDelaySeconds,
     parentId, step: 0, causeJobId: null, attemptErrors: [], location: 'live',
+    uniqueKey: j.uniqueKey, scheduleId: j.scheduleId, scheduleTick: j.scheduleTick,
   };
 }

@@ -2,48 +2,61 @@ import type { Connection } from '../db/connection.js';
 import type { SchemaNames } from './schema-names.js';
 
 /**
+ * Deletes one batch of history rows that finished more than `days` days ago, with the unique
+ * keys they held and the keys whose time is up; under the prune lock (tried, not waited for, and
+ * held only for this statement) when `locked`. Returns whether it ran, and the rows deleted.
+ */
+async function deleteBatch(conn: Connection, t: SchemaNames, days: number, batchSize: number, locked: boolean) {
+  const { sql } = conn;
+  const [row] = await sql<{ ran: boolean; n: number }[]>`
+    WITH lock AS (
+      SELECT CASE WHEN ${locked}::boolean THEN pg_try_advisory_xact_lock(${t.lockKey('prune')}::bigint) ELSE true END AS ran
+    ), deleted AS (
+      DELETE FROM ${sql(t.history)} WHERE (SELECT ran FROM lock) AND id IN (
+        SELECT id FROM ${sql(t.history)}
+         WHERE completed_at < now() - make_interval(secs => ${days * 86400}::float8)
+         LIMIT ${batchSize})
+      RETURNING job_id
+    ), keys AS (
+      DELETE FROM ${sql(t.uniqueKeys)}
+       WHERE (SELECT ran FROM lock) AND (job_id IN (SELECT job_id FROM deleted) OR until <= now())
+    )
+    SELECT (SELECT ran FROM lock) AS ran, (SELECT count(*)::int FROM deleted) AS n`;
+  return row!;
+}
+
+/**
  * Deletes history rows that finished more than `days` days ago, `batchSize` rows per statement
  * (each its own short transaction, so nothing waits long on it). Returns the number deleted.
  */
 export async function pruneHistory(
-  conn: Connection, t: SchemaNames,
+  conn: Connection,
+  t: SchemaNames,
   days: number,
   batchSize: number,
   onProgress: (deleted: number) => void = () => {},
 ): Promise<number> {
   let total = 0;
   for (;;) {
-    const result = await conn.sql`
-      DELETE FROM ${conn.sql(t.history)} WHERE id IN (
-        SELECT id FROM ${conn.sql(t.history)}
-         WHERE completed_at < now() - make_interval(secs => ${days * 86400}::float8)
-         LIMIT ${batchSize})`;
-    total += result.count;
+    const { n } = await deleteBatch(conn, t, days, batchSize, false);
+    total += n;
     onProgress(total);
-    if (result.count < batchSize) return total;
+    if (n < batchSize) return total;
   }
 }
 
 /**
  * `pruneHistory`, unless another process is pruning: workers prune on a timer, and one at a time
- * is enough. Each batch takes a transaction-level advisory lock, tried, not waited for, in the
- * statement that deletes (no connection is held between batches); a batch that does not get it
- * ends the run. Returns the rows deleted, or null when another process held the lock at the start.
+ * is enough. Each batch takes the lock in the statement that deletes (no connection is held
+ * between batches); a batch that does not get it ends the run. Returns the rows deleted, or null
+ * when another process held the lock at the start.
  */
 export async function pruneHistoryUnlessBusy(conn: Connection, t: SchemaNames, days: number, batchSize = 5_000): Promise<number | null> {
   let total = 0;
   for (let batch = 0; ; batch++) {
-    const [row] = await conn.sql<{ locked: boolean; n: number }[]>`
-      WITH lock AS (SELECT pg_try_advisory_xact_lock(${t.lockKey('prune')}::bigint) AS locked),
-      deleted AS (
-        DELETE FROM ${conn.sql(t.history)} WHERE (SELECT locked FROM lock) AND id IN (
-          SELECT id FROM ${conn.sql(t.history)}
-           WHERE completed_at < now() - make_interval(secs => ${days * 86400}::float8)
-           LIMIT ${batchSize})
-        RETURNING 1)
-      SELECT (SELECT locked FROM lock) AS locked, (SELECT count(*)::int FROM deleted) AS n`;
-    if (!row!.locked) return batch === 0 ? null : total;
-    total += row!.n;
-    if (row!.n < batchSize) return total;
+    const { ran, n } = await deleteBatch(conn, t, days, batchSize, true);
+    if (!ran) return batch === 0 ? null : total;
+    total += n;
+    if (n < batchSize) return total;
   }
 }

@@ -15,6 +15,9 @@ export interface SchemaNames {
   readonly workers: string;
   readonly allJobs: string;
   readonly migrations: string;
+  readonly uniqueKeys: string;
+  readonly schedules: string;
+  readonly scheduleTicks: string;
   /** NOTIFY channel: jobs became ready (payload: the queue). */
   readonly readyChannel: string;
   /** NOTIFY channel: a running job's cancellation was requested (payload: the job id). */
@@ -49,6 +52,9 @@ export function schemaNames(schema: string = DEFAULT_SCHEMA): SchemaNames {
       workers: `${schema}.taiat_workers`,
       allJobs: `${schema}.taiat_all_jobs`,
       migrations: `${schema}.taiat_migrations`,
+      uniqueKeys: `${schema}.taiat_unique_keys`,
+      schedules: `${schema}.taiat_schedules`,
+      scheduleTicks: `${schema}.taiat_schedule_ticks`,
       readyChannel: channel('taiat_jobs_ready'),
       cancelChannel: channel('taiat_jobs_cancel'),
       lockKey: (purpose) => (schema === DEFAULT_SCHEMA ? LEGACY_LOCK_KEYS[purpose] : hashedLockKey(schema, purpose)),

@@ -20,6 +20,12 @@ function job(id: string, dependencies: string[] = [], idChosen = true): Validate
     runAt: null,
     timeoutSeconds: null,
     retryDelaySeconds: null,
+    uniqueKey: null,
+    uniqueWhile: null,
+    uniquePeriodSeconds: null,
+    uniqueMode: 'keep',
+    scheduleId: null,
+    scheduleTick: null,
   };
 }
 

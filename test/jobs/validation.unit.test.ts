@@ -55,6 +55,12 @@ describe('validateNewJob', () => {
       runAt: null,
       timeoutSeconds: null,
       retryDelaySeconds: null,
+      uniqueKey: null,
+      uniqueWhile: null,
+      uniquePeriodSeconds: null,
+      uniqueMode: 'keep',
+      scheduleId: null,
+      scheduleTick: null,
     });
   });
 

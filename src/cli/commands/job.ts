@@ -39,6 +39,8 @@ function jobDetails(job: Job): string {
   ];
   if (job.description) rows.splice(2, 0, ['description', job.description]);
   if (job.parentId) rows.push(['parent', job.parentId]);
+  if (job.uniqueKey) rows.push(['unique key', job.uniqueKey]);
+  if (job.scheduleId) rows.push(['schedule', `${job.scheduleId} (tick ${when(job.scheduleTick)})`]);
   if (job.causeJobId) rows.push(['cause', job.causeJobId]);
   for (const e of job.attemptErrors) rows.push([`attempt ${e.attempt}`, `${e.error} (${e.at.toISOString()}, ${e.workerId ?? '-'})`]);
   return table(rows, '');
