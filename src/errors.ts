@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'TAIAT_SCHEMA_NOT_CURRENT',
   'TAIAT_EMBEDDED_POSTGRES',
   'TAIAT_MODULE_LOAD_FAILED',
+  'TAIAT_SCHEDULE_NOT_FOUND',
 ] as const;
 
 export type TaiatErrorCode = (typeof ERROR_CODES)[number];
@@ -46,6 +47,14 @@ export class JobNotFoundError extends TaiatError {
   constructor(jobId: string) {
     super('TAIAT_JOB_NOT_FOUND', `job ${jobId} does not exist`);
     this.jobId = jobId;
+  }
+}
+
+export class ScheduleNotFoundError extends TaiatError {
+  readonly scheduleId: string;
+  constructor(scheduleId: string) {
+    super('TAIAT_SCHEDULE_NOT_FOUND', `schedule ${scheduleId} does not exist`);
+    this.scheduleId = scheduleId;
   }
 }
 

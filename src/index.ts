@@ -7,7 +7,7 @@ export type {
   CreateJobOptions, AgentJob,
 } from './manager/job-manager.js';
 export type { AppTransaction, PostgresJsTransaction, NodePostgresClient, KyselyTransaction } from './store/index.js';
-export type { NewJob } from './jobs/validation.js';
+export type { NewJob, UniqueWhile } from './jobs/validation.js';
 export {
   JOB_STATUSES, FINISHED_STATUSES, LIVE_STATUSES, PRIORITIES, BUILTIN_JOB_TYPES,
 } from './jobs/model.js';
@@ -16,8 +16,10 @@ export type {
 } from './jobs/model.js';
 export {
   TaiatError, ValidationError, JobNotFoundError, DuplicateJobIdError, InvalidStateError,
-  DependencyError, DatabaseUnavailableError, SchemaNotCurrentError, ERROR_CODES,
+  DependencyError, DatabaseUnavailableError, SchemaNotCurrentError, ScheduleNotFoundError, ERROR_CODES,
 } from './errors.js';
+export type { ScheduleDefinition, CatchUp } from './jobs/schedule.js';
+export type { Schedule } from './store/index.js';
 export type { TaiatErrorCode } from './errors.js';
 export { runMigrations, verifySchema } from './store/index.js';
 export type { SchemaStatus, MigrationOptions } from './store/index.js';

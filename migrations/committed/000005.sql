@@ -1,5 +1,5 @@
 --! Previous: sha1:f56210257704338bb328a358e2f1aa16df1a030c
---! Hash: sha1:7db92b7a3b6df5e6e891d55a9b552e226e22dbed
+--! Hash: sha1:4e4a90c371e418275fe905a8e2e81555b199b10e
 
 -- Unique (deduplicated) jobs and schedules.
 
@@ -48,6 +48,8 @@ CREATE TABLE taiat_schedules (
   source varchar NOT NULL DEFAULT 'api' CHECK (source IN ('api', 'module')),
   next_tick_at timestamptz NOT NULL,
   last_tick_at timestamptz,
+  -- Why the last tick could not create its jobs (a template the database refuses), if it could not.
+  last_error text,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
   CHECK ((cron IS NULL) <> (every_seconds IS NULL))

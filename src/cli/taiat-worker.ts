@@ -52,7 +52,7 @@ export async function main(args: string[]): Promise<void> {
     }
     const specifiers = argv.agents.length > 0 ? argv.agents : process.env.TAIAT_AGENT_CONFIG ? parseAgentConfig(process.env.TAIAT_AGENT_CONFIG) : [];
     const modules = await loadAgentModules(specifiers);
-    if (modules.executors.length === 0 && Object.keys(modules.agents).length === 0) {
+    if (modules.executors.length === 0 && Object.keys(modules.agents).length === 0 && Object.keys(modules.schedules).length === 0) {
       // A worker that can run nothing would claim jobs only to fail them.
       throw new ValidationError('agents', 'no agents or executors: name a module with --agents, or set TAIAT_AGENT_CONFIG', 'TAIAT_CONFIG_INVALID');
     }

@@ -6,6 +6,7 @@ import { historyCommand, jobCommands, pruneCommand } from './commands/job.js';
 import { printStatus } from './status-command.js';
 import { surviveLostConnections } from './lost-connections.js';
 import { embeddedCommand } from './commands/embedded.js';
+import { scheduleCommands } from './commands/schedule.js';
 
 function initCommand(y: Argv) {
   return y.command(
@@ -75,6 +76,7 @@ export async function main(args: string[]): Promise<void> {
   jobCommands(cli);
   historyCommand(cli);
   pruneCommand(cli);
+  scheduleCommands(cli);
   statusCommand(cli);
   try {
     await cli.parseAsync();

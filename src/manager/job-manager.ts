@@ -1,91 +1,28 @@
 import { resolveDatabaseUrl } from '../config/database-url.js';
 import { parseOptions } from '../config/parse-options.js';
+import { resolveSchema } from '../config/schema-name.js';
 import { openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
 import { SchemaNotCurrentError } from '../errors.js';
-import type { FinishedStatus, Job, JobStatus } from '../jobs/model.js';
-import type { AgentPayloadCheck } from '../jobs/agent-jobs.js';
-import { checkJobList, validateJobRange, validateNewJob, type NewJob, type ValidationLimits } from '../jobs/validation.js';
+import type { Job } from '../jobs/model.js';
+import type { ScheduleDefinition } from '../jobs/schedule.js';
+import { checkJobList, validateJobRange, validateNewJob, type ValidationLimits } from '../jobs/validation.js';
 import {
-  cancelJob, commitsEarly, createJobFromInput, createJobsFromInput, explainJob, missingRelations, pruneHistory,
-  createJobsInTransaction, readHistory, readJob, readJobs, readReadyJobs, retryJob, schemaNames,
-  type AppTransaction, type Explanation, type SchemaNames,
+  cancelJob, commitsEarly, createJobFromInput, createJobsFromInput, createJobsInTransaction, explainJob, missingRelations,
+  pruneHistory, readHistory, readJob, readJobs, readReadyJobs, retryJob, schemaNames,
+  type Explanation, type Schedule, type SchemaNames,
 } from '../store/index.js';
-import { resolveSchema } from '../config/schema-name.js';
 import {
   createOptionsSchema, historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, pruneHistorySchema, readyJobsSchema, retrySchema,
 } from './options.js';
+import { ScheduleCalls } from './schedules.js';
+import type {
+  AgentJob, CreateJobOptions, HistoryOptions, JobManagerOptions, ListJobsOptions, PruneHistoryOptions, ReadyJobsOptions, RetryOptions,
+} from './types.js';
 
-export interface JobManagerOptions {
-  /** Default: `TAIAT_DATABASE_URL`, then `DATABASE_URL`. */
-  databaseUrl?: string;
-  /** The schema of the taiat instance (default: `TAIAT_SCHEMA`, then `public`). */
-  schema?: string;
-  /** Pool size (default 10). */
-  maxConnections?: number;
-  /** Largest payload in bytes of JSON (default 1 MiB). */
-  maxPayloadBytes?: number;
-  /** Most dependencies per job (default 10,000). */
-  maxDependencies?: number;
-  /** Most jobs per `createJobs` call (default 100,000). */
-  maxJobsPerCall?: number;
-}
-
-/**
- * A `NewJob`, checked against `AgentParameters` when it names a declared agent: `A` is inferred
- * from `payload.agent_name`.
- */
-export type AgentJob<A extends string> = NewJob & { payload?: { agent_name?: A } } & AgentPayloadCheck<A>;
-
-export interface CreateJobOptions {
-  /**
-   * A transaction of the application's, open on its own connection: the jobs commit with it, or
-   * not at all, and wake workers only when it commits. A postgres.js `sql.begin()` handle, a
-   * node-postgres client inside `BEGIN`, or a Kysely transaction. The jobs are durable when that
-   * transaction commits (its own `synchronous_commit`).
-   */
-  tx?: AppTransaction;
-}
-
-export interface ListJobsOptions {
-  /** Only jobs with this status (default: every status). */
-  status?: JobStatus;
-  /** Only pending jobs whose dependencies completed and whose `runAt` has come. */
-  readyOnly?: boolean;
-  queue?: string;
-  /** Default 100, at most 10,000. */
-  limit?: number;
-}
-
-export interface ReadyJobsOptions {
-  queue?: string;
-  /** Default 100, at most 10,000. */
-  limit?: number;
-}
-
-export interface HistoryOptions {
-  status?: FinishedStatus;
-  /** Only jobs finished at or after this time. */
-  since?: Date | string;
-  /** Default 100, at most 10,000. */
-  limit?: number;
-}
-
-export interface RetryOptions {
-  /** Also bring back the jobs cancelled because this one failed, blocked on it again. */
-  dependents?: boolean;
-}
-
-export interface PruneHistoryOptions {
-  /** Delete history rows finished more than this many days ago. */
-  days: number;
-  /** Rows per delete statement (default 5,000), so claims never wait long on the pruning. */
-  batchSize?: number;
-  /** Called after each batch with the running total. */
-  onProgress?: (deleted: number) => void;
-}
-
-/** @deprecated Renamed `PruneHistoryOptions`. */
-export type CleanupOptions = PruneHistoryOptions;
+export type {
+  AgentJob, CleanupOptions, CreateJobOptions, HistoryOptions, JobManagerOptions, ListJobsOptions, PruneHistoryOptions,
+  ReadyJobsOptions, RetryOptions,
+} from './types.js';
 
 /**
  * The programmatic API: create, inspect, cancel and retry jobs. One instance holds a connection
@@ -101,6 +38,7 @@ export class JobManager {
   readonly #conn: Connection;
   readonly #limits: ValidationLimits;
   readonly #t: SchemaNames;
+  readonly #schedules: ScheduleCalls;
   /** Calls in flight: `close()` lets them finish (a create's last step is its flush). */
   readonly #inFlight = new Set<Promise<unknown>>();
 
@@ -108,6 +46,7 @@ export class JobManager {
     this.#conn = conn;
     this.#limits = limits;
     this.#t = schemaNames(schema);
+    this.#schedules = new ScheduleCalls(conn, this.#t);
   }
 
   /** Connects, and checks the database is reachable and initialised (`taiat init`). */
@@ -255,6 +194,45 @@ export class JobManager {
   /** @deprecated Renamed `pruneHistory`. */
   async cleanupOldHistory(options: PruneHistoryOptions): Promise<number> {
     return this.pruneHistory(options);
+  }
+
+  /**
+   * Creates or changes a schedule (a cron expression or an interval, and the job or graph each
+   * tick creates); returns it as stored. A changed timing moves its next tick to the first from
+   * now. See docs/schedules.md.
+   */
+  async upsertSchedule(id: string, definition: ScheduleDefinition): Promise<Schedule> {
+    return this.#run(() => this.#schedules.upsert(id, definition));
+  }
+
+  /** Every schedule, with its next and last tick and how the last tick's jobs stand. */
+  async listSchedules(): Promise<Schedule[]> {
+    return this.#run(() => this.#schedules.list());
+  }
+
+  /** A schedule; null when unknown. */
+  async getSchedule(id: string): Promise<Schedule | null> {
+    return this.#run(() => this.#schedules.get(id));
+  }
+
+  /** Removes a schedule (the jobs its ticks created stay). Throws `ScheduleNotFoundError`. */
+  async removeSchedule(id: string): Promise<void> {
+    return this.#run(() => this.#schedules.remove(id));
+  }
+
+  /** Stops a schedule's ticks until it is resumed. */
+  async pauseSchedule(id: string): Promise<Schedule> {
+    return this.#run(() => this.#schedules.setPaused(id, true));
+  }
+
+  /** Resumes a schedule from its next tick after now (the ticks due while paused do not run). */
+  async resumeSchedule(id: string): Promise<Schedule> {
+    return this.#run(() => this.#schedules.setPaused(id, false));
+  }
+
+  /** Runs one tick of a schedule now (paused or not); returns the ids of the jobs it created. */
+  async triggerSchedule(id: string): Promise<string[]> {
+    return this.#run(() => this.#schedules.trigger(id));
   }
 
   /** Closes the pool once the calls in flight have finished, in at most 5 s (later, they fail). */

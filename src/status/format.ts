@@ -62,5 +62,12 @@ export function formatStatus(s: SystemStatus, style: Style = plain): string {
     ...s.workers.alive.map((w) => [style.green('alive'), w.id, `${w.hostname} pid ${w.pid}`, `started ${ago(w.startedAt, now)}`, `heartbeat ${ago(w.lastHeartbeatAt, now)}`, `${w.jobsInHand}/${w.concurrency} jobs`]),
     ...s.workers.lost.map((w) => [style.red('lost'), w.id, `${w.hostname} pid ${w.pid}`, `started ${ago(w.startedAt, now)}`, `heartbeat ${ago(w.lastHeartbeatAt, now)}`, `${w.jobsInHand}/${w.concurrency} jobs`]),
   ]);
+  if (s.schedules.length > 0) {
+    out += '\n' + style.bold('Schedules') + '\n';
+    out += table(s.schedules.map((x) => [
+      x.id, x.paused ? 'paused' : `next ${x.nextTickAt.toISOString()}`, x.lastTickAt ? `last ${ago(x.lastTickAt, now)}: ${x.lastOutcome ?? '-'}` : 'no tick yet',
+      x.lastError ? style.red(oneLine(x.lastError)) : x.warning ? style.red(`warning: ${x.warning}`) : '',
+    ]));
+  }
   return out;
 }

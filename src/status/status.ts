@@ -1,6 +1,6 @@
 import type { Sql } from '../db/connection.js';
 import { resolveSchema } from '../config/schema-name.js';
-import { readStatusRows, schemaNames, type WorkerRow } from '../store/index.js';
+import { readSchedules, readStatusRows, schemaNames, type Schedule, type WorkerRow } from '../store/index.js';
 
 /** Counts of finished jobs by status. */
 export interface FinishedCounts {
@@ -22,6 +22,8 @@ export interface WorkerStatus {
   heartbeatSeconds: number | null;
   /** Jobs this worker holds now. */
   jobsInHand: number;
+  /** The agents it runs. */
+  agents: string[];
 }
 
 /**
@@ -40,6 +42,19 @@ export interface SystemStatus {
   queues: { queue: string; priority: number; ready: number; blocked: number; scheduled: number; running: number }[];
   /** Seconds the oldest ready job has waited since its run_at (0 when none is ready). */
   oldestReadyWaitSeconds: number;
+  /** Schedules, their next and last tick, and a warning when no live worker runs their agents. */
+  schedules: ScheduleStatus[];
+}
+
+export interface ScheduleStatus {
+  id: string;
+  paused: boolean;
+  nextTickAt: Date;
+  lastTickAt: Date | null;
+  lastOutcome: string | null;
+  lastError: string | null;
+  /** Set when a job of the schedule names an agent that no live worker runs. */
+  warning: string | null;
 }
 
 /**
@@ -59,12 +74,14 @@ function counts(rows: { status: string; n: number }[]): FinishedCounts {
  * handful of index-backed queries, no scan of history.
  */
 export async function readStatus(sql: Sql, options: { schema?: string } = {}): Promise<SystemStatus> {
-  const rows = await readStatusRows(sql, schemaNames(resolveSchema(options.schema)), LOST_AFTER_SECONDS);
+  const t = schemaNames(resolveSchema(options.schema));
+  const [rows, schedules] = await Promise.all([readStatusRows(sql, t, LOST_AFTER_SECONDS), readSchedules(sql, t)]);
   const { queues, workers } = rows;
   const sum = (k: 'ready' | 'blocked' | 'scheduled' | 'running') => queues.reduce((n, q) => n + q[k], 0);
   const toWorker = (w: WorkerRow): WorkerStatus => ({
     id: w.id, hostname: w.hostname, pid: w.pid, queues: w.queues, concurrency: w.concurrency, version: w.version,
     startedAt: w.started_at, lastHeartbeatAt: w.last_heartbeat_at, heartbeatSeconds: w.heartbeat_seconds, jobsInHand: w.jobs,
+    agents: w.agents,
   });
   return {
     generatedAt: new Date(),
@@ -79,5 +96,20 @@ export async function readStatus(sql: Sql, options: { schema?: string } = {}): P
     workers: { alive: workers.filter((w) => !w.lost).map(toWorker), lost: workers.filter((w) => w.lost).map(toWorker) },
     queues,
     oldestReadyWaitSeconds: Math.max(0, rows.oldestReadySeconds ?? 0),
+    schedules: scheduleStatus(schedules, workers.filter((w) => !w.lost)),
   };
+}
+
+/** The schedules as the status shows them, each warned about when no live worker runs its agents. */
+function scheduleStatus(schedules: Schedule[], alive: WorkerRow[]): ScheduleStatus[] {
+  const running = new Set(alive.flatMap((w) => w.agents));
+  return schedules.map((s) => {
+    const jobs = Array.isArray(s.job) ? s.job : [s.job];
+    const agents = jobs.filter((j) => j.jobType === 'agent').map((j) => String(j.payload?.agent_name));
+    const missing = [...new Set(agents.filter((a) => !running.has(a)))];
+    return {
+      id: s.id, paused: s.paused, nextTickAt: s.nextTickAt, lastTickAt: s.lastTickAt, lastOutcome: s.lastOutcome, lastError: s.lastError,
+      warning: missing.length > 0 ? `no live worker runs agent${missing.length > 1 ? 's' : ''} ${missing.map((a) => `'${a}'`).join(', ')}` : null,
+    };
+  });
 }

@@ -37,6 +37,14 @@ export { cancelJob } from './cancel-job.js';
 export { retryJob } from './retry-job.js';
 export { pruneHistory, pruneHistoryUnlessBusy } from './prune-history.js';
 
+// Schedules: definitions, and their ticks.
+export {
+  upsertSchedule, readSchedules, removeSchedule, setSchedulePaused, syncModuleSchedules, removeOrphanedModuleSchedules,
+} from './schedules.js';
+export type { Schedule } from './schedules.js';
+export { runDueTicks, triggerTick } from './schedule-ticks.js';
+export type { TicksRun } from './schedule-ticks.js';
+
 // Status and health.
 export { readStatusRows, readQueueCounts } from './status.js';
 export type { QueueCounts, WorkerRow } from './status.js';

@@ -10,14 +10,16 @@ export interface WorkerRegistration {
   concurrency: number;
   /** Seconds between heartbeats: `--status` calls the worker lost after three missed ones. */
   heartbeatSeconds: number;
+  /** The agents it runs (`--status` warns about schedules no live worker can run). */
+  agents: string[];
 }
 
 /** Registers the worker, or records its heartbeat (and that it runs again, if it was stopped). */
 export async function recordHeartbeat(sql: Sql, t: SchemaNames, worker: WorkerRegistration): Promise<void> {
   await sql`
-    INSERT INTO ${sql(t.workers)} (id, hostname, pid, queues, concurrency, version, heartbeat_seconds)
+    INSERT INTO ${sql(t.workers)} (id, hostname, pid, queues, concurrency, version, heartbeat_seconds, agents)
     VALUES (${worker.id}, ${os.hostname()}, ${process.pid}, ${sql.json(worker.queues)}, ${worker.concurrency}, ${VERSION},
-            ${worker.heartbeatSeconds})
+            ${worker.heartbeatSeconds}, ${sql.json(worker.agents)})
     ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now(), stopped_at = NULL`;
 }
 

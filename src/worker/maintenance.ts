@@ -1,3 +1,6 @@
+import type { Logger } from 'pino';
+import type { Connection } from '../db/connection.js';
+import { removeOrphanedModuleSchedules, runDueTicks, type SchemaNames } from '../store/index.js';
 import { runEvery } from './timers.js';
 
 /**
@@ -29,4 +32,32 @@ export class Maintenance {
   stop(): void {
     for (const stop of this.#timers.splice(0)) void stop();
   }
+}
+
+/**
+ * The scheduler's services: every half second, the ticks due (the database shares them out among
+ * workers and makes each happen once); every minute, the module schedules no live worker declares
+ * any more are removed. Without `runTicks`, only the second.
+ */
+export function scheduleServices(conn: Connection, t: SchemaNames, runTicks: boolean, log: Logger): MaintenanceService[] {
+  const services: MaintenanceService[] = [{
+    name: 'remove orphaned module schedules',
+    intervalSeconds: 60,
+    run: async () => {
+      const removed = await removeOrphanedModuleSchedules(conn.sql, t);
+      if (removed.length > 0) log.info({ schedules: removed }, 'removed schedules no live worker declares');
+    },
+  }];
+  if (runTicks) {
+    services.push({
+      name: 'run schedule ticks',
+      intervalSeconds: 0.5,
+      run: async () => {
+        const run = await runDueTicks(conn.sql, t);
+        if (run.ticks > 0 && log.isLevelEnabled('debug')) log.debug({ ticks: run.ticks, jobs: run.jobs }, 'schedule ticks run');
+        for (const f of run.failed) log.warn({ schedule: f.id, error: f.error }, 'a schedule tick could not create its jobs');
+      },
+    });
+  }
+  return services;
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { TaiatError, ValidationError } from '../errors.js';
+import { validateSchedule, type ScheduleDefinition } from '../jobs/schedule.js';
 import type { AgentRegistry, Executor } from './types.js';
 
 /** `TAIAT_AGENT_CONFIG`: JSON naming the modules that export `agents` and/or `executors`. */
@@ -29,29 +30,43 @@ export function parseAgentConfig(text: string): string[] {
 export interface LoadedModules {
   agents: AgentRegistry;
   executors: Executor[];
+  /** Schedules declared by the modules (`export const schedules = { id: definition }`). */
+  schedules: Record<string, ScheduleDefinition>;
 }
 
 /**
  * Imports the named modules (paths relative to the current folder, or package names) and merges
- * their `agents` and `executors` exports. A module that fails to load, or exports neither, stops
- * start-up with a `TaiatError` naming it.
+ * their `agents`, `executors` and `schedules` exports. A module that fails to load, or exports
+ * none, stops start-up with a `TaiatError` naming it; a bad schedule, with a `ValidationError`
+ * naming its field.
  */
 export async function loadAgentModules(specifiers: string[]): Promise<LoadedModules> {
   const agents: AgentRegistry = {};
   const executors: Executor[] = [];
+  const schedules: Record<string, ScheduleDefinition> = {};
   for (const spec of specifiers) {
     // A path (relative to the current folder) when it looks like one or names a file; else a package.
     const isPath = spec.startsWith('.') || path.isAbsolute(spec) || existsSync(spec);
     const target = isPath ? pathToFileURL(path.resolve(spec)).href : spec;
-    let mod: { agents?: unknown; executors?: unknown; default?: { agents?: unknown; executors?: unknown } };
+    type Exports = { agents?: unknown; executors?: unknown; schedules?: unknown };
+    let mod: Exports & { default?: Exports };
     try {
       mod = (await import(target)) as typeof mod;
     } catch (error) {
       throw new TaiatError('TAIAT_MODULE_LOAD_FAILED', `cannot load agents module ${spec}: ${(error as Error).message}`, { cause: error });
     }
-    const source = mod.agents || mod.executors ? mod : mod.default ?? {};
-    if (!source.agents && !source.executors) {
-      throw new TaiatError('TAIAT_MODULE_LOAD_FAILED', `agents module ${spec} exports neither \`agents\` nor \`executors\``);
+    const source = mod.agents || mod.executors || mod.schedules ? mod : mod.default ?? {};
+    if (!source.agents && !source.executors && !source.schedules) {
+      throw new TaiatError('TAIAT_MODULE_LOAD_FAILED', `agents module ${spec} exports none of \`agents\`, \`executors\`, \`schedules\``);
+    }
+    if (source.schedules !== undefined) {
+      if (typeof source.schedules !== 'object' || source.schedules === null || Array.isArray(source.schedules)) {
+        throw new TaiatError('TAIAT_MODULE_LOAD_FAILED', `agents module ${spec}: \`schedules\` must be an object of schedules by id`);
+      }
+      for (const [id, definition] of Object.entries(source.schedules)) {
+        validateSchedule(id, definition, `schedules.${id}`);
+        schedules[id] = definition as ScheduleDefinition;
+      }
     }
     if (source.agents !== undefined) {
       if (typeof source.agents !== 'object' || source.agents === null) {
@@ -66,5 +81,5 @@ export async function loadAgentModules(specifiers: string[]): Promise<LoadedModu
       executors.push(...(source.executors as Executor[]));
     }
   }
-  return { agents, executors };
+  return { agents, executors, schedules };
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
+import { validateSchedule, type ScheduleDefinition, type ValidatedSchedule } from '../jobs/schedule.js';
 import type { AgentRegistry, Executor } from './types.js';
 
 /** Options of a `Worker`; every field but `databaseUrl` has a default. */
@@ -16,6 +17,13 @@ export interface WorkerOptions {
   agents?: AgentRegistry;
   /** Custom executors, tried in order before the built-in agent executor. */
   executors?: Executor[];
+  /**
+   * Schedules this worker declares (an agents module's `schedules` export): created or changed
+   * when it starts, and removed once no live worker declares them (docs/schedules.md).
+   */
+  schedules?: Record<string, ScheduleDefinition>;
+  /** Whether this worker runs due schedule ticks (default true; any number of workers may). */
+  runSchedules?: boolean;
   /** Jobs run at once (default 4). */
   maxConcurrentJobs?: number;
   /**
@@ -77,6 +85,8 @@ const schema = z.strictObject({
       { error: 'executors must be an array' },
     )
     .default([]),
+  schedules: z.record(z.string(), z.unknown(), { error: 'schedules must be an object of schedules by id' }).default({}),
+  runSchedules: z.boolean({ error: 'runSchedules must be a boolean' }).default(true),
   maxConcurrentJobs: z.number({ error: 'maxConcurrentJobs must be a number' }).int('maxConcurrentJobs must be an integer').min(1, 'maxConcurrentJobs must be at least 1').max(1000, 'maxConcurrentJobs must be at most 1000').default(4),
   localQueueSize: z.number({ error: 'localQueueSize must be a number' }).int('localQueueSize must be an integer').min(0, 'localQueueSize must not be negative').max(10_000, 'localQueueSize must be at most 10000').default(0),
   pollInterval: positive('pollInterval').max(3600, 'pollInterval must be at most 3600 (seconds)').default(5),
@@ -101,8 +111,9 @@ const schema = z.strictObject({
   maxConnections: z.number().int().min(2, 'maxConnections must be at least 2').optional(),
 });
 
-export type ResolvedWorkerOptions = Omit<z.output<typeof schema>, 'cleanupIntervalHours' | 'pruneIntervalHours' | 'schema'> & {
+export type ResolvedWorkerOptions = Omit<z.output<typeof schema>, 'cleanupIntervalHours' | 'pruneIntervalHours' | 'schema' | 'schedules'> & {
   schema: string;
+  schedules: ValidatedSchedule[];
   pruneIntervalHours: number;
   workerId: string;
   heartbeatInterval: number;
@@ -116,6 +127,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     ...parsed,
     pruneIntervalHours: parsed.pruneIntervalHours ?? cleanupIntervalHours ?? 24,
     schema: resolveSchema(parsed.schema),
+    schedules: Object.entries(parsed.schedules).map(([id, definition]) => validateSchedule(id, definition, `schedules.${id}`)),
     workerId: parsed.workerId ?? `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     heartbeatInterval: parsed.heartbeatInterval ?? parsed.leaseSeconds / 3,
     maxConnections: parsed.maxConnections ?? Math.ceil(parsed.maxConcurrentJobs / 4) + 4,

@@ -6,13 +6,14 @@ import { SchemaNotCurrentError, TaiatError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
 import { DEFAULT_LIMITS, type NewJob } from '../jobs/validation.js';
 import {
-  createJobsFromInput, markWorkerStopped, missingRelations, pruneHistoryUnlessBusy, schemaNames, type SchemaNames,
+  createJobsFromInput, markWorkerStopped, missingRelations, pruneHistoryUnlessBusy, removeOrphanedModuleSchedules, schemaNames,
+  syncModuleSchedules, type SchemaNames,
 } from '../store/index.js';
 import { Completer } from './completer.js';
 import { emitWritten, type Listener, type WorkerEvents } from './events.js';
 import { JobRunner } from './job-runner.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import { Maintenance, type MaintenanceService } from './maintenance.js';
+import { Maintenance, scheduleServices, type MaintenanceService } from './maintenance.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { Producer } from './producer.js';
 import { retryWhileUnreachable, sleep } from './timers.js';
@@ -113,6 +114,8 @@ export class Worker extends EventEmitter {
       this.#lifecycle = 'stopped';
       throw translateDatabaseError(error, url);
     }
+    if (this.#opts.schedules.length > 0) await syncModuleSchedules(pools.main.sql, this.#t, this.id, this.#opts.schedules);
+    await removeOrphanedModuleSchedules(pools.main.sql, this.#t);
     this.#lifecycle = 'running';
     this.#leases!.start();
     this.#maintenance!.start();
@@ -180,7 +183,7 @@ export class Worker extends EventEmitter {
     this.#leases = new LeaseKeeper(
       pools.claims.sql,
       pools.main,
-      { id: this.id, queues: o.queues, concurrency: o.maxConcurrentJobs, heartbeatSeconds: o.heartbeatInterval },
+      { id: this.id, queues: o.queues, concurrency: o.maxConcurrentJobs, heartbeatSeconds: o.heartbeatInterval, agents: Object.keys(o.agents).sort() },
       { t: this.#t, leaseSeconds: o.leaseSeconds, heartbeatInterval: o.heartbeatInterval, backoff: o.retryBackoff },
       this.#log,
       {
@@ -193,7 +196,7 @@ export class Worker extends EventEmitter {
         survive,
       },
     );
-    const services: MaintenanceService[] = [];
+    const services: MaintenanceService[] = scheduleServices(pools.main, this.#t, o.runSchedules, this.#log);
     if (o.pruneIntervalHours > 0) {
       services.push({ name: 'prune history', intervalSeconds: o.pruneIntervalHours * 3600, run: () => this.pruneHistory() });
     }

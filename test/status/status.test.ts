@@ -18,7 +18,7 @@ describe('status', () => {
     const status = await runBin('taiat-worker', ['--status', '--json'], { TAIAT_DATABASE_URL: db.url });
     expect(status.code).toBe(0);
     const s = JSON.parse(status.stdout);
-    expect(Object.keys(s)).toEqual(['generatedAt', 'pending', 'running', 'finished', 'blockedOn', 'recentFailures', 'workers', 'queues', 'oldestReadyWaitSeconds']);
+    expect(Object.keys(s)).toEqual(['generatedAt', 'pending', 'running', 'finished', 'blockedOn', 'recentFailures', 'workers', 'queues', 'oldestReadyWaitSeconds', 'schedules']);
     expect(s.pending).toEqual({ ready: 1, blocked: 1, scheduled: 1, total: 3 });
     expect(s.running).toMatchObject({ total: 1, byWorker: [{ workerId: 'w-alive', jobs: 1 }] });
     expect(s.finished.lastHour).toEqual({ completed: 1, failed: 1, cancelled: 0 });

@@ -32,7 +32,7 @@ export function useWorkerHarness(): WorkerHarness {
   });
   afterEach(async () => {
     await Promise.all(workers.splice(0).map((w) => w.stop()));
-    await db.sql`TRUNCATE taiat_jobs, taiat_job_history, taiat_workers`;
+    await db.sql`TRUNCATE taiat_jobs, taiat_job_history, taiat_workers, taiat_schedules CASCADE`;
   });
   afterAll(async () => {
     await jobs?.close();

@@ -1,23 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
-import { ValidationError } from '../../errors.js';
+import { JobNotFoundError, ValidationError } from '../../errors.js';
 import type { Job } from '../../jobs/model.js';
 import type { NewJob } from '../../jobs/validation.js';
 import type { Explanation } from '../../store/explain.js';
 import { duration, table } from '../../status/format.js';
 import { databaseOptions, jsonOption, printJson, withManager } from '../common.js';
-
-/** Reads `--payload` as JSON text, or `@file.json`. */
-async function jsonArgument(field: string, text: string): Promise<unknown> {
-  const source = text.startsWith('@') ? await readFile(text.slice(1), 'utf8').catch((e: Error) => {
-    throw new ValidationError(field, `cannot read ${text.slice(1)}: ${e.message}`);
-  }) : text;
-  try {
-    return JSON.parse(source);
-  } catch (error) {
-    throw new ValidationError(field, `is not valid JSON: ${(error as Error).message}`);
-  }
-}
+import { jsonArgument } from './json-argument.js';
 
 const when = (d: Date | null) => (d ? d.toISOString() : '-');
 
@@ -75,6 +63,10 @@ export function jobCommands(y: Argv) {
           id: { type: 'string', describe: 'Job id (default: a new UUIDv7)' },
           'timeout-seconds': { type: 'number' },
           'retry-delay-seconds': { type: 'number', describe: 'Base of the retry backoff' },
+          'unique-key': { type: 'string', describe: 'A key no two jobs hold at once: a job holding it is returned instead' },
+          'unique-while': { choices: ['pending', 'active', 'period'] as const, describe: 'How long the key is held (default pending)' },
+          'unique-period-seconds': { type: 'number', describe: 'With --unique-while period: seconds the key is held' },
+          'unique-mode': { choices: ['keep', 'replace'] as const, describe: 'replace: a pending holder takes this payload and run time' },
         }).example(`$0 job create --type agent --name nightly --payload '{"agent_name":"report"}' --priority high`, 'create an agent job'),
         (argv) => withManager(argv, async (jobs) => {
           const priority = argv.priority === undefined ? undefined : /^-?\d+$/.test(argv.priority) ? Number(argv.priority) : argv.priority;
@@ -83,12 +75,13 @@ export function jobCommands(y: Argv) {
             payload: argv.payload === undefined ? undefined : await jsonArgument('payload', argv.payload),
             dependencies: argv.dependencies?.split(',').map((d) => d.trim()).filter(Boolean),
             priority, maxRetries: argv.maxRetries, queue: argv.queue, runAt: argv.runAt, id: argv.id,
-            timeoutSeconds: argv.timeoutSeconds, retryDelaySeconds: argv.retryDelaySeconds,
+            timeoutSeconds: argv.timeoutSeconds, retryDelaySeconds: argv.retryDelaySeconds, uniqueKey: argv.uniqueKey,
+            uniqueWhile: argv.uniqueWhile, uniquePeriodSeconds: argv.uniquePeriodSeconds, uniqueMode: argv.uniqueMode,
           };
           for (const k of Object.keys(input)) if (input[k] === undefined) delete input[k];
           const created = await jobs.createJob(input as unknown as NewJob);
           if (argv.json) printJson(created);
-          else process.stdout.write(`created ${created.id}\n`);
+          else process.stdout.write(created.deduplicated ? `not created: job ${created.id} holds key ${created.uniqueKey}\n` : `created ${created.id}\n`);
         }))
       .command('create-many <file>', 'Create a graph of jobs from a JSON array (all or nothing)', (c) =>
         c.options({ ...databaseOptions, ...jsonOption }).positional('file', { type: 'string', demandOption: true, describe: 'JSON file: an array of jobs as createJobs takes them' })
@@ -122,7 +115,7 @@ export function jobCommands(y: Argv) {
         c.options({ ...databaseOptions, ...jsonOption }).positional('id', idArg).example('$0 job get 0193b2...', 'show a job'),
         (argv) => withManager(argv, async (jobs) => {
           const found = await jobs.getJob(argv.id);
-          if (!found) throw new (await import('../../errors.js')).JobNotFoundError(argv.id);
+          if (!found) throw new JobNotFoundError(argv.id);
           if (argv.json) printJson(found);
           else process.stdout.write(jobDetails(found));
         }))
@@ -130,7 +123,7 @@ export function jobCommands(y: Argv) {
         c.options({ ...databaseOptions, ...jsonOption }).positional('id', idArg).example('$0 job explain 0193b2...', 'what is this job waiting for?'),
         (argv) => withManager(argv, async (jobs) => {
           const e = await jobs.explain(argv.id);
-          if (!e) throw new (await import('../../errors.js')).JobNotFoundError(argv.id);
+          if (!e) throw new JobNotFoundError(argv.id);
           if (argv.json) printJson(e);
           else process.stdout.write(explanationText(e));
         }))
