@@ -94,6 +94,12 @@ describe('validateNewJob', () => {
       runAt: new Date('2030-01-02T03:04:05.678Z'),
       timeoutSeconds: 2.5,
       retryDelaySeconds: 0,
+      uniqueKey: null,
+      uniqueWhile: null,
+      uniquePeriodSeconds: null,
+      uniqueMode: 'keep',
+      scheduleId: null,
+      scheduleTick: null,
     });
   });
 
