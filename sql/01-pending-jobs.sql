@@ -5,7 +5,7 @@
 --             pending; finished jobs are in taiat_job_history.
 -- Parameters: none.
 --
--- This is query 1 of the Python original's README, text unchanged, so existing runbooks keep
+-- This is the first query of taiat's original README, unchanged, so existing runbooks keep
 -- working. It returns every column of every pending row: with a million blocked jobs that is a
 -- scan of all of taiat_jobs and a million-row result. For a bounded look, add `LIMIT 100`
 -- (`ORDER BY created_at` sorts: migration 000002 dropped the live created_at index from the

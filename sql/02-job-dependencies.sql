@@ -6,7 +6,7 @@
 --             are in taiat_job_history.
 -- Parameters: none.
 --
--- This is query 2 of the Python original's README, text unchanged. It reads all of taiat_jobs
+-- This is the second query of taiat's original README, unchanged. It reads all of taiat_jobs
 -- (the GIN index on dependencies answers "who depends on X", not "who has dependencies"). Only
 -- the jobs still blocked: add `AND pending_dependencies > 0`. The whole upstream tree of one
 -- job, wherever each dependency lives: dependency-chain.sql.

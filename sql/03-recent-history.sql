@@ -5,7 +5,7 @@
 --             attempts, attempt_errors, cause_job_id, ...).
 -- Parameters: none (edit LIMIT for more).
 --
--- This is query 3 of the Python original's README, text unchanged. created_at is when the job
+-- This is the third query of taiat's original README, unchanged. created_at is when the job
 -- was created, not when it finished: for the most recently *finished* jobs use
 -- `ORDER BY completed_at DESC` (index taiat_job_history_completed_at_idx). Either way the
 -- backward index scan reads only the rows returned, at any history size.

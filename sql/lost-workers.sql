@@ -1,7 +1,7 @@
 -- lost-workers.sql: workers that went silent, and the jobs they held.
 --
 -- Answers:    which workers stopped heartbeating without stopping cleanly (last_heartbeat_at
---             older than 90 seconds, stopped_at NULL: kill -9, a lost machine, a partition),
+--             older than lost_after, stopped_at NULL: kill -9, a lost machine, a partition),
 --             and, for each, the jobs it held when it went silent, one row per job:
 --               'still leased'               running under the dead worker's lease, not taken
 --                                            back yet (lease_expires_at says when it may be;
@@ -20,8 +20,9 @@
 -- Parameters: in the `params` CTE at the top, as literals, so this file runs unchanged in psql
 --             or any SQL client; edit a literal to change it:
 --               lost_after  silence after which a worker is lost, default interval '90 seconds'
---                           (the threshold of `taiat-worker --status`; workers heartbeat every
---                           10 s by default)
+--                           (`taiat-worker --status` calls a worker lost after three of its own
+--                           heartbeat intervals, 3 * heartbeat_seconds: 30 s by default, and
+--                           90 s for a worker of taiat 0.1, whose heartbeat_seconds is NULL)
 --               lookback    only workers heard from within this, default interval '7 days':
 --                           the row of a crashed worker stays forever, and its jobs were taken
 --                           back long ago
