@@ -3,12 +3,15 @@ import type { SchemaNames } from './schema-names.js';
 
 /**
  * Deletes one batch of history rows that finished more than `days` days ago, with the unique
- * keys they held and the keys whose time is up; under the prune lock (tried, not waited for, and
- * held only for this statement) when `locked`. Returns whether it ran, and the rows deleted.
+ * keys they held and the keys whose time is up, and one batch of schedule ticks as old (each
+ * schedule keeps its latest, which status reports; a tick before the schedule's next one is never
+ * claimed again, so its row is no longer needed to make it happen once); under the prune lock
+ * (tried, not waited for, and held only for this statement) when `locked`. Returns whether it
+ * ran, the history rows it deleted, and whether a table had more to delete than one batch.
  */
 async function deleteBatch(conn: Connection, t: SchemaNames, days: number, batchSize: number, locked: boolean) {
   const { sql } = conn;
-  const [row] = await sql<{ ran: boolean; n: number }[]>`
+  const [row] = await sql<{ ran: boolean; n: number; more: boolean }[]>`
     WITH lock AS (
       SELECT CASE WHEN ${locked}::boolean THEN pg_try_advisory_xact_lock(${t.lockKey('prune')}::bigint) ELSE true END AS ran
     ), deleted AS (
@@ -20,8 +23,16 @@ async function deleteBatch(conn: Connection, t: SchemaNames, days: number, batch
     ), keys AS (
       DELETE FROM ${sql(t.uniqueKeys)}
        WHERE (SELECT ran FROM lock) AND (job_id IN (SELECT job_id FROM deleted) OR until <= now())
+    ), ticks AS (
+      DELETE FROM ${sql(t.scheduleTicks)} WHERE (SELECT ran FROM lock) AND (schedule_id, tick_at) IN (
+        SELECT k.schedule_id, k.tick_at FROM ${sql(t.scheduleTicks)} k JOIN ${sql(t.schedules)} s ON s.id = k.schedule_id
+         WHERE k.tick_at < now() - make_interval(secs => ${days * 86400}::float8) AND k.tick_at < s.next_tick_at
+           AND EXISTS (SELECT 1 FROM ${sql(t.scheduleTicks)} l WHERE l.schedule_id = k.schedule_id AND l.tick_at > k.tick_at)
+         LIMIT ${batchSize})
+      RETURNING 1
     )
-    SELECT (SELECT ran FROM lock) AS ran, (SELECT count(*)::int FROM deleted) AS n`;
+    SELECT (SELECT ran FROM lock) AS ran, (SELECT count(*)::int FROM deleted) AS n,
+           greatest((SELECT count(*) FROM deleted), (SELECT count(*) FROM ticks)) >= ${batchSize} AS more`;
   return row!;
 }
 
@@ -38,10 +49,10 @@ export async function pruneHistory(
 ): Promise<number> {
   let total = 0;
   for (;;) {
-    const { n } = await deleteBatch(conn, t, days, batchSize, false);
+    const { n, more } = await deleteBatch(conn, t, days, batchSize, false);
     total += n;
     onProgress(total);
-    if (n < batchSize) return total;
+    if (!more) return total;
   }
 }
 
@@ -54,9 +65,9 @@ export async function pruneHistory(
 export async function pruneHistoryUnlessBusy(conn: Connection, t: SchemaNames, days: number, batchSize = 5_000): Promise<number | null> {
   let total = 0;
   for (let batch = 0; ; batch++) {
-    const { ran, n } = await deleteBatch(conn, t, days, batchSize, true);
+    const { ran, n, more } = await deleteBatch(conn, t, days, batchSize, true);
     if (!ran) return batch === 0 ? null : total;
     total += n;
-    if (n < batchSize) return total;
+    if (!more) return total;
   }
 }

@@ -79,6 +79,22 @@ describe('schedules', () => {
     expect(await ticks('broken')).toEqual([]);
   });
 
+  it('keep their tick rows as long as history, and always their latest', async () => {
+    for (const id of ['recent', 'old']) await harness.jobs.upsertSchedule(id, { every: '1h', job, paused: true });
+    // 'recent' ticked each of the last 50 hours; 'old' each of the 50 hours before last month.
+    await db.sql`
+      INSERT INTO taiat_schedule_ticks (schedule_id, tick_at, job_ids)
+      SELECT s.id, date_trunc('hour', now()) - make_interval(hours => h + s.back), '[]'
+        FROM generate_series(1, 50) h, (VALUES ('recent', 0), ('old', 720)) AS s(id, back)`;
+    const worker = await harness.startWorker({ agents: { tick: () => null }, historyRetentionDays: 1 });
+    await worker.pruneHistory();
+    // Ticks older than the history's retention (here a day) go: those 1 to 23 hours old stay...
+    expect((await ticks('recent')).length).toBe(23);
+    // ...and a schedule keeps its latest tick, whatever its age.
+    const old = await ticks('old');
+    expect(old.map((r) => r.tick_at.getTime())).toEqual([Math.floor(Date.now() / 3_600_000) * 3_600_000 - 721 * 3_600_000]);
+  });
+
   it('declared by a module are synced when a worker starts, and removed once no live worker declares them', async () => {
     const declaring = await harness.startWorker({ agents: { tick: () => null }, schedules: { 'from-module': { cron: '0 4 * * *', job } } });
     expect(await harness.jobs.getSchedule('from-module')).toMatchObject({ source: 'module', cron: '0 4 * * *' });
