@@ -53,9 +53,9 @@ it('taiat init runs as the owner; workers and the API need only DML; status work
   const ro = escapeIdentifier(roles.readonly.name);
   await owner.unsafe(`
     GRANT USAGE ON SCHEMA public TO ${app}, ${ro};
-    GRANT SELECT, INSERT, UPDATE, DELETE ON taiat_jobs, taiat_job_history, taiat_workers TO ${app};
+    GRANT SELECT, INSERT, UPDATE, DELETE ON taiat_jobs, taiat_job_history, taiat_workers, taiat_schedules, taiat_schedule_ticks, taiat_unique_keys TO ${app};
     GRANT SELECT ON taiat_all_jobs, taiat_migrations TO ${app};
-    GRANT SELECT ON taiat_jobs, taiat_job_history, taiat_workers, taiat_all_jobs, taiat_migrations TO ${ro};
+    GRANT SELECT ON taiat_jobs, taiat_job_history, taiat_workers, taiat_all_jobs, taiat_migrations, taiat_schedules, taiat_schedule_ticks, taiat_unique_keys TO ${ro};
     ${TEST_RUNS_TABLE};
     GRANT ALL ON test_runs, test_runs_id_seq TO ${app};`);
   await owner.end();
@@ -66,6 +66,12 @@ it('taiat init runs as the owner; workers and the API need only DML; status work
     { id: 'lp-1', jobType: 'agent', name: 'one', payload: { agent_name: 'record' } },
     { id: 'lp-2', jobType: 'agent', name: 'two', payload: { agent_name: 'record' }, dependencies: ['lp-1'] },
   ]);
+  // Unique keys and schedules, with the same grants.
+  const keyed = { jobType: 'agent', name: 'keyed', payload: { agent_name: 'record' }, uniqueKey: 'lp', uniqueWhile: 'period' as const, uniquePeriodSeconds: 3600 };
+  const first = await jobs.createJob(keyed);
+  expect(await jobs.createJob(keyed)).toMatchObject({ id: first.id, deduplicated: true });
+  await jobs.upsertSchedule('lp-hourly', { every: '1h', job: keyed });
+  expect(await jobs.triggerSchedule('lp-hourly')).toEqual([first.id]);
   const worker = await runBin('taiat-worker', ['--once', '--agents', 'test/fixtures/recording-agents.mjs', '--log-level', 'debug'], { TAIAT_DATABASE_URL: urlFor(roles.app) });
   outputs.push(worker.stdout, worker.stderr);
   expect(worker.code).toBe(0);
@@ -80,7 +86,7 @@ it('taiat init runs as the owner; workers and the API need only DML; status work
   const status = await runBin('taiat', ['status', '--json'], { TAIAT_DATABASE_URL: urlFor(roles.readonly) });
   outputs.push(status.stdout, status.stderr);
   expect(status.code).toBe(0);
-  expect(JSON.parse(status.stdout).finished.lastHour.completed).toBe(2);
+  expect(JSON.parse(status.stdout).finished.lastHour.completed).toBe(3);
   // A large call is refused by the COPY itself, as an error (it once crashed the process).
   const readonly = await JobManager.connect({ databaseUrl: urlFor(roles.readonly) });
   await expect(readonly.createJobs(Array.from({ length: 2_500 }, (_, i) => ({ jobType: 'x', name: `n${i}` }))))
