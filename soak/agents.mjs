@@ -16,6 +16,8 @@
 //   delegate: { sleepMs, children: WorkParams+{maxRetries, retryDelaySeconds}[] }
 //             step 0 creates the children with ctx.createJobs and returns ctx.waitFor(ids);
 //             step 1 checks their results are all there and returns.
+//   tick:     { sleepMs } the job of a schedule's tick (soak/schedules.ts): sleeps and returns;
+//             a job that does not know its schedule and tick is an anomaly.
 import { appendFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -156,6 +158,15 @@ export const agents = {
       await sleep(params.sleepMs ?? 0, ctx.signal);
       if (failsOn(params.failFirst, ctx.attempt)) throw new Error(`planned failure of attempt ${ctx.attempt}`);
       return { attempt: ctx.attempt, pid: process.pid };
+    }),
+
+  tick: (params, ctx) =>
+    recorded(ctx, async (runId, inserted) => {
+      if (!ctx.job.scheduleId || !(ctx.job.scheduleTick instanceof Date)) {
+        await anomaly(runId, inserted, `a schedule's job without its schedule (${ctx.job.scheduleId}) or tick (${ctx.job.scheduleTick})`);
+      }
+      await sleep(params.sleepMs ?? 0, ctx.signal);
+      return { tick: ctx.job.scheduleTick?.toISOString?.() ?? null };
     }),
 
   delegate: (params, ctx) =>

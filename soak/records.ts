@@ -1,16 +1,16 @@
 /**
  * The soak's own tables, and how they are filled: the agents write soak_runs as they run; at the
- * end the driver adds its records (jobs, cancels, faults, processes) and merges the agents'
+ * end the driver adds its records (jobs, cancels, faults, processes, schedules) and merges the agents'
  * journal files, for the runs whose database write could not happen.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type postgres from 'postgres';
 import { iso } from './clock.js';
-import { cancels, created, faults, procs, run } from './state.js';
+import { cancels, created, faults, procs, run, schedules } from './state.js';
 
 export const SOAK_TABLES = `
-  DROP TABLE IF EXISTS soak_runs, soak_journal, soak_jobs, soak_cancels, soak_faults, soak_procs;
+  DROP TABLE IF EXISTS soak_runs, soak_journal, soak_jobs, soak_cancels, soak_faults, soak_procs, soak_schedules;
   CREATE TABLE soak_runs (
     run_id text PRIMARY KEY, job_id text NOT NULL, attempt int NOT NULL, step int NOT NULL, pid int NOT NULL,
     started_at timestamptz NOT NULL, ended_at timestamptz, aborted_at timestamptz, abort_reason text,
@@ -23,7 +23,9 @@ export const SOAK_TABLES = `
   CREATE TABLE soak_cancels (job_id text NOT NULL, role text NOT NULL, sent_at timestamptz NOT NULL, acked_at timestamptz, result text NOT NULL);
   CREATE TABLE soak_faults (seq int PRIMARY KEY, kind text NOT NULL, at timestamptz NOT NULL, done_at timestamptz NOT NULL, pid int, detail text, skipped bool NOT NULL);
   CREATE TABLE soak_procs (pid int NOT NULL, slot int NOT NULL, concurrency int NOT NULL, started_at timestamptz NOT NULL,
-    killed_at timestamptz, signalled_at timestamptz, exited_at timestamptz, how text NOT NULL, code int, signal text);`;
+    ready_at timestamptz, killed_at timestamptz, signalled_at timestamptz, exited_at timestamptz, how text NOT NULL, code int, signal text);
+  CREATE TABLE soak_schedules (id text PRIMARY KEY, catch_up text NOT NULL, catch_up_limit int NOT NULL, sleep_ms int NOT NULL,
+    declared_at timestamptz NOT NULL, declare_acked_at timestamptz, paused_at timestamptz, pause_acked_at timestamptz);`;
 
 interface Journal {
   run_id: string; job_id?: string; attempt?: number; step?: number; pid?: number; started_at?: string; ended_at?: string;
@@ -116,11 +118,20 @@ export async function saveDriverRecords(sql: postgres.Sql): Promise<void> {
     await sql`INSERT INTO soak_faults SELECT * FROM jsonb_to_recordset(${sql.json(rows as unknown as postgres.JSONValue)}::jsonb)
       AS x(seq int, kind text, at timestamptz, done_at timestamptz, pid int, detail text, skipped bool)`;
   }
+  const at = (ms: number | null) => (ms === null ? null : iso(ms));
+  if (schedules.length > 0) {
+    const rows = schedules.map((s) => ({
+      id: s.id, catch_up: s.catchUp, catch_up_limit: s.catchUpLimit, sleep_ms: s.sleepMs, declared_at: iso(s.declaredAt),
+      declare_acked_at: at(s.declareAckedAt), paused_at: at(s.pausedAt), pause_acked_at: at(s.pauseAckedAt),
+    }));
+    await sql`INSERT INTO soak_schedules SELECT * FROM jsonb_to_recordset(${sql.json(rows as unknown as postgres.JSONValue)}::jsonb)
+      AS x(id text, catch_up text, catch_up_limit int, sleep_ms int, declared_at timestamptz, declare_acked_at timestamptz,
+           paused_at timestamptz, pause_acked_at timestamptz)`;
+  }
   const rows = procs.map((p) => ({
-    pid: p.pid, slot: p.slot, concurrency: p.concurrency, started_at: iso(p.startedAt), killed_at: p.killedAt === null ? null : iso(p.killedAt),
-    signalled_at: p.signalledAt === null ? null : iso(p.signalledAt),
-    exited_at: p.exitedAt === null ? null : iso(p.exitedAt), how: p.how, code: p.code, signal: p.signal,
+    pid: p.pid, slot: p.slot, concurrency: p.concurrency, started_at: iso(p.startedAt), ready_at: at(p.readyAt),
+    killed_at: at(p.killedAt), signalled_at: at(p.signalledAt), exited_at: at(p.exitedAt), how: p.how, code: p.code, signal: p.signal,
   }));
   await sql`INSERT INTO soak_procs SELECT * FROM jsonb_to_recordset(${sql.json(rows as unknown as postgres.JSONValue)}::jsonb)
-    AS x(pid int, slot int, concurrency int, started_at timestamptz, killed_at timestamptz, signalled_at timestamptz, exited_at timestamptz, how text, code int, signal text)`;
+    AS x(pid int, slot int, concurrency int, started_at timestamptz, ready_at timestamptz, killed_at timestamptz, signalled_at timestamptz, exited_at timestamptz, how text, code int, signal text)`;
 }

@@ -1,4 +1,5 @@
 /** The soak's summary: its shape (also soak/results/latest.json) and how it prints. */
+import type { ScheduleFigures } from './schedule-checks.js';
 import type { Violation } from './state.js';
 
 export interface Summary {
@@ -23,6 +24,8 @@ export interface Summary {
   violationCount: number;
   violations: Violation[];
   findings: string[];
+  /** The schedules scenario's figures, when it ran. */
+  schedules?: ScheduleFigures;
   stories: string[];
 }
 
@@ -40,6 +43,14 @@ export function printSummary(s: Summary): void {
   out.push(`  recovered:     ${s.recovered.jobs} jobs (${s.recovered.attempts} attempts) with 'worker lost' in attempt_errors: from killed workers ${s.recovered.fromKilledWorkers}, from stopping workers ${s.recovered.fromStoppingWorkers}, from live workers ${s.recovered.fromLiveWorkers}`);
   out.push(`  cancels:       ${kv(s.cancels)}`);
   out.push(`  duplicated executions: ${s.duplicatedExecutions}`);
+  if (s.schedules) {
+    const c = s.schedules;
+    const l = c.lateness;
+    out.push(`  schedules:     ${c.schedules} every ${c.tickSeconds} s (${kv(c.policies)}): ${c.ticks} ticks, ${c.jobs} jobs, duplicates ${c.duplicates}, missing ${c.missing}, skipped by catch-up ${c.skippedByCatchUp}; ${c.ranAgain} job(s) ran again after a lost attempt (${c.completedTwice} of them had returned before their worker died or lost its lease)`);
+    out.push(`  tick lateness: created - due, away from faults (${l.quietTicks} ticks): p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms, max ${l.maxMs} ms (target p99 <= ${l.targetP99Ms} ms); all ${l.allTicks.n} ticks: p50 ${l.allTicks.p50Ms} ms, p99 ${l.allTicks.p99Ms} ms, max ${l.allTicks.maxMs} ms`);
+    out.push(`  first run:     started - due, away from faults: p50 ${l.firstRunStart.p50Ms} ms, p99 ${l.firstRunStart.p99Ms} ms, max ${l.firstRunStart.maxMs} ms`);
+    out.push(`  no scheduler:  ${c.windows.length} window(s)`, ...c.windows.map((w) => `    ${w}`));
+  }
   out.push('  checks:');
   for (const c of s.checks) out.push(`    ${c.violations === 0 ? 'ok  ' : 'FAIL'} ${c.name}: ${c.what}${c.violations ? ` (${c.violations})` : ''}`);
   out.push(`  invariant violations: ${s.violationCount}`);

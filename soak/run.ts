@@ -1,18 +1,20 @@
 /**
- * taiat soak test: `npm run soak` (600 s; SOAK_SECONDS or --seconds N) and `npm run soak:ci` (60 s).
+ * taiat soak test: `npm run soak` (600 s; SOAK_SECONDS or --seconds N), `npm run soak:ci` (60 s,
+ * the job mix and the schedules) and `npm run soak:schedules` (60 s, the schedules alone).
  *
  * Runs 3-4 `taiat-worker` processes (soak/agents.mjs) against a Postgres of its own, feeds them a
- * seeded random mix of job graphs for N seconds while injecting faults (kill -9 and SIGTERM of a
- * worker, Postgres restarts in fast and immediate mode, pg_terminate_backend of a worker
- * connection), drains, stops the workers, then checks taiat's invariants against the runs the
- * agents recorded on their own. Exit status 0 only when no invariant was violated.
+ * seeded random mix of job graphs and/or 200 schedules ticking every second for N seconds while
+ * injecting faults (kill -9 and SIGTERM of a worker, Postgres restarts in fast and immediate mode,
+ * pg_terminate_backend of a worker connection; with the schedules, every worker down for a few
+ * seconds), pauses the schedules, drains, stops the workers, then checks taiat's invariants
+ * against the runs the agents recorded on their own. Exit status 0 only when no invariant was violated.
  *
  * Env: SOAK_SEED (replay a run's decisions: workload and fault schedule; timing still varies),
  * SOAK_SECONDS, TAIAT_SOAK_DATABASE_URL (use that database instead of an embedded Postgres:
  * Postgres restarts are then skipped; give it a database of its own), SOAK_KEEP=1 (keep the
  * embedded cluster's folder), SOAK_DRAIN_SECONDS (bound of the final drain, default 180), SOAK_OUTAGE=1
  * (also inject Postgres outages longer than the lease). Flags: --seconds N, --seed N, --workers N,
- * --keep, --outage.
+ * --keep, --outage, --schedules (the schedules scenario alone), --with-schedules (beside the mix).
  * Output: a summary on stdout, soak/results/latest.json, and soak/results/runs/<time>-seed<N>/ (worker logs,
  * the agents' run journals of the last run).
  */
@@ -25,13 +27,14 @@ import { sleep } from '../bench/lib/time.js';
 import { log, wallMs, withTimeout } from './clock.js';
 import { analyse } from './analysis.js';
 import {
-  CONCURRENCY, DRAIN_TIMEOUT_MS, KEEP, KEEP_IF_FAILED, KEEP_RUNS, OUTAGE, QUEUE, RESULTS_DIR, ROOT, RUNS_DIR, SECONDS, SEED, WORKERS,
+  CONCURRENCY, DRAIN_TIMEOUT_MS, KEEP, KEEP_IF_FAILED, KEEP_RUNS, MIX, OUTAGE, QUEUE, RESULTS_DIR, ROOT, RUNS_DIR, SCHEDULES, SECONDS, SEED, WORKERS,
 } from './config.js';
 import { closeDatabase, db, openDatabase } from './database.js';
 import { describe, untilReachable } from './db-errors.js';
 import { creationLoop } from './driver.js';
 import { faultLoop } from './faults.js';
 import { printSummary } from './report.js';
+import { declareSchedules, pauseSchedules, SCHEDULE_COUNT } from './schedules.js';
 import { background, created, faults, finding, liveProcs, procs, run, violation } from './state.js';
 import { spawnWorker, stopWorker } from './workers.js';
 
@@ -103,16 +106,19 @@ async function main(): Promise<void> {
   const watchdog = setTimeout(() => void shutdown(2, 'watchdog: the soak took far longer than planned; giving up'), (SECONDS + 900) * 1_000);
   watchdog.unref();
 
-  log(`seed ${SEED} (replay: SOAK_SEED=${SEED}), ${SECONDS} s, ${WORKERS} workers (concurrency ${CONCURRENCY.join(', ')})${OUTAGE ? ', with outages' : ''}`);
+  const scenarios = [MIX ? 'the job mix' : '', SCHEDULES ? `${SCHEDULE_COUNT} schedules` : ''].filter(Boolean).join(' and ');
+  log(`seed ${SEED} (replay: SOAK_SEED=${SEED}), ${SECONDS} s of ${scenarios}, ${WORKERS} workers (concurrency ${CONCURRENCY.join(', ')})${OUTAGE ? ', with outages' : ''}`);
   await newRunDir();
   await openDatabase();
   run.tag = `soak${SEED.toString(36)}-${Date.now().toString(36)}`;
 
   run.phase = 'run';
   for (let slot = 0; slot < WORKERS; slot++) spawnWorker(slot);
+  if (SCHEDULES) await declareSchedules();
   const endAt = wallMs() + SECONDS * 1_000;
-  await Promise.all([creationLoop(endAt), faultLoop(endAt)]);
+  await Promise.all([MIX ? creationLoop(endAt) : Promise.resolve(), faultLoop(endAt)]);
   log(`load over: ${created.size} jobs created; waiting for cancels and worker stops in flight`);
+  if (SCHEDULES) await pauseSchedules();
 
   run.phase = 'drain';
   await drain();

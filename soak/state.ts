@@ -6,10 +6,21 @@ import type { ChildProcess } from 'node:child_process';
 import type { WriteStream } from 'node:fs';
 import { log, wallMs } from './clock.js';
 
-export type FaultKind = 'kill9' | 'sigterm' | 'restart-fast' | 'restart-immediate' | 'terminate-backend' | 'outage';
+export type FaultKind = 'kill9' | 'sigterm' | 'restart-fast' | 'restart-immediate' | 'terminate-backend' | 'outage' | 'all-workers-down';
 export interface Fault { seq: number; kind: FaultKind; at: number; doneAt: number; pid: number | null; detail: string; skipped: boolean }
 export interface Cancel { jobId: string; role: string; sentAt: number; ackedAt: number | null; result: string }
 export interface Created { id: string; scenario: string; role: string; params: unknown; createdAt: number }
+/** A schedule of the schedules scenario: how it catches up, and when the driver declared and paused it. */
+export interface SoakSchedule {
+  id: string;
+  catchUp: 'skip' | 'latest' | 'all';
+  catchUpLimit: number;
+  sleepMs: number;
+  declaredAt: number;
+  declareAckedAt: number | null;
+  pausedAt: number | null;
+  pauseAckedAt: number | null;
+}
 export interface Violation { check: string; jobId: string | null; detail: string }
 export interface Proc {
   slot: number;
@@ -17,6 +28,8 @@ export interface Proc {
   concurrency: number;
   child: ChildProcess;
   startedAt: number;
+  /** When it logged "worker started" (its loops and scheduler running), if it did. */
+  readyAt: number | null;
   killedAt: number | null;
   signalledAt: number | null;
   exitedAt: number | null;
@@ -37,6 +50,7 @@ export const cancels: Cancel[] = [];
 export const faults: Fault[] = [];
 export const procs: Proc[] = [];
 export const violations: Violation[] = [];
+export const schedules: SoakSchedule[] = [];
 
 /** The run's phase and the scalars that go with it. */
 export const run = {

@@ -36,7 +36,7 @@ export function spawnWorker(slot: number): Proc {
   const pid = child.pid ?? -1;
   const out = createWriteStream(path.join(run.dir, `worker-${slot}-${pid}.log`));
   const proc: Proc = {
-    slot, pid, concurrency, child, startedAt: wallMs(), killedAt: null, signalledAt: null, exitedAt: null, expected: null, how: 'running',
+    slot, pid, concurrency, child, startedAt: wallMs(), readyAt: null, killedAt: null, signalledAt: null, exitedAt: null, expected: null, how: 'running',
     code: null, signal: null, started: false, tail: '', out, exited: Promise.resolve(),
   };
   const onData = (chunk: Buffer) => {
@@ -45,6 +45,7 @@ export function spawnWorker(slot: number): Proc {
     proc.tail = (proc.tail + text).slice(-8_000);
     if (!proc.started && proc.tail.includes('"worker started"')) {
       proc.started = true;
+      proc.readyAt = loggedAt(proc.tail, '"worker started"') ?? wallMs();
       consecutiveStartFailures = 0;
     }
   };
@@ -63,6 +64,17 @@ export function spawnWorker(slot: number): Proc {
   procs.push(proc);
   log(`worker ${slot} started: pid ${pid}, concurrency ${concurrency}`);
   return proc;
+}
+
+/** The time (in the server's clock) of the last log line containing `marker`, from pino's `time`. */
+function loggedAt(text: string, marker: string): number | null {
+  const line = text.split('\n').findLast((l) => l.includes(marker));
+  try {
+    const time = (JSON.parse(line ?? '') as { time?: unknown }).time;
+    return typeof time === 'number' ? time + clockOffsetMs() : null;
+  } catch {
+    return null;
+  }
 }
 
 function onWorkerExit(proc: Proc): void {
