@@ -87,6 +87,9 @@ const UNAVAILABLE_CODES = new Set([
   '57P01', '57P02', '57P03', '3D000', '28P01', '28000', '53300', '08006', '08001', '08004', '08003',
 ]);
 
+/** Refusals that waiting does not change: a wrong password or role, a database that does not exist. */
+const REFUSED_LOGIN_CODES = new Set(['28P01', '28000', '3D000']);
+
 function errorCode(error: unknown): string | undefined {
   if (error && typeof error === 'object' && 'code' in error) {
     const code = (error as { code: unknown }).code;
@@ -96,6 +99,12 @@ function errorCode(error: unknown): string | undefined {
 }
 
 /** Whether an error means the database could not be reached (as opposed to a bad statement). */
+/** Whether the server refused the login itself (credentials, database name): no retry mends it. */
+export function isRefusedLogin(error: unknown): boolean {
+  const code = errorCode(error);
+  return code !== undefined && REFUSED_LOGIN_CODES.has(code);
+}
+
 export function isConnectionError(error: unknown): boolean {
   const code = errorCode(error);
   if (code && UNAVAILABLE_CODES.has(code)) return true;

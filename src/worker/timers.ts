@@ -1,4 +1,4 @@
-import { isConnectionError } from '../db/connection.js';
+import { isConnectionError, isRefusedLogin } from '../db/connection.js';
 import { DatabaseUnavailableError } from '../errors.js';
 
 /** Resolves after `ms`; the timer does not keep the process alive. */
@@ -54,8 +54,8 @@ export function runEvery(seconds: number, task: () => Promise<unknown>, onError:
 /**
  * Runs `attempt` until it succeeds, trying again with back-off (1 s doubling to 10 s) while it
  * fails because the database cannot be reached (down, restarting, not accepting connections
- * yet), for at most `timeoutMs`. Any other error, the last one at the deadline, or `gaveUp()`
- * turning true, ends it with that error.
+ * yet), for at most `timeoutMs`. Any other error (a refused login among them: a wrong password
+ * stays wrong), the last one at the deadline, or `gaveUp()` turning true, ends it with that error.
  */
 export async function retryWhileUnreachable<T>(
   attempt: () => Promise<T>,
@@ -69,9 +69,11 @@ export async function retryWhileUnreachable<T>(
       return await attempt();
     } catch (error) {
       const waitMs = Math.min(retryBackoffMs(n), deadline - Date.now());
-      if (!isConnectionError(error) || waitMs <= 0 || gaveUp()) throw error;
+      if (!isConnectionError(error) || isRefusedLogin(error) || waitMs <= 0 || gaveUp()) throw error;
       onRetry(error, waitMs);
-      await sleep(waitMs);
+      // A timer that holds the process open: while start() waits, nothing else may (the caller
+      // awaits its outcome; an unreferenced wait let a bare script exit 0 in the middle).
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
       if (gaveUp()) throw error;
     }
   }

@@ -16,7 +16,7 @@ import { LeaseKeeper } from './lease-keeper.js';
 import { Maintenance, scheduleServices, type MaintenanceService } from './maintenance.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { Producer } from './producer.js';
-import { retryWhileUnreachable, sleep } from './timers.js';
+import { retryWhileUnreachable, sleep, withDeadline } from './timers.js';
 import type { JobAbortReason } from './types.js';
 
 export type { WorkerEvents } from './events.js';
@@ -130,25 +130,26 @@ export class Worker extends EventEmitter {
     this.#producer!.start();
   }
 
-  /** Checks the schema, registers the worker and listens, all at once; on failure, listens no more. */
+  /** Checks the schema and registers the worker, then listens; on failure, listens no more. */
   async #connect(pools: Pools): Promise<void> {
     // Together: each opens a connection of its own, and in sequence their handshakes were most
     // of a worker's start-up time.
-    const [missing, ...rest] = await Promise.allSettled([
-      missingRelations(pools.main.sql, this.#t),
-      this.#leases!.heartbeat(),
-      pools.main.sql.listen(this.#t.readyChannel, (queue) => {
-        if (this.#opts.queues.includes(queue)) this.#producer!.nudge(true);
-      }),
-      pools.main.sql.listen(this.#t.cancelChannel, (jobId) => this.#abort(jobId, 'cancelled')),
-    ]);
-    for (const r of rest) {
-      if (r.status === 'fulfilled' && r.value) this.#unlisten.push(() => r.value!.unlisten());
-    }
-    const failed = [missing, ...rest].find((r) => r.status === 'rejected');
-    // A missing schema explains the other failures: it is the error to report.
-    const error = missing.status === 'fulfilled' && missing.value.length > 0 ? new SchemaNotCurrentError(missing.value) : failed?.reason;
-    if (error !== undefined) {
+    const [missing, beat] = await Promise.allSettled([missingRelations(pools.main.sql, this.#t), this.#leases!.heartbeat()]);
+    // A missing schema explains the other failure: it is the error to report.
+    if (missing.status === 'fulfilled' && missing.value.length > 0) throw new SchemaNotCurrentError(missing.value);
+    if (missing.status === 'rejected') throw missing.reason;
+    if (beat.status === 'rejected') throw beat.reason;
+    // Only once the database answers: postgres.js retries a listen that failed to connect on a
+    // back-off of its own, and a start-up retry's listen waited on it for a minute and more.
+    try {
+      await withDeadline(Promise.all([
+        pools.main.sql.listen(this.#t.readyChannel, (queue) => {
+          if (this.#opts.queues.includes(queue)) this.#producer!.nudge(true);
+        }).then((l) => this.#unlisten.push(() => l.unlisten())),
+        pools.main.sql.listen(this.#t.cancelChannel, (jobId) => this.#abort(jobId, 'cancelled'))
+          .then((l) => this.#unlisten.push(() => l.unlisten())),
+      ]), 10_000, 'listening for notifications');
+    } catch (error) {
       await Promise.allSettled(this.#unlisten.splice(0).map((u) => u()));
       throw error;
     }

@@ -86,6 +86,27 @@ describe('connections reset under the driver', () => {
     expect(worker.child.exitCode).toBeNull();
   }, 90_000);
 
+  it('the start-up timeout is a deadline, and a refused login is not retried', async () => {
+    // A port nothing listens on: refused at once, every time (the first version kept a retried
+    // listen waiting on the driver's own back-off, and gave up after 70 s, not 2).
+    const closed = new URL(db.url);
+    closed.port = '1';
+    const started = Date.now();
+    const refused = spawnWorker(db.url, ['--database-url', closed.toString(), '--startup-timeout', '2']);
+    children.push(refused);
+    expect((await refused.exited).code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(refused.output()).toMatch(/database unreachable at start-up; trying again/);
+
+    const wrong = new URL(db.url);
+    wrong.password = 'not-the-password';
+    const denied = spawnWorker(db.url, ['--database-url', wrong.toString(), '--startup-timeout', '60']);
+    children.push(denied);
+    expect((await denied.exited).code).toBe(1);
+    expect(denied.output()).not.toMatch(/trying again/);
+    expect(denied.output()).not.toContain('not-the-password');
+  }, 60_000);
+
   it('a JobManager whose connections are reset works on the next call, without fetching types again', async () => {
     proxy = await startResetProxy(db.url);
     const manager = await JobManager.connect({ databaseUrl: proxy.url });
