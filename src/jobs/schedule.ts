@@ -19,11 +19,12 @@ export interface ScheduleDefinition {
   /** What each tick creates: one job, or a graph (ids of its jobs are made unique per tick). */
   job: NewJob | NewJob[];
   /**
-   * Ticks that fell due while no worker was alive: `skip` (default) runs none of them (only a tick
-   * less than a minute late), `latest` runs one for all of them, `all` runs each (up to `catchUpLimit`).
+   * Ticks missed (more than a minute late: no worker was alive when they fell due): `skip`
+   * (default) runs none of them, `latest` runs one for all of them, `all` runs each (up to
+   * `catchUpLimit`). A tick less than a minute late runs whatever the policy.
    */
   catchUp?: CatchUp;
-  /** With `catchUp: 'all'`: most missed ticks run at once (default 100). */
+  /** With `catchUp: 'all'`: most missed ticks run at once, the most recent (default 100). */
   catchUpLimit?: number;
   /** Created paused (default false). */
   paused?: boolean;
@@ -159,21 +160,19 @@ export function nextTick(s: Pick<ValidatedSchedule, 'cron' | 'everySeconds' | 't
 }
 
 /**
- * The ticks due to run now, by the catch-up policy, from the ticks that fell due since the last
- * one (oldest first): `skip` keeps the latest when it is less than a minute late, `latest` keeps
- * the latest, `all` keeps each, at most `limit` (the most recent ones).
+ * The ticks due to run now, from those that fell due since the last one (oldest first). A tick
+ * less than a minute late runs whatever the policy: a worker busy for a moment, or a pass that
+ * came a second late, is not downtime. Older ones were missed, and follow the catch-up policy:
+ * `skip` drops them, `latest` runs the most recent of them (one run for all), `all` runs each,
+ * at most `limit` (the most recent ones).
  */
 export function ticksToRun(due: Date[], policy: CatchUp, limit: number, now: Date): Date[] {
-  if (due.length === 0) return [];
-  const latest = due[due.length - 1]!;
-  switch (policy) {
-    case 'skip':
-      return now.getTime() - latest.getTime() <= SKIP_GRACE_SECONDS * 1000 ? [latest] : [];
-    case 'latest':
-      return [latest];
-    case 'all':
-      return due.slice(-limit);
-  }
+  const graceStart = now.getTime() - SKIP_GRACE_SECONDS * 1000;
+  const firstOnTime = due.findIndex((t) => t.getTime() >= graceStart);
+  const missed = firstOnTime === -1 ? due : due.slice(0, firstOnTime);
+  const onTime = firstOnTime === -1 ? [] : due.slice(firstOnTime);
+  const caughtUp = policy === 'skip' || missed.length === 0 ? [] : policy === 'latest' ? missed.slice(-1) : missed.slice(-limit);
+  return [...caughtUp, ...onTime];
 }
 
 /**

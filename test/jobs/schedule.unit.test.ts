@@ -71,8 +71,19 @@ describe('ticks', () => {
     expect(ticksToRun(due, 'skip', 100, now)).toEqual([due[3]]);
     expect(ticksToRun(due.slice(0, 3), 'skip', 100, now)).toEqual([]);
     expect(ticksToRun(due.slice(0, 3), 'latest', 100, now)).toEqual([due[2]]);
+    expect(ticksToRun(due, 'latest', 100, now)).toEqual([due[2], due[3]]);
     expect(ticksToRun(due, 'all', 100, now)).toEqual(due);
-    expect(ticksToRun(due, 'all', 2, now)).toEqual(due.slice(2));
+    expect(ticksToRun(due, 'all', 2, now)).toEqual(due.slice(1));
+  });
+
+  it('less than a minute late run whatever the policy: a pass a second late is not downtime', () => {
+    // An every-second schedule whose pass came 1.6 s after its last: two ticks due, none missed.
+    const now = at('2026-12-07T12:00:02.100Z');
+    const due = [at('2026-12-07T12:00:01Z'), at('2026-12-07T12:00:02Z')];
+    for (const policy of ['skip', 'latest', 'all'] as const) expect(ticksToRun(due, policy, 1, now)).toEqual(due);
+    // The grace is a minute: a tick 59 s late runs under skip, one 61 s late does not.
+    const late = [at('2026-12-07T11:59:01Z'), at('2026-12-07T11:59:03Z')];
+    expect(ticksToRun(late, 'skip', 100, now)).toEqual([late[1]]);
   });
 
   it('make a graph\'s ids unique per tick, its dependencies following', () => {
