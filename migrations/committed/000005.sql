@@ -1,5 +1,5 @@
 --! Previous: sha1:f56210257704338bb328a358e2f1aa16df1a030c
---! Hash: sha1:4e4a90c371e418275fe905a8e2e81555b199b10e
+--! Hash: sha1:37a9c68bd85738343c995b41964b98d536d4b651
 
 -- Unique (deduplicated) jobs and schedules.
 
@@ -217,8 +217,10 @@ END $$;
 -- It now says, per job, whether it was created or answered by a holder: a new return type, so it
 -- is dropped and made again (the SQL functions that call it name it only when they run).
 DROP FUNCTION taiat_insert_jobs(jsonb, boolean, boolean);
+-- Quiet: its scratch tables exist from the second call of a transaction on, and Postgres says so
+-- in a notice for each (which postgres.js, by default, prints).
 CREATE FUNCTION taiat_insert_jobs(jobs jsonb, single boolean, graph_checked boolean) RETURNS TABLE (id varchar, created boolean)
-LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT SET client_min_messages = warning AS $$
 #variable_conflict use_column
 DECLARE
   n int;

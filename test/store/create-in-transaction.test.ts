@@ -144,6 +144,13 @@ describe('taiat_create_job and taiat_create_jobs in SQL', () => {
       const [order] = await db.sql`INSERT INTO app_orders (total) VALUES (2) RETURNING id`;
       const jobs = await db.sql`SELECT name, payload FROM taiat_jobs`;
       expect(jobs).toEqual([{ name: 'order-email', payload: { agent_name: 'email', parameters: { order_id: order!.id } } }]);
+      // Many rows in one statement: one call each, and no notice about the scratch tables (a
+      // client printing notices, as postgres.js does by default, showed one per table per call).
+      const notices: string[] = [];
+      const app = postgres(db.url, { max: 1, onnotice: (n) => notices.push(n.message) });
+      await app`INSERT INTO app_orders (total) SELECT g FROM generate_series(3, 5) g`.finally(() => app.end());
+      expect((await db.sql`SELECT count(*)::int AS n FROM taiat_jobs`)[0]!.n).toBe(4);
+      expect(notices).toEqual([]);
     } finally {
       await db.sql`DROP TRIGGER app_order_email ON app_orders`;
     }
