@@ -1,5 +1,5 @@
 --! Previous: sha1:f56210257704338bb328a358e2f1aa16df1a030c
---! Hash: sha1:37a9c68bd85738343c995b41964b98d536d4b651
+--! Hash: sha1:ae821ad9a7fc07490e390a6c7bcf8051a27985bd
 
 -- Unique (deduplicated) jobs and schedules.
 
@@ -289,15 +289,22 @@ BEGIN
   SELECT string_agg(h.job_id || ' (' || h.name || ') ' || h.status, ', ' ORDER BY h.job_id) INTO bad
     FROM taiat_outside o JOIN taiat_job_history h ON h.job_id = o.id WHERE NOT o.live AND h.status <> 'completed';
   IF bad IS NOT NULL THEN
+    -- A job is named as its caller knows it, as the library does: by its id when the caller chose
+    -- it, else by its name.
     PERFORM taiat_raise('TAIAT_DEPENDENCY_FAILED', '', 'dependency already ' || bad || '; needed by ' ||
-      (SELECT string_agg(DISTINCT e.src, ', ') FROM taiat_new_edges e JOIN taiat_job_history h ON h.job_id = e.dst AND h.status <> 'completed'));
+      (SELECT string_agg(label, ', ' ORDER BY ord) FROM (
+         SELECT DISTINCT j.ord, CASE WHEN j.chosen THEN j.id ELSE '''' || (j.job ->> 'name') || '''' END AS label
+           FROM taiat_new_edges e JOIN taiat_new_jobs j ON j.id = e.src
+           JOIN taiat_job_history h ON h.job_id = e.dst AND h.status <> 'completed') AS n));
   END IF;
   SELECT string_agg(o.id, ', ' ORDER BY o.id) INTO missing FROM taiat_outside o
    WHERE NOT o.live AND NOT EXISTS (SELECT 1 FROM taiat_job_history h WHERE h.job_id = o.id);
   IF missing IS NOT NULL THEN
     PERFORM taiat_raise('TAIAT_DEPENDENCY_UNKNOWN', '', 'unknown dependency id(s): ' || missing || '; needed by ' ||
-      (SELECT string_agg(DISTINCT coalesce(j.job ->> 'name', e.src), ', ') FROM taiat_new_edges e JOIN taiat_new_jobs j ON j.id = e.src
-        JOIN taiat_outside o ON o.id = e.dst WHERE NOT o.live AND NOT EXISTS (SELECT 1 FROM taiat_job_history h WHERE h.job_id = o.id)));
+      (SELECT string_agg(label, ', ' ORDER BY ord) FROM (
+         SELECT DISTINCT j.ord, CASE WHEN j.chosen THEN j.id ELSE '''' || (j.job ->> 'name') || '''' END AS label
+           FROM taiat_new_edges e JOIN taiat_new_jobs j ON j.id = e.src JOIN taiat_outside o ON o.id = e.dst
+          WHERE NOT o.live AND NOT EXISTS (SELECT 1 FROM taiat_job_history h WHERE h.job_id = o.id)) AS n));
   END IF;
   UPDATE taiat_new_jobs j SET pending = (
     SELECT count(*) FROM taiat_new_edges e

@@ -48,17 +48,26 @@ export async function createJobsInTransaction(tx: unknown, t: SchemaNames, jobs:
       });
     });
   } catch (error) {
-    throw taiatErrorOf(error);
+    throw taiatErrorOf(error, jobs.flatMap((j) => j.dependencies));
   }
 }
 
-const unknownIds = (reason: string) => reason.replace(/^unknown dependency id\(s\): /, '').replace(/; needed by .*$/s, '').split(', ');
+/**
+ * The dependencies, of those asked for, that a refusal names: `unknown dependency id(s): a, b;
+ * needed by ...` or `dependency already a (name) failed, ...; needed by ...` (ids are free text:
+ * matched against the candidates, not split).
+ */
+function namedIds(reason: string, dependencies: string[]): string[] {
+  const list = `, ${reason.replace(/^(unknown dependency id\(s\): |dependency already )/, '').replace(/; needed by .*$/s, '')}, `;
+  return [...new Set(dependencies)].filter((d) => list.includes(`, ${d}, `) || list.includes(`, ${d} (`)).sort();
+}
 
 /**
  * The `TaiatError` a refusal of taiat's SQL functions stands for: their errors carry the taiat
- * code in DETAIL and the field in HINT. Other errors pass through.
+ * code in DETAIL and the field in HINT; a dependency error's ids are those of `dependencies` it
+ * names. Other errors pass through.
  */
-export function taiatErrorOf(error: unknown): unknown {
+export function taiatErrorOf(error: unknown, dependencies: string[] = []): unknown {
   const e = error as { message?: string; detail?: string; hint?: string };
   const code = e.detail;
   if (typeof code !== 'string' || !code.startsWith('TAIAT_') || typeof e.message !== 'string') return error;
@@ -73,7 +82,8 @@ export function taiatErrorOf(error: unknown): unknown {
     case 'TAIAT_DEPENDENCY_SELF':
     case 'TAIAT_DEPENDENCY_CYCLE':
     case 'TAIAT_DEPENDENCY_FAILED':
-      return new DependencyError(code as DependencyErrorCode, reason, code === 'TAIAT_DEPENDENCY_UNKNOWN' ? unknownIds(reason) : []);
+      return new DependencyError(code as DependencyErrorCode, reason,
+        code === 'TAIAT_DEPENDENCY_UNKNOWN' || code === 'TAIAT_DEPENDENCY_FAILED' ? namedIds(reason, dependencies) : []);
     default:
       return new TaiatError('TAIAT_INVALID_INPUT', e.message, { cause: error });
   }

@@ -26,6 +26,7 @@ afterAll(async () => {
 });
 
 const email = (queue: string, extra: Partial<NewJob> = {}): NewJob => ({ jobType: 'agent', name: 'send-email', queue, payload: { agent_name: 'email' }, ...extra });
+const pick = (e: unknown) => { const { code, message, jobIds } = e as DependencyError; return { code, message, jobIds }; };
 const count = async (table: string) => (await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM ${db.sql(table)}`)[0]!.n;
 const rollback = new Error('rolled back by the test');
 
@@ -106,6 +107,20 @@ describe('createJob(s) in the application\'s transaction', () => {
       await expect(harness.jobs.createJob(email('x'), { tx: outside })).rejects.toMatchObject({ field: 'tx', message: expect.stringMatching(/no BEGIN/) });
     } finally {
       await outside.end();
+    }
+    expect(await count('taiat_jobs')).toBe(0);
+  });
+  it('refuses a dependency with the error a create outside a transaction gives: code, message and ids', async () => {
+    await harness.jobs.createJob({ ...email('gone'), id: 'gone' });
+    await harness.jobs.cancelJob('gone');
+    const graph = [email('first', { dependencies: ['gone'] }), { ...email('second', { dependencies: ['no-such, job', 'gone'] }), id: 'chosen' }];
+    for (const deps of [['gone'], ['no-such, job']]) {
+      const input = graph.map((j) => ({ ...j, dependencies: j.dependencies!.filter((d) => deps.includes(d)) })).filter((j) => j.dependencies.length > 0);
+      const outside = await harness.jobs.createJobs(input).catch((e: unknown) => e as DependencyError);
+      const inside = await db.sql.begin((tx) => harness.jobs.createJobs(input, { tx })).catch((e: unknown) => e as DependencyError);
+      expect(outside).toBeInstanceOf(DependencyError);
+      expect(inside).toBeInstanceOf(DependencyError);
+      expect(pick(inside)).toEqual(pick(outside));
     }
     expect(await count('taiat_jobs')).toBe(0);
   });
