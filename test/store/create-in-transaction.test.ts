@@ -162,7 +162,7 @@ describe('taiat_create_job and taiat_create_jobs in SQL', () => {
       // Many rows in one statement: one call each, and no notice about the scratch tables (a
       // client printing notices, as postgres.js does by default, showed one per table per call).
       const notices: string[] = [];
-      const app = postgres(db.url, { max: 1, onnotice: (n) => notices.push(n.message) });
+      const app = postgres(db.url, { max: 1, onnotice: (n) => notices.push(String(n.message)) });
       await app`INSERT INTO app_orders (total) SELECT g FROM generate_series(3, 5) g`.finally(() => app.end());
       expect((await db.sql`SELECT count(*)::int AS n FROM taiat_jobs`)[0]!.n).toBe(4);
       expect(notices).toEqual([]);
