@@ -6,6 +6,8 @@ export function parseOptions<T extends z.ZodType>(schema: T, input: unknown, whe
   const parsed = schema.safeParse(input ?? {});
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
-  const field = [where, ...issue.path.map(String)].filter(Boolean).join('.');
-  throw new ValidationError(field, issue.message);
+  // An unknown option is named itself (zod names the object holding it, and says "Unrecognized key").
+  const unknown = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
+  const field = [where, ...issue.path.map(String), unknown].filter(Boolean).join('.');
+  throw new ValidationError(field, unknown !== undefined ? `unknown option '${unknown}'` : issue.message);
 }

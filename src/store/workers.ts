@@ -17,10 +17,15 @@ export interface WorkerRegistration {
 /** Registers the worker, or records its heartbeat (and that it runs again, if it was stopped). */
 export async function recordHeartbeat(sql: Sql, t: SchemaNames, worker: WorkerRegistration): Promise<void> {
   await sql`
-    INSERT INTO ${sql(t.workers)} (id, hostname, pid, queues, concurrency, version, heartbeat_seconds, agents)
+    INSERT INTO ${sql(t.workers)} AS w (id, hostname, pid, queues, concurrency, version, heartbeat_seconds, agents)
     VALUES (${worker.id}, ${os.hostname()}, ${process.pid}, ${sql.json(worker.queues)}, ${worker.concurrency}, ${VERSION},
             ${worker.heartbeatSeconds}, ${sql.json(worker.agents)})
-    ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now(), stopped_at = NULL`;
+    -- All of it, each time: a worker id reused by a new process (a fixed --worker-id) describes that process.
+    ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now(), stopped_at = NULL,
+      started_at = CASE WHEN (w.hostname, w.pid) = (EXCLUDED.hostname, EXCLUDED.pid) THEN w.started_at ELSE now() END,
+      hostname = EXCLUDED.hostname, pid = EXCLUDED.pid,
+      queues = EXCLUDED.queues, concurrency = EXCLUDED.concurrency, version = EXCLUDED.version,
+      heartbeat_seconds = EXCLUDED.heartbeat_seconds, agents = EXCLUDED.agents`;
 }
 
 /**

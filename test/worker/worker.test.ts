@@ -307,7 +307,18 @@ describe('worker', () => {
     expect(() => new Worker({ databaseUrl: db.url, maxConcurrentJobs: 0 })).toThrow(/maxConcurrentJobs: maxConcurrentJobs must be at least 1/);
     expect(() => new Worker({ databaseUrl: db.url, queues: [] })).toThrow(/queues: queues must name at least one queue/);
     expect(() => new Worker({ databaseUrl: db.url, agents: { a: 'nope' as never } })).toThrow(/agents\.a: each agent must be a function/);
-    expect(() => new Worker({ databaseUrl: db.url, pollIntervall: 1 } as never)).toThrow(/pollIntervall/);
+    expect(() => new Worker({ databaseUrl: db.url, pollIntervall: 1 } as never)).toThrow(expect.objectContaining({
+      field: 'pollIntervall', message: "pollIntervall: unknown option 'pollIntervall'",
+    }));
+  });
+
+  it('registers a reused worker id afresh: its queues, agents and heartbeat interval are the new process\'s', async () => {
+    const first = await startWorker({ workerId: 'fixed-id', queues: ['a'], heartbeatInterval: 5, agents: { one: () => null } });
+    await first.stop();
+    const second = await startWorker({ workerId: 'fixed-id', queues: ['b'], heartbeatInterval: 7, agents: { two: () => null } });
+    const [row] = await db.sql`SELECT queues, heartbeat_seconds, agents, stopped_at FROM taiat_workers WHERE id = 'fixed-id'`;
+    expect(row).toEqual({ queues: ['b'], heartbeat_seconds: 7, agents: ['two'], stopped_at: null });
+    await second.stop();
   });
 
   it('refuses durations a timer cannot wait (they fired at once, over and over), naming the option', () => {
