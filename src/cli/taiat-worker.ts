@@ -25,6 +25,7 @@ export async function main(args: string[]): Promise<void> {
       'history-retention-days': { type: 'number', default: 30, describe: 'History older than this is pruned' },
       'shutdown-timeout': { type: 'number', default: 30, describe: 'Seconds running jobs may finish after SIGTERM' },
       'startup-timeout': { type: 'number', default: 180, describe: 'Seconds to keep trying while the database cannot be reached at start-up' },
+      'run-schedules': { type: 'boolean', default: true, describe: 'Run due schedule ticks (--no-run-schedules: this worker only runs jobs)' },
       'lease-seconds': { type: 'number', default: 30, describe: 'Seconds before a silent worker\'s jobs are taken back' },
       'log-level': { choices: LOG_LEVELS, default: 'info' as const, describe: 'Log level (logs: JSON on stderr, pretty on a terminal)' },
       once: { type: 'boolean', default: false, describe: 'Exit 0 once no ready job is left' },
@@ -73,6 +74,7 @@ export async function main(args: string[]): Promise<void> {
       shutdownTimeout: argv.shutdownTimeout,
       startupTimeout: argv.startupTimeout,
       leaseSeconds: argv.leaseSeconds,
+      runSchedules: argv.runSchedules,
       logger,
     });
     let signals = 0;

@@ -2,6 +2,7 @@ import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { readStatus, ScheduleNotFoundError, ValidationError, Worker } from '../../src/index.js';
 import { runBin } from '../support/cli.js';
+import { spawnWorker } from '../support/processes.js';
 import { useWorkerHarness } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
 
@@ -51,6 +52,21 @@ describe('schedules', () => {
     const jobs = await db.sql`SELECT schedule_id, schedule_tick FROM taiat_all_jobs WHERE schedule_id = 'every-second' ORDER BY schedule_tick`;
     expect(jobs.map((j) => j.schedule_tick.getTime())).toEqual(rows.map((r) => r.tick_at.getTime()));
     await waitFor(() => rows.every((r) => seen.get(r.job_ids[0]!) === 1), 'every tick\'s job to run once');
+  });
+
+  it('are left to other workers by a worker started with --no-run-schedules', async () => {
+    await harness.jobs.upsertSchedule('elsewhere', { every: 1, job });
+    const worker = spawnWorker(db.url, ['--no-run-schedules', '--queues', 'ticks']);
+    try {
+      await waitFor(() => /worker started/.test(worker.output()), 'the worker to start');
+      await new Promise((r) => setTimeout(r, 2_500));
+      expect(await ticks('elsewhere')).toEqual([]);
+      await harness.startWorker({ agents: { tick: () => null }, queues: ['elsewhere'] });
+      await waitFor(async () => (await ticks('elsewhere')).length > 0, 'a tick from the worker that runs schedules');
+    } finally {
+      worker.child.kill('SIGTERM');
+      await worker.exited;
+    }
   });
 
   it('after downtime, run missed ticks by their catch-up policy: skip, latest, all (up to the limit)', async () => {
