@@ -79,9 +79,8 @@ async function claimPeriodKeys(tx: Tx, t: SchemaNames, jobs: ValidatedJob[]): Pr
 }
 
 /**
- * Inserts jobs holding live slots; a job whose slot is held is answered with the holder (read
- * back, and updated first in the `replace` mode when it is pending). A holder can finish between
- * the conflict and the read (its slot then free): those jobs are tried again.
+ * Inserts jobs holding live slots; a job whose slot is held is answered with the holder. A holder
+ * can finish between the conflict and the read (its slot then free): those jobs are tried again.
  */
 async function insertSlotted(
   tx: Tx,
@@ -94,26 +93,11 @@ async function insertSlotted(
   let left = jobs.map((_, k) => k);
   for (let round = 0; left.length > 0; round++) {
     const batch = left.map((k) => jobs[k]!);
-    const rows = jobRows(tx, batch, new Set());
-    const written = await tx<{ id: string; inserted: boolean; now: Date }[]>`
-      WITH written AS (
-        INSERT INTO ${tx(t.jobs)} AS j (${tx.unsafe(rows.columns)}, parent_id)
-        ${rows.select}, ${mode.parentId ?? null}::text FROM ${rows.from}
-        ON CONFLICT (unique_slot) WHERE unique_slot IS NOT NULL
-        ${replace
-          ? tx`DO UPDATE SET payload = EXCLUDED.payload, run_at = EXCLUDED.run_at, updated_at = now() WHERE j.status = 'pending'`
-          : tx`DO NOTHING`}
-        RETURNING j.id, j.unique_slot, xmax = 0 AS inserted)
-      SELECT w.id, w.inserted, now() AS now, ${announceCreated(tx, t, rows.readyQueues, mode.early)}
-        FROM written w`;
-    const byId = new Map(written.map((w) => [w.id, w]));
-    const createdAt = written[0]?.now;
-    const holders = await readHolders(tx, t, batch.filter((j) => !byId.get(j.id)?.inserted).map((j) => j.uniqueKey!));
+    const { created, holders, createdAt } = replace ? await replaceSlotted(tx, t, batch, mode) : await keepSlotted(tx, t, batch, mode);
     const retry: number[] = [];
     for (const k of left) {
       const job = jobs[k]!;
-      const row = byId.get(job.id);
-      if (row?.inserted) answer(k, jobFromCreated(job, createdAt!, mode.parentId ?? null));
+      if (created.has(job.uniqueKey!)) answer(k, jobFromCreated(job, createdAt!, mode.parentId ?? null));
       else if (holders.has(job.uniqueKey!)) answer(k, { ...holders.get(job.uniqueKey!)!, deduplicated: true });
       else if (round < 3) retry.push(k);
       else throw new Error(`the holder of unique key ${job.uniqueKey} kept changing`);
@@ -122,11 +106,74 @@ async function insertSlotted(
   }
 }
 
+interface SlottedResult {
+  /** Keys whose job this statement inserted. */
+  created: Set<string>;
+  /** Holders of the other keys, by key. */
+  holders: Map<string, Job>;
+  createdAt: Date | undefined;
+}
+
+/**
+ * One statement: the insert, and the holders of the keys as the statement found them (its
+ * snapshot: holders committed before it, never its own rows). A key inserted here although a
+ * holder was seen (that holder's slot cleared meanwhile) counts as inserted; a key neither
+ * inserted nor seen held (a holder committed during the statement) is left for another round.
+ */
+async function keepSlotted(tx: Tx, t: SchemaNames, batch: ValidatedJob[], mode: InsertMode): Promise<SlottedResult> {
+  const rows = jobRows(tx, batch, new Set());
+  const found = await tx<(AllJobsView & { inserted: string | null; slot: string; now: Date | null })[]>`
+    WITH written AS (
+      INSERT INTO ${tx(t.jobs)} AS j (${tx.unsafe(rows.columns)}, parent_id)
+      ${rows.select}, ${mode.parentId ?? null}::text FROM ${rows.from}
+      ON CONFLICT (unique_slot) WHERE unique_slot IS NOT NULL DO NOTHING
+      RETURNING j.unique_slot
+    ), announced AS (
+      SELECT now() AS now, ${announceCreated(tx, t, rows.readyQueues, mode.early)} FROM (SELECT 1 FROM written LIMIT 1) AS first
+    )
+    SELECT w.unique_slot AS inserted, coalesce(w.unique_slot, h.unique_slot) AS slot, (SELECT now FROM announced) AS now, h.*
+      FROM written w FULL JOIN (${holders(tx, t, batch.map((j) => j.uniqueKey!))}) AS h ON h.unique_slot = w.unique_slot`;
+  const result: SlottedResult = { created: new Set(), holders: new Map(), createdAt: undefined };
+  for (const row of found) {
+    if (row.inserted !== null) {
+      result.created.add(row.slot);
+      result.createdAt = row.now!;
+    } else {
+      result.holders.set(row.slot, jobFromRow(row));
+    }
+  }
+  return result;
+}
+
+/** The jobs holding these live slots, as a subquery. */
+function holders(tx: Tx, t: SchemaNames, keys: string[]) {
+  return tx`SELECT ${tx.unsafe(LIVE_JOB_COLUMNS)}, unique_slot FROM ${tx(t.jobs)} WHERE unique_slot = ANY(${keys}::text[])`;
+}
+
+/**
+ * The insert, a pending holder taking the new payload and run time; then the holders as they
+ * are after it.
+ */
+async function replaceSlotted(tx: Tx, t: SchemaNames, batch: ValidatedJob[], mode: InsertMode): Promise<SlottedResult> {
+  const rows = jobRows(tx, batch, new Set());
+  const written = await tx<{ id: string; unique_slot: string; inserted: boolean; now: Date }[]>`
+    WITH written AS (
+      INSERT INTO ${tx(t.jobs)} AS j (${tx.unsafe(rows.columns)}, parent_id)
+      ${rows.select}, ${mode.parentId ?? null}::text FROM ${rows.from}
+      ON CONFLICT (unique_slot) WHERE unique_slot IS NOT NULL
+      DO UPDATE SET payload = EXCLUDED.payload, run_at = EXCLUDED.run_at, updated_at = now() WHERE j.status = 'pending'
+      RETURNING j.id, j.unique_slot, xmax = 0 AS inserted)
+    SELECT w.id, w.unique_slot, w.inserted, now() AS now, ${announceCreated(tx, t, rows.readyQueues, mode.early)}
+      FROM written w`;
+  const created = new Set(written.filter((w) => w.inserted).map((w) => w.unique_slot));
+  const holders = await readHolders(tx, t, batch.map((j) => j.uniqueKey!).filter((key) => !created.has(key)));
+  return { created, holders, createdAt: written[0]?.now };
+}
+
 /** The jobs holding these live slots now, by key. */
 async function readHolders(tx: Tx, t: SchemaNames, keys: string[]): Promise<Map<string, Job>> {
   if (keys.length === 0) return new Map();
-  const rows = await tx<(AllJobsView & { unique_slot: string })[]>`
-    SELECT ${tx.unsafe(LIVE_JOB_COLUMNS)}, unique_slot FROM ${tx(t.jobs)} WHERE unique_slot = ANY(${keys}::text[])`;
+  const rows = await tx<(AllJobsView & { unique_slot: string })[]>`${holders(tx, t, keys)}`;
   return new Map(rows.map((r) => [r.unique_slot, jobFromRow(r)]));
 }
 

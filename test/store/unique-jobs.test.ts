@@ -17,6 +17,8 @@ describe('unique jobs', () => {
     expect(first.deduplicated).toBeUndefined();
     const again = await harness.jobs.createJob(keyed('report:1', { payload: { v: 2 } }));
     expect(again).toMatchObject({ id: first.id, deduplicated: true, payload: { v: 1 }, uniqueKey: 'report:1' });
+    // The holder as getJob reads it, field for field (its timestamps and numbers included).
+    expect(again).toEqual({ ...(await harness.jobs.getJob(first.id)), deduplicated: true });
     await claim(first.id);
     const next = await harness.jobs.createJob(keyed('report:1'));
     expect(next.id).not.toBe(first.id);
@@ -25,9 +27,11 @@ describe('unique jobs', () => {
   });
 
   it('while active: the key is held while the job runs, and free once it finished', async () => {
-    const first = await harness.jobs.createJob(keyed('sync', { uniqueWhile: 'active' }));
+    const first = await harness.jobs.createJob(keyed('sync', { uniqueWhile: 'active', timeoutSeconds: 1.5, retryDelaySeconds: 2, priority: 'urgent' }));
     await claim(first.id);
-    expect(await harness.jobs.createJob(keyed('sync', { uniqueWhile: 'active' }))).toMatchObject({ id: first.id, deduplicated: true, status: 'running' });
+    const held = await harness.jobs.createJob(keyed('sync', { uniqueWhile: 'active' }));
+    expect(held).toMatchObject({ id: first.id, deduplicated: true, status: 'running' });
+    expect(held).toEqual({ ...(await harness.jobs.getJob(first.id)), deduplicated: true });
     await harness.jobs.cancelJob(first.id); // running: only asked to stop; finish it as a worker would
     await db.sql`DELETE FROM taiat_jobs WHERE id = ${first.id}`;
     const after = await harness.jobs.createJob(keyed('sync', { uniqueWhile: 'active' }));
