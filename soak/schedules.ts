@@ -2,7 +2,8 @@
  * The schedules scenario: SCHEDULE_COUNT schedules of one tick a second, each tick one job of the
  * `tick` agent on the soak's queue, declared through JobManager when the load starts and paused
  * when it ends. Most catch up after downtime by the default (`skip`); some by `latest`, some by
- * `all` (with the default limit, and with a limit of 2).
+ * `all` (with the default limit, and with a limit of 2). The soak's downtimes last seconds, and a
+ * tick under a minute late runs whatever the policy: every policy runs every tick here.
  */
 import type { JobManager } from '../dist/index.js';
 import { sleep, TimeoutError } from '../bench/lib/time.js';
