@@ -11,6 +11,7 @@ import { checks } from './checks.js';
 import { CEILING_CLIENTS, CONCURRENCY, PGSS, RESULTS_DIR, ROOT, RUNS, SIZES, W6_RATE } from './config.js';
 import type { DrainResult } from './workloads/drain.js';
 import type { GraphResult } from './workloads/graph.js';
+import type { KeyedCreatesResult } from './workloads/keyed-creates.js';
 import type { LatencyResult } from './workloads/latency.js';
 import type { SoakResult } from './workloads/memory-soak.js';
 
@@ -28,6 +29,7 @@ export interface Measurements {
   w5Blocked: (DrainResult | null)[];
   w5History: (DrainResult | null)[];
   w6: (SoakResult | null)[];
+  w7: (KeyedCreatesResult | null)[];
   skipped: string[];
 }
 
@@ -63,6 +65,12 @@ function summarize<T extends object>(runs: (T | null)[]): Summary<T> {
   return out;
 }
 
+/** The median of each run's keyed/plain ratio. */
+function medianRatio(runs: (KeyedCreatesResult | null)[]): number | null {
+  const ratios = runs.filter((r): r is KeyedCreatesResult => r !== null).map((r) => r.keyedJobsPerSec / r.plainJobsPerSec);
+  return ratios.length ? round(median(ratios), 3) : null;
+}
+
 /** Quick mode: the checks as a table and in quick.json. Returns the exit code. */
 export async function reportQuick(startedAt: Date, skipped: string[]): Promise<number> {
   const failures = checks.filter((c) => !c.ok);
@@ -90,6 +98,7 @@ export async function reportFull(context: RunContext, measured: Measurements): P
   const W5B = summarize(measured.w5Blocked);
   const W5H = summarize(measured.w5History);
   const W6 = measured.w6[0] ?? null;
+  const W7 = summarize(measured.w7);
   const t1 = W1T.median.drainJobsPerSec;
   const g1 = W1G.median.drainJobsPerSec;
   const c1 = C1.median.jobsPerSecond;
@@ -110,6 +119,8 @@ export async function reportFull(context: RunContext, measured: Measurements): P
     taiatW5BlockedOverW1: div(W5B.median.drainJobsPerSec, t1),
     taiatW5HistoryOverW1: div(W5H.median.drainJobsPerSec, t1),
     taiatPeakRssOverGraphilePeakRss: div(W1T.median.peakRssMb, W1G.median.peakRssMb),
+    // Each run's own ratio, then their median: the two halves of a run share its machine load.
+    taiatW7KeyedOverPlain: medianRatio(measured.w7),
   };
 
   const graphileVersion = (JSON.parse(await readFile(path.join(ROOT, 'node_modules/graphile-worker/package.json'), 'utf8')) as { version: string }).version;
@@ -140,6 +151,7 @@ export async function reportFull(context: RunContext, measured: Measurements): P
       w3Chains: { taiat: W3, graphileWorker: 'skipped: no job dependencies' },
       w4FanIn: { taiat: W4, graphileWorker: 'skipped: no job dependencies' },
       w5Backlog: { blocked: W5B, history: W5H, backlogRows: SIZES.w5Backlog },
+      w7KeyedCreates: { taiat: W7, calls: `${SIZES.w7Jobs / SIZES.w7Batch} calls of ${SIZES.w7Batch}` },
       w6Memory: { taiatPeakRssMb: W1T.median.peakRssMb ?? null, graphileWorkerPeakRssMb: W1G.median.peakRssMb ?? null, soak: W6 },
     },
     ceiling: { clients: CEILING_CLIENTS, script: { '1': CEILING_SCRIPT(1), '50': CEILING_SCRIPT(50) }, perTx1: C1, perTx50: C50 },
@@ -168,6 +180,8 @@ export async function reportFull(context: RunContext, measured: Measurements): P
     ['W4 fan-in (jobs/s)', fmt(m(W4, 'jobsPerSec')), spread(W4, 'jobsPerSec'), 'n/a', '-', '-', '-'],
     [`W5 drain, ${fmt(SIZES.w5Backlog)} blocked (jobs/s)`, fmt(m(W5B, 'drainJobsPerSec')), spread(W5B, 'drainJobsPerSec'), '-', '-', `${ratio(m(W5B, 'drainJobsPerSec'), t1)} of W1`, ratio(m(W5B, 'drainJobsPerSec'), c1)],
     [`W5 drain, ${fmt(SIZES.w5Backlog)} history (jobs/s)`, fmt(m(W5H, 'drainJobsPerSec')), spread(W5H, 'drainJobsPerSec'), '-', '-', `${ratio(m(W5H, 'drainJobsPerSec'), t1)} of W1`, ratio(m(W5H, 'drainJobsPerSec'), c1)],
+    [`W7 create ${fmt(SIZES.w7Jobs)} in calls of ${fmt(SIZES.w7Batch)} (jobs/s)`, fmt(m(W7, 'plainJobsPerSec')), spread(W7, 'plainJobsPerSec'), '-', '-', '-', '-'],
+    ['W7 the same with unique keys, half held (jobs/s)', fmt(m(W7, 'keyedJobsPerSec')), spread(W7, 'keyedJobsPerSec'), '-', '-', `${fmt(ratios.taiatW7KeyedOverPlain ?? undefined, 2)} of unkeyed`, '-'],
     ['W6 worker peak RSS in W1 (MB)', fmt(m(W1T, 'peakRssMb'), 1), spread(W1T, 'peakRssMb', 1), fmt(m(W1G, 'peakRssMb'), 1), '-', ratio(m(W1T, 'peakRssMb'), m(W1G, 'peakRssMb')), '-'],
     [`W6 soak ${W6 ? fmt(W6.seconds / 60, 1) : '-'} min at ${W6_RATE}/s: RSS early -> late (MB)`, W6 ? `${fmt(W6.rssEarlyMb, 1)} -> ${fmt(W6.rssLateMb, 1)}` : '-', W6 ? `peak ${fmt(W6.rssPeakMb, 1)}` : '-', '-', '-', '-', '-'],
     ['W6 soak: RSS growth (MB), slope (MB/min)', W6 ? fmt(W6.rssGrowthMb, 1) : '-', W6 ? `${fmt(W6.rssSlopeMbPerMin, 2)}/min` : '-', '-', '-', '-', '-'],
