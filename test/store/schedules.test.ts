@@ -1,6 +1,7 @@
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { readStatus, ScheduleNotFoundError, ValidationError, Worker } from '../../src/index.js';
+import { runDueTicks, schemaNames } from '../../src/store/index.js';
 import { runBin } from '../support/cli.js';
 import { spawnWorker } from '../support/processes.js';
 import { useWorkerHarness } from '../support/harness.js';
@@ -83,6 +84,29 @@ describe('schedules', () => {
     // The tick of this minute is under a minute late: it runs whatever the policy. The nine
     // before it were missed: skip drops them, latest runs one, all the last three (its limit).
     expect(counts).toEqual({ skip: 1, latest: 2, all: 4 });
+  });
+
+  it('create a pass\'s ticks together, at most a budget of them, the rest in the next pass; a refused one alone is skipped', async () => {
+    const t = schemaNames('public');
+    for (const id of ['a', 'b']) await harness.jobs.upsertSchedule(id, { every: 1, job, catchUp: 'all' });
+    await harness.jobs.upsertSchedule('refused', { every: 1, job: { ...job, dependencies: ['no-such-job'] }, catchUp: 'all' });
+    // Each missed the last 30 seconds.
+    await db.sql`UPDATE taiat_schedules SET next_tick_at = date_trunc('second', now()) - interval '30 seconds'`;
+    const first = await runDueTicks(db.sql, t, 200, 40);
+    // 40 planned in next-tick order, some of them refused ones: the good ones are created, each refused one skipped.
+    expect(first.ticks + first.failed.length).toBe(40);
+    expect(first.failed.every((f) => f.id === 'refused')).toBe(true);
+    const [left] = await db.sql`SELECT count(*)::int AS n FROM taiat_schedules WHERE next_tick_at <= now()`;
+    expect(left!.n).toBeGreaterThan(0);
+    while ((await runDueTicks(db.sql, t, 200, 40)).ticks > 0);
+    for (const id of ['a', 'b']) {
+      const rows = await ticks(id);
+      // Every second from the first missed one, none twice, none skipped.
+      expect(rows.length).toBeGreaterThanOrEqual(31);
+      for (let i = 1; i < rows.length; i++) expect(rows[i]!.tick_at.getTime() - rows[i - 1]!.tick_at.getTime()).toBe(1000);
+    }
+    expect(await ticks('refused')).toEqual([]);
+    expect((await harness.jobs.getSchedule('refused'))!.lastError).toMatch(/unknown dependency/);
   });
 
   it('record a tick whose jobs the database refuses, and go on ticking', async () => {
