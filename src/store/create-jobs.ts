@@ -7,7 +7,7 @@ import {
 import { copyJobs, STREAM_CHUNK } from './copy-jobs.js';
 import { commitsEarly, durably } from './durability.js';
 import { insertJobs, type CreateOptions } from './insert-jobs.js';
-import { insertUniqueJobs } from './insert-unique-jobs.js';
+import { insertSlottedAlone, insertUniqueJobs, slottedOnly } from './insert-unique-jobs.js';
 import type { SchemaNames } from './schema-names.js';
 
 export type { CreateOptions } from './insert-jobs.js';
@@ -42,6 +42,7 @@ export async function createJobs(sql: Sql, t: SchemaNames, jobs: ValidatedJob[],
   checkGraph(jobs);
   const mode = { ...options, early: await commitsEarly(sql) };
   if (jobs.some((j) => j.uniqueKey !== null)) {
+    if (slottedOnly(jobs)) return durably(sql, t, mode.early, () => insertSlottedAlone(sql, t, jobs, mode));
     return durably(sql, t, mode.early, () => sql.begin((tx) => insertUniqueJobs(tx, t, jobs, mode)));
   }
   const independent = jobs.every((j) => !j.idChosen && j.dependencies.length === 0);

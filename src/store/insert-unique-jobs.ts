@@ -1,4 +1,4 @@
-import type { Tx } from '../db/connection.js';
+import type { Sql, Tx } from '../db/connection.js';
 import type { Job } from '../jobs/model.js';
 import type { ValidatedJob } from '../jobs/validation.js';
 import type { InsertMode } from './insert-jobs.js';
@@ -20,14 +20,7 @@ import type { AllJobsView } from '../db/schema.js';
  */
 export async function insertUniqueJobs(tx: Tx, t: SchemaNames, jobs: ValidatedJob[], mode: InsertMode): Promise<Job[]> {
   const result = new Array<Job | undefined>(jobs.length);
-  const firstOfKey = new Map<string, number>();
-  const sameAs = new Map<number, number>();
-  jobs.forEach((j, i) => {
-    if (j.uniqueKey === null) return;
-    const first = firstOfKey.get(j.uniqueKey);
-    if (first === undefined) firstOfKey.set(j.uniqueKey, i);
-    else sameAs.set(i, first);
-  });
+  const sameAs = repeatedKeys(jobs);
   const keyed = (i: number) => jobs[i]!.uniqueKey !== null && !sameAs.has(i);
 
   // Period keys first: a job whose key is held is not inserted at all.
@@ -52,6 +45,59 @@ export async function insertUniqueJobs(tx: Tx, t: SchemaNames, jobs: ValidatedJo
     }
     if (slotted.length > 0) await insertSlotted(tx, t, slotted.map((i) => jobs[i]!), replace, mode, (k, job) => (result[slotted[k]!] = job));
   }
+  for (const [i, first] of sameAs) result[i] = { ...result[first]!, deduplicated: true };
+  return result as Job[];
+}
+
+/** Jobs of a call repeating a key of an earlier job of the call, by index: that job's index. */
+function repeatedKeys(jobs: ValidatedJob[]): Map<number, number> {
+  const firstOfKey = new Map<string, number>();
+  const sameAs = new Map<number, number>();
+  jobs.forEach((j, i) => {
+    if (j.uniqueKey === null) return;
+    const first = firstOfKey.get(j.uniqueKey);
+    if (first === undefined) firstOfKey.set(j.uniqueKey, i);
+    else sameAs.set(i, first);
+  });
+  return sameAs;
+}
+
+/**
+ * Whether these jobs can be created by one statement committed on its own (`insertSlottedAlone`):
+ * each holds a live key in the keep mode, and needs nothing else (no dependency, no chosen id).
+ */
+export function slottedOnly(jobs: ValidatedJob[]): boolean {
+  return jobs.every((j) => (j.uniqueWhile === 'pending' || j.uniqueWhile === 'active') && j.uniqueMode === 'keep' && j.dependencies.length === 0 && !j.idChosen);
+}
+
+/**
+ * Creates jobs that `slottedOnly` allows with one statement, outside a transaction: its insert
+ * is the only write, all or nothing by itself, and a transaction's BEGIN and COMMIT were two
+ * round trips of four. A key the statement neither took nor saw held (its holder committed while
+ * the statement ran) is answered by reads alone: the job holding it now or, if that one has let
+ * go of it since, the latest job of the key (it held the key when the statement met it).
+ */
+export async function insertSlottedAlone(sql: Sql, t: SchemaNames, jobs: ValidatedJob[], mode: InsertMode): Promise<Job[]> {
+  const sameAs = repeatedKeys(jobs);
+  const firsts = jobs.filter((_, i) => !sameAs.has(i));
+  const { created, holders, createdAt } = await keepSlotted(sql, t, firsts, mode);
+  const unresolved = firsts.map((j) => j.uniqueKey!).filter((key) => !created.has(key) && !holders.has(key));
+  if (unresolved.length > 0) {
+    for (const [key, job] of await readHolders(sql, t, unresolved)) holders.set(key, job);
+    const gone = unresolved.filter((key) => !holders.has(key));
+    if (gone.length > 0) {
+      const rows = await sql<AllJobsView[]>`
+        SELECT DISTINCT ON (unique_key) * FROM ${sql(t.allJobs)} WHERE unique_key = ANY(${gone}::text[]) ORDER BY unique_key, created_at DESC`;
+      for (const row of rows) holders.set(row.unique_key!, jobFromRow(row));
+    }
+  }
+  const result = jobs.map((j, i) => {
+    if (sameAs.has(i)) return undefined;
+    if (created.has(j.uniqueKey!)) return jobFromCreated(j, createdAt!, mode.parentId ?? null);
+    const holder = holders.get(j.uniqueKey!);
+    if (!holder) throw new Error(`no job holds unique key ${j.uniqueKey}, and none was created`);
+    return { ...holder, deduplicated: true };
+  });
   for (const [i, first] of sameAs) result[i] = { ...result[first]!, deduplicated: true };
   return result as Job[];
 }
@@ -120,7 +166,7 @@ interface SlottedResult {
  * holder was seen (that holder's slot cleared meanwhile) counts as inserted; a key neither
  * inserted nor seen held (a holder committed during the statement) is left for another round.
  */
-async function keepSlotted(tx: Tx, t: SchemaNames, batch: ValidatedJob[], mode: InsertMode): Promise<SlottedResult> {
+async function keepSlotted(tx: Sql | Tx, t: SchemaNames, batch: ValidatedJob[], mode: InsertMode): Promise<SlottedResult> {
   const rows = jobRows(tx, batch, new Set());
   const found = await tx<(AllJobsView & { inserted: string | null; slot: string; now: Date | null })[]>`
     WITH written AS (
@@ -146,7 +192,7 @@ async function keepSlotted(tx: Tx, t: SchemaNames, batch: ValidatedJob[], mode: 
 }
 
 /** The jobs holding these live slots, as a subquery. */
-function holders(tx: Tx, t: SchemaNames, keys: string[]) {
+function holders(tx: Sql | Tx, t: SchemaNames, keys: string[]) {
   return tx`SELECT ${tx.unsafe(LIVE_JOB_COLUMNS)}, unique_slot FROM ${tx(t.jobs)} WHERE unique_slot = ANY(${keys}::text[])`;
 }
 
@@ -171,7 +217,7 @@ async function replaceSlotted(tx: Tx, t: SchemaNames, batch: ValidatedJob[], mod
 }
 
 /** The jobs holding these live slots now, by key. */
-async function readHolders(tx: Tx, t: SchemaNames, keys: string[]): Promise<Map<string, Job>> {
+async function readHolders(tx: Sql | Tx, t: SchemaNames, keys: string[]): Promise<Map<string, Job>> {
   if (keys.length === 0) return new Map();
   const rows = await tx<(AllJobsView & { unique_slot: string })[]>`${holders(tx, t, keys)}`;
   return new Map(rows.map((r) => [r.unique_slot, jobFromRow(r)]));

@@ -86,6 +86,32 @@ describe('unique jobs', () => {
     }
   });
 
+  it('answers a key taken by a creator that commits while the create waits on it with that creator\'s job', async () => {
+    const other = postgres(db.url, { max: 1, onnotice: () => {} });
+    let inserted!: () => void;
+    let commit!: () => void;
+    const ready = new Promise<void>((r) => (inserted = r));
+    const gate = new Promise<void>((r) => (commit = r));
+    const racer = other.begin(async (tx) => {
+      await tx`INSERT INTO taiat_jobs (id, job_type, name, unique_key, unique_while, unique_slot) VALUES ('racer', 'task', 'racer', 'race', 'pending', 'race')`;
+      inserted();
+      await gate;
+    });
+    try {
+      await ready;
+      // Its insert waits for the racer's transaction, and its snapshot predates the racer's commit.
+      const mine = harness.jobs.createJob(keyed('race'));
+      await new Promise((r) => setTimeout(r, 300));
+      commit();
+      await racer;
+      expect(await mine).toMatchObject({ id: 'racer', deduplicated: true, uniqueKey: 'race' });
+      expect((await live('race')).map((r) => r.id)).toEqual(['racer']);
+    } finally {
+      commit();
+      await other.end();
+    }
+  });
+
   it('shows the key in the job, its history, and the audit view', async () => {
     const job = await harness.jobs.createJob(keyed('visible', { jobType: 'agent', payload: { agent_name: 'noop' } }));
     await harness.startWorker({ agents: { noop: () => null } });
