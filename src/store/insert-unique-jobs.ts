@@ -177,7 +177,8 @@ async function keepSlotted(tx: Sql | Tx, t: SchemaNames, batch: ValidatedJob[], 
     ), announced AS (
       SELECT now() AS now, ${announceCreated(tx, t, rows.readyQueues, mode.early)} FROM (SELECT 1 FROM written LIMIT 1) AS first
     )
-    SELECT w.unique_slot AS inserted, coalesce(w.unique_slot, h.unique_slot) AS slot, (SELECT now FROM announced) AS now, h.*
+    SELECT w.unique_slot AS inserted, coalesce(w.unique_slot, h.unique_slot) AS slot,
+           CASE WHEN w.unique_slot IS NOT NULL THEN (SELECT now FROM announced) END AS now, h.*
       FROM written w FULL JOIN (${holders(tx, t, batch.map((j) => j.uniqueKey!))}) AS h ON h.unique_slot = w.unique_slot`;
   const result: SlottedResult = { created: new Set(), holders: new Map(), createdAt: undefined };
   for (const row of found) {
