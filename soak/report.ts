@@ -46,7 +46,7 @@ export function printSummary(s: Summary): void {
   if (s.schedules) {
     const c = s.schedules;
     const l = c.lateness;
-    out.push(`  schedules:     ${c.schedules} every ${c.tickSeconds} s (${kv(c.policies)}): ${c.ticks} ticks, ${c.jobs} jobs, duplicates ${c.duplicates}, missing ${c.missing}, due with no scheduler and caught up ${c.caughtUp}; ${c.ranAgain} job(s) ran again after a lost attempt (${c.completedTwice} of them had returned before their worker died or lost its lease)`);
+    out.push(`  schedules:     ${c.schedules} every ${c.tickSeconds} s (${kv(c.policies)}): ${c.ticks} ticks, ${c.jobs} jobs, duplicates ${c.duplicates}, missing ${c.missing} (at a schedule's end, not reached before its pause: ${c.notReachedBeforePause}), due with no scheduler and caught up ${c.caughtUp}; ${c.ranAgain} job(s) ran again after a lost attempt (${c.completedTwice} of them had returned before their worker died or lost its lease)`);
     out.push(`  tick lateness: created - due, away from faults (${l.quietTicks} ticks): p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms, max ${l.maxMs} ms (target p99 <= ${l.targetP99Ms} ms); all ${l.allTicks.n} ticks: p50 ${l.allTicks.p50Ms} ms, p99 ${l.allTicks.p99Ms} ms, max ${l.allTicks.maxMs} ms`);
     out.push(`  first run:     started - due, away from faults: p50 ${l.firstRunStart.p50Ms} ms, p99 ${l.firstRunStart.p99Ms} ms, max ${l.firstRunStart.maxMs} ms`);
     out.push(`  no scheduler:  ${c.windows.length} window(s)`, ...c.windows.map((w) => `    ${w}`));
