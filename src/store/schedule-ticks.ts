@@ -10,7 +10,8 @@ interface DueSchedule {
   cron: string | null;
   every_seconds: number | null;
   time_zone: string;
-  template: NewJob | NewJob[];
+  /** Read only once the schedule is locked. */
+  template?: NewJob | NewJob[];
   catch_up: CatchUp;
   catch_up_limit: number;
   next_tick_at: Date;
@@ -51,22 +52,27 @@ export async function runDueTicks(sql: Sql, t: SchemaNames, limit = 200, tickBud
   const [any] = await sql`SELECT 1 FROM ${sql(t.schedules)} WHERE NOT paused AND next_tick_at <= now() LIMIT 1`;
   if (!any) return { ticks: 0, jobs: 0, failed: [] };
   return sql.begin(async (tx) => {
-    const due = await tx<(DueSchedule & { now: Date })[]>`
-      SELECT id, cron, every_seconds, time_zone, template, catch_up, catch_up_limit, next_tick_at, now() AS now
-        FROM ${tx(t.schedules)} WHERE NOT paused AND next_tick_at <= now()
-       ORDER BY next_tick_at LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
+    // Planned first without locks, then only the schedules the budget reaches are locked (and
+    // read again, locked): a pass locking every due schedule kept the ones beyond its budget from
+    // the other workers until it committed.
+    const candidates = await tx<DueSchedule[]>`
+      SELECT id, cron, every_seconds, time_zone, catch_up, catch_up_limit, next_tick_at
+        FROM ${tx(t.schedules)} WHERE NOT paused AND next_tick_at <= now() ORDER BY next_tick_at LIMIT ${limit}`;
+    const [{ now: planned0 }] = (await tx<{ now: Date }[]>`SELECT now()`) as unknown as [{ now: Date }];
+    const reached = plan(candidates, planned0, tickBudget).map((p) => p.schedule.id);
     const run: TicksRun = { ticks: 0, jobs: 0, failed: [] };
+    if (reached.length === 0) return run;
+    const due = await tx<DueSchedule[]>`
+      SELECT id, cron, every_seconds, time_zone, template, catch_up, catch_up_limit, next_tick_at
+        FROM ${tx(t.schedules)} WHERE id = ANY(${[...new Set(reached)]}::text[]) AND NOT paused AND next_tick_at <= now()
+       ORDER BY next_tick_at FOR UPDATE SKIP LOCKED`;
     if (due.length === 0) return run;
-    const now = due[0]!.now;
+    const now = planned0;
     const planned: PlannedTick[] = [];
     const next = new Map<string, Date>();
-    for (const s of due) {
-      const def = { cron: s.cron, everySeconds: s.every_seconds, timeZone: s.time_zone };
-      // next_tick_at is itself due: the ticks from it (inclusive) up to now.
-      const chosen = ticksToRun(ticksBetween(def, new Date(s.next_tick_at.getTime() - 1), now, 100_000), s.catch_up, s.catch_up_limit, now);
-      const taken = chosen.slice(0, Math.max(0, tickBudget - planned.length));
-      for (const tick of taken) planned.push({ scheduleId: s.id, tick, template: s.template });
-      next.set(s.id, taken.length < chosen.length ? chosen[taken.length]! : nextTick(def, now));
+    for (const { schedule: s, taken, following } of plan(due, now, tickBudget)) {
+      for (const tick of taken) planned.push({ scheduleId: s.id, tick, template: s.template! });
+      next.set(s.id, following);
     }
     const errors = new Map<string, string>();
     let created: Map<PlannedTick, string[]>;
@@ -91,7 +97,7 @@ export async function runDueTicks(sql: Sql, t: SchemaNames, limit = 200, tickBud
       run.ticks += 1;
       run.jobs += ids.length;
     }
-    const ids = due.map((s) => s.id);
+    const ids = [...next.keys()];
     await tx`
       UPDATE ${tx(t.schedules)} AS s
          SET next_tick_at = u.next, last_tick_at = greatest(s.last_tick_at, u.last_tick), last_error = u.error, updated_at = now()
@@ -101,6 +107,26 @@ export async function runDueTicks(sql: Sql, t: SchemaNames, limit = 200, tickBud
        WHERE s.id = u.id`;
     return run;
   });
+}
+
+/**
+ * The ticks each schedule runs now, in order, until `budget` ticks in all: `taken`, and where the
+ * schedule goes on (`following`: its next tick, or the first one due that the budget left).
+ * Schedules the budget does not reach are left out.
+ */
+function plan(due: DueSchedule[], now: Date, budget: number) {
+  const out: { schedule: DueSchedule; taken: Date[]; following: Date }[] = [];
+  let left = budget;
+  for (const s of due) {
+    if (left <= 0) break;
+    const def = { cron: s.cron, everySeconds: s.every_seconds, timeZone: s.time_zone };
+    // next_tick_at is itself due: the ticks from it (inclusive) up to now.
+    const chosen = ticksToRun(ticksBetween(def, new Date(s.next_tick_at.getTime() - 1), now, 100_000), s.catch_up, s.catch_up_limit, now);
+    const taken = chosen.slice(0, left);
+    left -= taken.length;
+    out.push({ schedule: s, taken, following: taken.length < chosen.length ? chosen[taken.length]! : nextTick(def, now) });
+  }
+  return out;
 }
 
 /**
