@@ -33,4 +33,4 @@ export type { Explanation, JobRef, JobState } from './store/explain.js';
 export { createWorkerMetrics, serveMetrics } from './worker/metrics.js';
 export type { MetricsServer } from './worker/metrics.js';
 export { readStatus } from './status/status.js';
-export type { SystemStatus, WorkerStatus, FinishedCounts } from './status/status.js';
+export type { SystemStatus, WorkerStatus, FinishedCounts, ScheduleStatus } from './status/status.js';

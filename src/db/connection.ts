@@ -85,6 +85,8 @@ const UNAVAILABLE_CODES = new Set([
   // Postgres: admin shutdown, crash shutdown, cannot connect now, database does not exist,
   // authentication failures, too many connections.
   '57P01', '57P02', '57P03', '3D000', '28P01', '28000', '53300', '08006', '08001', '08004', '08003',
+  // taiat's own: a statement that did not return in time (see withDeadline).
+  'TAIAT_DATABASE_UNAVAILABLE',
 ]);
 
 /** Refusals that waiting does not change: a wrong password or role, a database that does not exist. */

@@ -116,9 +116,16 @@ export function validateSchedule(id: unknown, input: unknown, where = ''): Valid
   }
   if (s.job === undefined) throw new ValidationError(at('job'), 'job is required: a job, or a list of jobs (a graph)');
   if (Array.isArray(s.job)) {
-    checkJobList(s.job);
     if (s.job.length === 0) throw new ValidationError(at('job'), 'a graph needs at least one job');
-    checkGraph(validateJobRange(s.job, 0, s.job.length));
+    try {
+      checkJobList(s.job);
+      checkGraph(validateJobRange(s.job, 0, s.job.length));
+    } catch (error) {
+      // Named as the caller wrote it: job[2].payload, not a create call's jobs[2].payload.
+      if (!(error instanceof ValidationError) || !error.field.startsWith('jobs')) throw error;
+      const field = at('job') + error.field.slice('jobs'.length);
+      throw new ValidationError(field, error.message.slice(error.field.length + 2), error.code);
+    }
   } else {
     validateNewJob(s.job, undefined, at('job'));
   }

@@ -109,7 +109,8 @@ function scheduleStatus(schedules: Schedule[], alive: WorkerRow[]): ScheduleStat
     const missing = [...new Set(agents.filter((a) => !running.has(a)))];
     return {
       id: s.id, paused: s.paused, nextTickAt: s.nextTickAt, lastTickAt: s.lastTickAt, lastOutcome: s.lastOutcome, lastError: s.lastError,
-      warning: missing.length > 0 ? `no live worker runs agent${missing.length > 1 ? 's' : ''} ${missing.map((a) => `'${a}'`).join(', ')}` : null,
+      // A paused schedule creates nothing: no warning until it is resumed.
+      warning: !s.paused && missing.length > 0 ? `no live worker runs agent${missing.length > 1 ? 's' : ''} ${missing.map((a) => `'${a}'`).join(', ')}` : null,
     };
   });
 }

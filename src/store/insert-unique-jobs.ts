@@ -1,4 +1,5 @@
 import type { Sql, Tx } from '../db/connection.js';
+import { TaiatError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
 import type { ValidatedJob } from '../jobs/validation.js';
 import type { InsertMode } from './insert-jobs.js';
@@ -146,7 +147,8 @@ async function insertSlotted(
       if (created.has(job.uniqueKey!)) answer(k, jobFromCreated(job, createdAt!, mode.parentId ?? null));
       else if (holders.has(job.uniqueKey!)) answer(k, { ...holders.get(job.uniqueKey!)!, deduplicated: true });
       else if (round < 3) retry.push(k);
-      else throw new Error(`the holder of unique key ${job.uniqueKey} kept changing`);
+      // Each round found the key held, then free: four in a row is contention to report, not to spin on.
+      else throw new TaiatError('TAIAT_INVALID_STATE', `the holder of unique key ${job.uniqueKey} kept changing; try again`);
     }
     left = retry;
   }

@@ -66,7 +66,9 @@ export async function retryWhileUnreachable<T>(
   const deadline = Date.now() + timeoutMs;
   for (let n = 2; ; n++) {
     try {
-      return await attempt();
+      // Each try has a deadline too: a server that accepts connections and closes them unanswered
+      // keeps postgres.js reconnecting, with the statement never failing.
+      return await withDeadline(attempt(), Math.max(1_000, Math.min(15_000, deadline - Date.now())), 'connecting at start-up');
     } catch (error) {
       const waitMs = Math.min(retryBackoffMs(n), deadline - Date.now());
       if (!isConnectionError(error) || isRefusedLogin(error) || waitMs <= 0 || gaveUp()) throw error;

@@ -114,7 +114,8 @@ export class Worker extends EventEmitter {
       this.#lifecycle = 'stopped';
       throw translateDatabaseError(error, url);
     }
-    if (this.#opts.schedules.length > 0) await syncModuleSchedules(pools.main.sql, this.#t, this.id, this.#opts.schedules);
+    // Also with none: a worker id reused by a process declaring none must not keep the old list.
+    await syncModuleSchedules(pools.main.sql, this.#t, this.id, this.#opts.schedules);
     await removeOrphanedModuleSchedules(pools.main.sql, this.#t);
     this.#lifecycle = 'running';
     this.#leases!.start();
@@ -123,11 +124,14 @@ export class Worker extends EventEmitter {
       queues: this.#opts.queues, concurrency: this.#opts.maxConcurrentJobs, schema: this.schema,
       agents: Object.keys(this.#opts.agents).sort(), executors: this.#opts.executors.length,
     }, 'worker started');
-    if (this.#opts.executors.length === 0 && Object.keys(this.#opts.agents).length === 0) {
-      this.#log.warn('no agents or executors are registered: every job claimed will fail (see --agents)');
-    }
     await this.#leases!.rescue();
-    this.#producer!.start();
+    // A worker with nothing to run claims nothing (each job it claimed would fail for good); it
+    // still runs schedules and the fleet's upkeep.
+    if (this.#opts.executors.length === 0 && Object.keys(this.#opts.agents).length === 0) {
+      this.#log.warn('no agents or executors are registered: this worker claims no jobs (it runs schedules and upkeep only; see --agents)');
+    } else {
+      this.#producer!.start();
+    }
   }
 
   /** Checks the schema and registers the worker, then listens; on failure, listens no more. */

@@ -29,6 +29,7 @@ describe('schedule definitions', () => {
     [{ every: '1h', job: { ...job, payload: {} } }, 'job.payload.agent_name', /an agent job needs payload.agent_name/],
     [{ every: '1h', job: [{ ...job, id: 'a', dependencies: ['b'] }, { ...job, id: 'b', dependencies: ['a'] }] }, '', /dependency cycle: a \(report\) -> b \(report\) -> a/],
     [{ every: '1h', job, colour: 'red' }, '', /unknown field\(s\): colour/],
+    [{ every: '1h', job: [job, { ...job, payload: {} }] }, 'job[1].payload.agent_name', /an agent job needs payload.agent_name/],
   ])('refuses %j, naming %s', (input, field, message) => {
     let error: unknown;
     try {

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DatabaseUnavailableError, JobManager, type Job } from '../../src/index.js';
 import { useTestDatabase } from '../support/database.js';
@@ -97,6 +98,19 @@ describe('connections reset under the driver', () => {
     expect((await refused.exited).code).toBe(1);
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(refused.output()).toMatch(/database unreachable at start-up; trying again/);
+
+    // A server that accepts and closes at once: the driver reconnects in a loop, its statement
+    // never failing; each try's own deadline ends it (it ran past 60 s with --startup-timeout 3).
+    const closer = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((r) => closer.listen(0, '127.0.0.1', r));
+    const closing = new URL(db.url);
+    closing.port = String((closer.address() as net.AddressInfo).port);
+    const startedClosing = Date.now();
+    const hung = spawnWorker(db.url, ['--database-url', closing.toString(), '--startup-timeout', '3']);
+    children.push(hung);
+    expect((await hung.exited).code).toBe(1);
+    closer.close();
+    expect(Date.now() - startedClosing).toBeLessThan(20_000);
 
     const wrong = new URL(db.url);
     wrong.password = 'not-the-password';

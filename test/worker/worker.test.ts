@@ -312,12 +312,24 @@ describe('worker', () => {
     }));
   });
 
+  it('claims nothing when it has nothing to run, and still runs schedules', async () => {
+    const job = await harness.jobs.createJob({ jobType: 'agent', name: 'waits', payload: { agent_name: 'elsewhere' } });
+    await harness.jobs.upsertSchedule('from-idle-worker', { every: 1, job: { jobType: 'agent', name: 'tick', queue: 'other', payload: { agent_name: 'elsewhere' } } });
+    const worker = await startWorker({ pollInterval: 0.2 });
+    await waitFor(async () => (await db.sql`SELECT count(*)::int AS n FROM taiat_schedule_ticks WHERE schedule_id = 'from-idle-worker'`)[0]!.n > 0, 'a tick');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await harness.jobs.getJob(job.id)).toMatchObject({ status: 'pending', attempts: 0 });
+    await harness.jobs.removeSchedule('from-idle-worker');
+    await worker.stop();
+  });
+
   it('registers a reused worker id afresh: its queues, agents and heartbeat interval are the new process\'s', async () => {
-    const first = await startWorker({ workerId: 'fixed-id', queues: ['a'], heartbeatInterval: 5, agents: { one: () => null } });
+    const job = { jobType: 'agent', name: 'n', payload: { agent_name: 'one' } };
+    const first = await startWorker({ workerId: 'fixed-id', queues: ['a'], heartbeatInterval: 5, agents: { one: () => null }, schedules: { old: { cron: '0 3 * * *', job } } });
     await first.stop();
     const second = await startWorker({ workerId: 'fixed-id', queues: ['b'], heartbeatInterval: 7, agents: { two: () => null } });
-    const [row] = await db.sql`SELECT queues, heartbeat_seconds, agents, stopped_at FROM taiat_workers WHERE id = 'fixed-id'`;
-    expect(row).toEqual({ queues: ['b'], heartbeat_seconds: 7, agents: ['two'], stopped_at: null });
+    const [row] = await db.sql`SELECT queues, heartbeat_seconds, agents, schedules, stopped_at FROM taiat_workers WHERE id = 'fixed-id'`;
+    expect(row).toEqual({ queues: ['b'], heartbeat_seconds: 7, agents: ['two'], schedules: [], stopped_at: null });
     await second.stop();
   });
 
