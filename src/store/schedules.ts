@@ -104,10 +104,11 @@ export async function setSchedulePaused(sql: Sql, t: SchemaNames, id: string, pa
   return true;
 }
 
-/** Records the schedules a worker's modules declare, and creates or changes them. */
+/** Records the schedules a worker's modules declare, creates or changes them, and removes those no live worker declares. */
 export async function syncModuleSchedules(sql: Sql, t: SchemaNames, workerId: string, schedules: ValidatedSchedule[]): Promise<void> {
   for (const s of schedules) await upsertSchedule(sql, t, s, 'module');
   await sql`UPDATE ${sql(t.workers)} SET schedules = ${sql.json(schedules.map((s) => s.id))} WHERE id = ${workerId}`;
+  await removeOrphanedModuleSchedules(sql, t);
 }
 
 /**

@@ -6,7 +6,7 @@ import { SchemaNotCurrentError, TaiatError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
 import { DEFAULT_LIMITS, type NewJob } from '../jobs/validation.js';
 import {
-  createJobsFromInput, markWorkerStopped, missingRelations, pruneHistoryUnlessBusy, removeOrphanedModuleSchedules, schemaNames,
+  createJobsFromInput, markWorkerStopped, missingRelations, pruneHistoryUnlessBusy, schemaNames,
   syncModuleSchedules, type SchemaNames,
 } from '../store/index.js';
 import { Completer } from './completer.js';
@@ -116,7 +116,6 @@ export class Worker extends EventEmitter {
     }
     // Also with none: a worker id reused by a process declaring none must not keep the old list.
     await syncModuleSchedules(pools.main.sql, this.#t, this.id, this.#opts.schedules);
-    await removeOrphanedModuleSchedules(pools.main.sql, this.#t);
     this.#lifecycle = 'running';
     this.#leases!.start();
     this.#maintenance!.start();
@@ -125,8 +124,7 @@ export class Worker extends EventEmitter {
       agents: Object.keys(this.#opts.agents).sort(), executors: this.#opts.executors.length,
     }, 'worker started');
     await this.#leases!.rescue();
-    // A worker with nothing to run claims nothing (each job it claimed would fail for good); it
-    // still runs schedules and the fleet's upkeep.
+    // Nothing to run, nothing claimed (each job would fail for good); schedules and upkeep still run.
     if (this.#opts.executors.length === 0 && Object.keys(this.#opts.agents).length === 0) {
       this.#log.warn('no agents or executors are registered: this worker claims no jobs (it runs schedules and upkeep only; see --agents)');
     } else {
