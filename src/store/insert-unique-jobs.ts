@@ -81,8 +81,15 @@ export function slottedOnly(jobs: ValidatedJob[]): boolean {
 export async function insertSlottedAlone(sql: Sql, t: SchemaNames, jobs: ValidatedJob[], mode: InsertMode): Promise<Job[]> {
   const sameAs = repeatedKeys(jobs);
   const firsts = jobs.filter((_, i) => !sameAs.has(i));
-  const { created, holders, createdAt } = await keepSlotted(sql, t, firsts, mode);
-  const unresolved = firsts.map((j) => j.uniqueKey!).filter((key) => !created.has(key) && !holders.has(key));
+  // The keys held already are read first, and their jobs never sent: a held key cost its whole
+  // row to build, send and try to insert.
+  const seen = await readHolders(sql, t, firsts.map((j) => j.uniqueKey!));
+  const fresh = firsts.filter((j) => !seen.has(j.uniqueKey!));
+  const { created, holders, createdAt } = fresh.length > 0
+    ? await keepSlotted(sql, t, fresh, mode)
+    : { created: new Set<string>(), holders: new Map<string, Job>(), createdAt: undefined };
+  for (const [key, job] of seen) if (!created.has(key)) holders.set(key, job);
+  const unresolved = fresh.map((j) => j.uniqueKey!).filter((key) => !created.has(key) && !holders.has(key));
   if (unresolved.length > 0) {
     for (const [key, job] of await readHolders(sql, t, unresolved)) holders.set(key, job);
     const gone = unresolved.filter((key) => !holders.has(key));
