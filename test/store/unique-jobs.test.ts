@@ -112,6 +112,37 @@ describe('unique jobs', () => {
     }
   });
 
+  it('a call some of whose keys a racer takes meanwhile: the others created, those answered with the racer\'s jobs', async () => {
+    const other = postgres(db.url, { max: 1, onnotice: () => {} });
+    let inserted!: () => void;
+    let commit!: () => void;
+    const ready = new Promise<void>((r) => (inserted = r));
+    const gate = new Promise<void>((r) => (commit = r));
+    const racer = other.begin(async (tx) => {
+      await tx`INSERT INTO taiat_jobs (id, job_type, name, unique_key, unique_while, unique_slot)
+               VALUES ('racer-b', 'task', 'racer', 'mix-b', 'pending', 'mix-b'), ('racer-d', 'task', 'racer', 'mix-d', 'pending', 'mix-d')`;
+      inserted();
+      await gate;
+    });
+    try {
+      await ready;
+      const mine = harness.jobs.createJobs(['mix-a', 'mix-b', 'mix-c', 'mix-d', 'mix-a'].map((k) => keyed(k)));
+      await new Promise((r) => setTimeout(r, 300));
+      commit();
+      await racer;
+      const [a, b, c, d, a2] = await mine;
+      expect([a, c].map((j) => j!.deduplicated)).toEqual([undefined, undefined]);
+      expect(b).toMatchObject({ id: 'racer-b', deduplicated: true, uniqueKey: 'mix-b' });
+      expect(d).toMatchObject({ id: 'racer-d', deduplicated: true, uniqueKey: 'mix-d' });
+      expect(a2).toMatchObject({ id: a!.id, deduplicated: true });
+      const rows = await db.sql`SELECT unique_key, id FROM taiat_jobs WHERE unique_key LIKE 'mix-%' ORDER BY unique_key`;
+      expect(rows.map((r) => [r.unique_key, r.id])).toEqual([['mix-a', a!.id], ['mix-b', 'racer-b'], ['mix-c', c!.id], ['mix-d', 'racer-d']]);
+    } finally {
+      commit();
+      await other.end();
+    }
+  });
+
   it('shows the key in the job, its history, and the audit view', async () => {
     const job = await harness.jobs.createJob(keyed('visible', { jobType: 'agent', payload: { agent_name: 'noop' } }));
     await harness.startWorker({ agents: { noop: () => null } });
