@@ -4,16 +4,18 @@ import { resolveSchema } from '../config/schema-name.js';
 import { openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
 import { SchemaNotCurrentError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
+import type { KeyLimits, QueueLimits } from '../jobs/queue-limits.js';
 import type { ScheduleDefinition } from '../jobs/schedule.js';
 import { checkJobList, validateJobRange, validateNewJob, type ValidationLimits } from '../jobs/validation.js';
 import {
   cancelJob, commitsEarly, createJobFromInput, createJobsFromInput, createJobsInTransaction, explainJob, missingRelations,
   pruneHistory, readHistory, readJob, readJobs, readReadyJobs, retryJob, schemaNames,
-  type Explanation, type Schedule, type SchemaNames,
+  type Explanation, type QueueSettings, type QueueState, type Schedule, type SchemaNames,
 } from '../store/index.js';
 import {
   createOptionsSchema, historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, pruneHistorySchema, readyJobsSchema, retrySchema,
 } from './options.js';
+import { QueueCalls } from './queues.js';
 import { ScheduleCalls } from './schedules.js';
 import type {
   AgentJob, CreateJobOptions, HistoryOptions, JobManagerOptions, ListJobsOptions, PruneHistoryOptions, ReadyJobsOptions, RetryOptions,
@@ -39,6 +41,7 @@ export class JobManager {
   readonly #limits: ValidationLimits;
   readonly #t: SchemaNames;
   readonly #schedules: ScheduleCalls;
+  readonly #queues: QueueCalls;
   /** Calls in flight: `close()` lets them finish (a create's last step is its flush). */
   readonly #inFlight = new Set<Promise<unknown>>();
 
@@ -47,6 +50,7 @@ export class JobManager {
     this.#limits = limits;
     this.#t = schemaNames(schema);
     this.#schedules = new ScheduleCalls(conn, this.#t);
+    this.#queues = new QueueCalls(conn, this.#t);
   }
 
   /** Connects, and checks the database is reachable and initialised (`taiat init`). */
@@ -233,6 +237,43 @@ export class JobManager {
   /** Runs one tick of a schedule now (paused or not); returns the ids of the jobs it created. */
   async triggerSchedule(id: string): Promise<string[]> {
     return this.#run(() => this.#schedules.trigger(id));
+  }
+
+  /**
+   * Pauses a queue: no worker claims its jobs until it is resumed (running ones finish; creates
+   * go on). Stored, so it survives restarts. See docs/flow-control.md.
+   */
+  async pauseQueue(name: string): Promise<QueueSettings> {
+    return this.#run(() => this.#queues.setPaused(name, true));
+  }
+
+  /** Resumes a paused queue and wakes its workers. A queue never seen is a `ValidationError`. */
+  async resumeQueue(name: string): Promise<QueueSettings> {
+    return this.#run(() => this.#queues.setPaused(name, false));
+  }
+
+  /**
+   * Sets a queue's limits, across all workers: running jobs (`concurrency`), running jobs per
+   * concurrency key (`keyConcurrency`), claims per period (`rateLimit`, `keyRateLimit`). A field
+   * left out keeps its value; `null` removes that limit.
+   */
+  async setQueueLimits(name: string, limits: QueueLimits): Promise<QueueSettings> {
+    return this.#run(() => this.#queues.setLimits(name, limits));
+  }
+
+  /** Limits of one concurrency key in place of its queue's key defaults; both `null` removes them. */
+  async setKeyLimits(queue: string, key: string, limits: KeyLimits): Promise<QueueSettings> {
+    return this.#run(() => this.#queues.setKeyLimits(queue, key, limits));
+  }
+
+  /** A queue's stored settings; null when it has none. */
+  async getQueue(name: string): Promise<QueueSettings | null> {
+    return this.#run(() => this.#queues.get(name));
+  }
+
+  /** Every queue with settings or live jobs: its settings, counts, and the ready jobs its limits hold back now. */
+  async listQueues(): Promise<QueueState[]> {
+    return this.#run(() => this.#queues.list());
   }
 
   /** Closes the pool once the calls in flight have finished, in at most 5 s (later, they fail). */

@@ -12,7 +12,7 @@ const CLAIMED_COLUMNS = [
   'id', 'job_type', 'name', 'description', 'payload', 'dependencies', 'priority', 'queue', 'max_retries',
   'retry_count', 'attempts', 'error_message', 'result', 'run_at', 'started_at', 'created_at', 'lease_expires_at',
   'parent_id', 'step', 'attempt_errors', 'timeout_seconds', 'retry_delay_seconds', 'unique_key', 'schedule_id',
-  'schedule_tick',
+  'schedule_tick', 'concurrency_key',
 ].map((c) => `j.${c}`).join(', ');
 
 type ClaimedRow = [
@@ -21,23 +21,48 @@ type ClaimedRow = [
   errorMessage: string | null, result: JsonValue | null, runAt: Date, startedAt: Date, createdAt: Date,
   leaseExpiresAt: Date, parentId: string | null, step: number, attemptErrors: AllJobsView['attempt_errors'],
   timeoutSeconds: number | null, retryDelaySeconds: number | null, uniqueKey: string | null, scheduleId: string | null,
-  scheduleTick: Date | null,
+  scheduleTick: Date | null, concurrencyKey: string | null,
 ];
+
+/** Jobs of queues with flow control to claim, besides the others (see `claimJobs`). */
+export interface LimitedClaim {
+  /** The worker's queues that had flow control at its last look (`readControlledQueues`). */
+  queues: string[];
+  /** At most this many of them: no more than free slots, for a job claimed early holds its limit's place. */
+  limit: number;
+}
 
 /**
  * Claims up to `limit` ready jobs in one statement: the ready-jobs index in claim order,
  * `FOR UPDATE SKIP LOCKED` so concurrent workers never wait for or take the same row, and the
- * update to running under this worker's lease, counting the attempt.
+ * update to running under this worker's lease, counting the attempt. Queues with flow control
+ * (a row in taiat_queues that pauses or limits them, as the statement finds it) are left out
+ * here: `limited` claims them through `taiat_claim_limited`, first, which keeps their limits.
  */
-export async function claimJobs(sql: Sql, t: SchemaNames, workerId: string, queues: string[], limit: number, leaseSeconds: number): Promise<Job[]> {
+export async function claimJobs(
+  sql: Sql, t: SchemaNames, workerId: string, queues: string[], limit: number, leaseSeconds: number, limited?: LimitedClaim,
+): Promise<Job[]> {
+  const claimed: Job[] = [];
+  if (limited && limited.queues.length > 0 && limited.limit > 0) {
+    const rows = (await sql`
+      SELECT ${sql.unsafe(CLAIMED_COLUMNS)}
+        FROM ${sql(t.claimLimited)}(${limited.queues}::varchar[], ${workerId}, ${Math.min(limited.limit, limit)}, ${leaseSeconds}::float8) j`
+      .values()) as unknown as ClaimedRow[];
+    for (const r of rows) claimed.push(jobFromClaimed(r, workerId));
+  }
+  const left = limit - claimed.length;
+  if (left <= 0) return claimed;
   // One queue keeps the index scan ordered (no sort); `= ANY` over several queues needs a sort.
-  const queueFilter = queues.length === 1 ? sql`queue = ${queues[0]!}` : sql`queue = ANY(${queues}::text[])`;
+  // Either way the queues with flow control are left out, checked once per statement.
+  const queueFilter = queues.length === 1
+    ? sql`queue = ${queues[0]!} AND NOT EXISTS (SELECT 1 FROM ${sql(t.queues)} c WHERE c.name = ${queues[0]!} AND c.controlled)`
+    : sql`queue = ANY(ARRAY(SELECT unnest(${queues}::text[]) EXCEPT SELECT name FROM ${sql(t.queues)} WHERE controlled))`;
   const rows = (await sql`
     WITH ready AS (
       SELECT id FROM ${sql(t.jobs)}
        WHERE ${sql.unsafe(READY)} AND ${queueFilter}
        ORDER BY ${sql.unsafe(CLAIM_ORDER)}
-       LIMIT ${limit}
+       LIMIT ${left}
        FOR UPDATE SKIP LOCKED
     )
     UPDATE ${sql(t.jobs)} j
@@ -50,14 +75,19 @@ export async function claimJobs(sql: Sql, t: SchemaNames, workerId: string, queu
      -- scan of all of taiat_jobs.
      WHERE j.id = ANY(ARRAY(SELECT id FROM ready))
     RETURNING ${sql.unsafe(CLAIMED_COLUMNS)}`.values()) as unknown as ClaimedRow[];
-  return rows.map((r) => jobFromRow({
+  for (const r of rows) claimed.push(jobFromClaimed(r, workerId));
+  return claimed;
+}
+
+function jobFromClaimed(r: ClaimedRow, workerId: string): Job {
+  return jobFromRow({
     id: r[0], job_type: r[1], name: r[2], description: r[3], payload: r[4], dependencies: r[5], status: 'running',
     priority: r[6], queue: r[7], max_retries: r[8], retry_count: r[9], attempts: r[10], error_message: r[11],
     result: r[12], run_at: r[13], started_at: r[14], completed_at: null, duration_seconds: null, created_at: r[15],
     updated_at: r[14], worker_id: workerId, lease_expires_at: r[16], timeout_seconds: r[20], retry_delay_seconds: r[21],
     parent_id: r[17], step: r[18], cause_job_id: null, attempt_errors: r[19], location: 'live',
-    unique_key: r[22], schedule_id: r[23], schedule_tick: r[24],
-  }));
+    unique_key: r[22], schedule_id: r[23], schedule_tick: r[24], concurrency_key: r[25],
+  });
 }
 
 /** Completed dependencies' names and results, keyed by dependency id. */

@@ -24,7 +24,11 @@ export type { Explanation, JobRef, JobState } from './explain.js';
 
 // The worker's cycle: claim, results of dependencies, outcomes, leases.
 export { claimJobs, readDependencyResults, resultsByIdAndName } from './claim-jobs.js';
-export type { DependencyResults } from './claim-jobs.js';
+export type { DependencyResults, LimitedClaim } from './claim-jobs.js';
+export {
+  nextRateOpening, queueExists, readControlledQueues, readQueueSettings, readQueueStates, setKeyLimits, setQueueLimits, setQueuePaused,
+} from './queues.js';
+export type { HeldBack, QueueSettings, QueueState } from './queues.js';
 export { writeOutcomes } from './write-outcomes.js';
 export type { OutcomesWritten } from './write-outcomes.js';
 export { recordHeartbeat, renewLeases, markWorkerStopped } from './workers.js';

@@ -18,6 +18,11 @@ export interface SchemaNames {
   readonly uniqueKeys: string;
   readonly schedules: string;
   readonly scheduleTicks: string;
+  readonly queues: string;
+  readonly queueKeys: string;
+  readonly rateClaims: string;
+  /** The function claiming jobs of queues with flow control. */
+  readonly claimLimited: string;
   /** NOTIFY channel: jobs became ready (payload: the queue). */
   readonly readyChannel: string;
   /** NOTIFY channel: a running job's cancellation was requested (payload: the job id). */
@@ -55,6 +60,10 @@ export function schemaNames(schema: string = DEFAULT_SCHEMA): SchemaNames {
       uniqueKeys: `${schema}.taiat_unique_keys`,
       schedules: `${schema}.taiat_schedules`,
       scheduleTicks: `${schema}.taiat_schedule_ticks`,
+      queues: `${schema}.taiat_queues`,
+      queueKeys: `${schema}.taiat_queue_keys`,
+      rateClaims: `${schema}.taiat_rate_claims`,
+      claimLimited: `${schema}.taiat_claim_limited`,
       readyChannel: channel('taiat_jobs_ready'),
       cancelChannel: channel('taiat_jobs_cancel'),
       lockKey: (purpose) => (schema === DEFAULT_SCHEMA ? LEGACY_LOCK_KEYS[purpose] : hashedLockKey(schema, purpose)),

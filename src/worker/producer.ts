@@ -1,7 +1,9 @@
 import type { Sql } from '../db/connection.js';
 import { TaiatError } from '../errors.js';
 import type { Job, JsonValue } from '../jobs/model.js';
-import { claimJobs, readDependencyResults, resultsByIdAndName, type DependencyResults, type SchemaNames } from '../store/index.js';
+import {
+  claimJobs, nextRateOpening, readControlledQueues, readDependencyResults, resultsByIdAndName, type DependencyResults, type SchemaNames,
+} from '../store/index.js';
 import { retryBackoffMs, sleep } from './timers.js';
 
 /** A claimed (leased) job waiting in the local queue for a free slot. */
@@ -43,6 +45,17 @@ export interface ProducerOptions {
   pollInterval: number;
 }
 
+/**
+ * The worker's queues that have flow control, as last read: at most a second old while claiming.
+ * Limits hold whatever it says (each claim checks them itself); it decides only how soon a queue
+ * newly limited is claimed again (a newly resumed one is announced by a notification).
+ */
+export interface FlowControl {
+  queues: string[];
+  /** Some of them have a rate limit: a short claim asks when the window opens again. */
+  rated: boolean;
+}
+
 /** What the producer needs from the rest of the worker. */
 export interface ProducerPorts {
   /** Slots free now (`maxConcurrentJobs` less the jobs running). */
@@ -76,6 +89,8 @@ export class Producer {
   #queued: QueuedJob[] = [];
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
+  #flow: FlowControl = { queues: [], rated: false };
+  #flowReadAt = 0;
   /** Resolves at `stop()`: ends a back-off wait at once. */
   #stopped!: () => void;
   readonly #whenStopped = new Promise<void>((resolve) => (this.#stopped = resolve));
@@ -159,12 +174,23 @@ export class Producer {
       this.#setMode('working');
       this.fillSlots();
       const want = this.#claimSize();
+      let waitMs = this.#opts.pollInterval * 1000;
       if (want > 0 && this.#supply === 'maybe') {
         this.#supply = 'drained';
+        this.#readFlow();
         try {
-          const jobs = await claimJobs(this.#pools.claims, this.#opts.t, this.#opts.workerId, this.#opts.queues, want, this.#opts.leaseSeconds);
+          const flow = this.#flow;
+          // Limited queues get free slots only: a job claimed ahead into the local queue would hold
+          // its limit's place while waiting here.
+          const limited = { queues: flow.queues, limit: this.#ports.freeSlots() - this.#queued.length };
+          const jobs = await claimJobs(this.#pools.claims, this.#opts.t, this.#opts.workerId, this.#opts.queues, want, this.#opts.leaseSeconds, limited);
           failures = 0;
           if (jobs.length === want) this.#supply = 'maybe';
+          else if (flow.rated) {
+            // A rate window lets the next claim through when its oldest claim leaves it: no notification says so.
+            const opening = await nextRateOpening(this.#pools.claims, this.#opts.t, flow.queues);
+            if (opening !== null) waitMs = Math.min(waitMs, opening + 5);
+          }
           if (jobs.length > 0) await this.#enqueue(jobs);
           // A claim still in flight when stop() began: its jobs go back as if queued at the time.
           if (this.#modeIs('stopped')) this.releaseQueued();
@@ -178,8 +204,19 @@ export class Producer {
         this.fillSlots();
       }
       if (this.#queued.length === 0 && this.#supply === 'drained') this.#ports.quiet();
-      await this.#waitForNudge(this.#opts.pollInterval * 1000);
+      await this.#waitForNudge(waitMs);
     }
+  }
+
+  /** Reads the flow control again if a second passed, beside the claim, for the claims after it. */
+  #readFlow(): void {
+    if (Date.now() - this.#flowReadAt < 1000) return;
+    this.#flowReadAt = Date.now();
+    readControlledQueues(this.#pools.claims, this.#opts.t, this.#opts.queues).then((flow) => {
+      const changed = flow.queues.join() !== this.#flow.queues.join();
+      this.#flow = flow;
+      if (changed) this.nudge(true);
+    }, () => undefined); // the claim beside it meets the same error and reports it
   }
 
   /**

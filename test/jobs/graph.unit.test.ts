@@ -25,7 +25,7 @@ function job(id: string, dependencies: string[] = [], idChosen = true): Validate
     uniquePeriodSeconds: null,
     uniqueMode: 'keep',
     scheduleId: null,
-    scheduleTick: null,
+    scheduleTick: null, concurrencyKey: null,
   };
 }
 

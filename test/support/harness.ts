@@ -32,7 +32,7 @@ export function useWorkerHarness(): WorkerHarness {
   });
   afterEach(async () => {
     await Promise.all(workers.splice(0).map((w) => w.stop()));
-    await db.sql`TRUNCATE taiat_jobs, taiat_job_history, taiat_workers, taiat_schedules CASCADE`;
+    await db.sql`TRUNCATE taiat_jobs, taiat_job_history, taiat_workers, taiat_schedules, taiat_queues, taiat_rate_claims CASCADE`;
   });
   afterAll(async () => {
     await jobs?.close();
