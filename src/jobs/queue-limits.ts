@@ -78,3 +78,38 @@ export function validateQueueLimits(input: unknown, where = ''): QueueLimits {
 export function validateKeyLimits(input: unknown, where = ''): KeyLimits {
   return parse(keyLimitsSchema, input, where);
 }
+
+/** A queue's limits as an agents module declares them (`export const queues = { name: ... }`). */
+export interface QueueDeclaration extends QueueLimits {
+  /** Keys with limits of their own. */
+  keys?: Record<string, KeyLimits>;
+}
+
+/** A validated declaration: every limit set or null (what a module leaves out, it does not limit). */
+export interface ValidatedQueueDeclaration {
+  name: string;
+  limits: { [K in keyof QueueLimits]-?: Exclude<QueueLimits[K], undefined> };
+  keys: { key: string; limits: KeyLimits }[];
+}
+
+/** Validates a module's queue declaration; errors name the field under `where` (`queues.reports.concurrency`). */
+export function validateQueueDeclaration(name: unknown, input: unknown, where: string): ValidatedQueueDeclaration {
+  const queue = checkName(name, where, 'a queue name');
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ValidationError(where, 'a queue declaration must be an object of limits');
+  const { keys, ...rest } = input as { keys?: unknown };
+  const limits = validateQueueLimits(rest, where);
+  if (keys !== undefined && (typeof keys !== 'object' || keys === null || Array.isArray(keys))) {
+    throw new ValidationError(`${where}.keys`, 'keys must be an object of limits by concurrency key');
+  }
+  return {
+    name: queue,
+    limits: {
+      concurrency: limits.concurrency ?? null, keyConcurrency: limits.keyConcurrency ?? null,
+      rateLimit: limits.rateLimit ?? null, keyRateLimit: limits.keyRateLimit ?? null,
+    },
+    keys: Object.entries((keys ?? {}) as Record<string, unknown>).map(([key, value]) => ({
+      key: checkName(key, `${where}.keys`, 'a concurrency key'),
+      limits: validateKeyLimits(value, `${where}.keys.${key}`),
+    })),
+  };
+}

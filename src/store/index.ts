@@ -26,7 +26,7 @@ export type { Explanation, JobRef, JobState } from './explain.js';
 export { claimJobs, readDependencyResults, resultsByIdAndName } from './claim-jobs.js';
 export type { DependencyResults, LimitedClaim } from './claim-jobs.js';
 export {
-  nextRateOpening, queueExists, readControlledQueues, readQueueSettings, readQueueStates, setKeyLimits, setQueueLimits, setQueuePaused,
+  applyQueueDeclarations, nextRateOpening, queueExists, readControlledQueues, readQueueSettings, readQueueStates, setKeyLimits, setQueueLimits, setQueuePaused,
 } from './queues.js';
 export type { HeldBack, QueueSettings, QueueState } from './queues.js';
 export { writeOutcomes } from './write-outcomes.js';
@@ -50,7 +50,7 @@ export { runDueTicks, triggerTick } from './schedule-ticks.js';
 export type { TicksRun } from './schedule-ticks.js';
 
 // Status and health.
-export { readStatusRows, readQueueCounts } from './status.js';
+export { readStatusRows, readQueueCounts, readFlowControlStates } from './status.js';
 export type { QueueCounts, WorkerRow } from './status.js';
 export { databaseAnswers } from './ping.js';
 

@@ -1,5 +1,5 @@
 import type { Sql } from '../db/connection.js';
-import type { KeyLimits, QueueLimits, RateLimit } from '../jobs/queue-limits.js';
+import type { KeyLimits, QueueLimits, RateLimit, ValidatedQueueDeclaration } from '../jobs/queue-limits.js';
 import { READY } from './fragments.js';
 import type { SchemaNames } from './schema-names.js';
 
@@ -37,7 +37,8 @@ export interface QueueState extends QueueSettings {
   heldBack: HeldBack;
 }
 
-interface SettingsRow {
+/** A row of `queueSettingsColumns`. */
+export interface QueueSettingsRow {
   name: string; paused: boolean; paused_at: Date | null; concurrency: number | null; key_concurrency: number | null;
   rate_limit: number | null; rate_period_seconds: number | null; key_rate_limit: number | null;
   key_rate_period_seconds: number | null; source: 'api' | 'module'; updated_at: Date;
@@ -47,7 +48,17 @@ interface SettingsRow {
 const rate = (limit: number | null, periodSeconds: number | null): RateLimit | null =>
   limit === null || periodSeconds === null ? null : { limit, periodSeconds };
 
-function settingsFromRow(r: SettingsRow): QueueSettings {
+/** The columns of a `QueueSettingsRow`, read from `taiat_queues` as `q`. */
+export function queueSettingsColumns(sql: Sql, t: SchemaNames) {
+  return sql`q.name, q.paused, q.paused_at, q.concurrency, q.key_concurrency, q.rate_limit, q.rate_period_seconds,
+             q.key_rate_limit, q.key_rate_period_seconds, q.source, q.updated_at,
+             coalesce((SELECT json_agg(json_build_object('key', k.concurrency_key, 'concurrency', k.concurrency,
+                                                         'rate_limit', k.rate_limit, 'rate_period_seconds', k.rate_period_seconds)
+                                       ORDER BY k.concurrency_key)
+                         FROM ${sql(t.queueKeys)} k WHERE k.queue = q.name), '[]') AS keys`;
+}
+
+export function settingsFromRow(r: QueueSettingsRow): QueueSettings {
   return {
     name: r.name, paused: r.paused, pausedAt: r.paused_at, concurrency: r.concurrency, keyConcurrency: r.key_concurrency,
     rateLimit: rate(r.rate_limit, r.rate_period_seconds), keyRateLimit: rate(r.key_rate_limit, r.key_rate_period_seconds),
@@ -58,17 +69,12 @@ function settingsFromRow(r: SettingsRow): QueueSettings {
 
 /** The stored settings of these queues (all with a row when `names` is left out). */
 export async function readQueueSettings(sql: Sql, t: SchemaNames, names?: string[]): Promise<QueueSettings[]> {
-  const rows = await sql<SettingsRow[]>`
-    SELECT q.name, q.paused, q.paused_at, q.concurrency, q.key_concurrency, q.rate_limit, q.rate_period_seconds,
-           q.key_rate_limit, q.key_rate_period_seconds, q.source, q.updated_at,
-           coalesce((SELECT json_agg(json_build_object('key', k.concurrency_key, 'concurrency', k.concurrency,
-                                                       'rate_limit', k.rate_limit, 'rate_period_seconds', k.rate_period_seconds)
-                                     ORDER BY k.concurrency_key)
-                       FROM ${sql(t.queueKeys)} k WHERE k.queue = q.name), '[]') AS keys
+  const rows = await sql<QueueSettingsRow[]>`
+    SELECT ${queueSettingsColumns(sql, t)}
       FROM ${sql(t.queues)} q
      WHERE ${names === undefined ? sql`true` : sql`q.name = ANY(${names}::text[])`}
      ORDER BY q.name`;
-  return rows.map(settingsFromRow);
+  return rows.map((r) => settingsFromRow(r));
 }
 
 /**
@@ -140,6 +146,19 @@ export async function setKeyLimits(sql: Sql, t: SchemaNames, queue: string, key:
   });
 }
 
+/**
+ * Sets the limits an agents module declares, at a worker's start (source `module`): a limit the
+ * declaration leaves out is removed, keys it names get their limits, others keep theirs. Never
+ * pauses or resumes (that is the operator's), and no worker removes a declaration that
+ * disappeared: a limit lifted by one worker of a rolling deploy would be lifted for all.
+ */
+export async function applyQueueDeclarations(sql: Sql, t: SchemaNames, declared: ValidatedQueueDeclaration[]): Promise<void> {
+  for (const d of declared) {
+    await setQueueLimits(sql, t, d.name, d.limits, 'module');
+    for (const k of d.keys) await setKeyLimits(sql, t, d.name, k.key, k.limits);
+  }
+}
+
 /** Whether a queue is known: it has jobs (live or in history), settings, or a live worker serving it. */
 export async function queueExists(sql: Sql, t: SchemaNames, name: string): Promise<boolean> {
   const [row] = await sql<{ known: boolean }[]>`
@@ -172,8 +191,10 @@ export async function nextRateOpening(sql: Sql, t: SchemaNames, queues: string[]
   return row?.ms ?? null;
 }
 
-interface CountRow { queue: string; key: string | null; pending: number; ready: number; running: number }
-interface WindowRow { queue: string; key: string | null; queue_window: number; key_window: number }
+/** Live jobs of one queue and concurrency key. */
+export interface QueueCountRow { queue: string; key: string | null; pending: number; ready: number; running: number }
+/** Claims of one queue and key in the queue's and the key's rate windows now. */
+export interface RateWindowRow { queue: string; key: string | null; queue_window: number; key_window: number }
 
 /**
  * Queues with settings and the queues of live jobs, with their counts and what their limits hold
@@ -183,11 +204,11 @@ interface WindowRow { queue: string; key: string | null; queue_window: number; k
 export async function readQueueStates(sql: Sql, t: SchemaNames): Promise<QueueState[]> {
   const [settings, counts, windows] = await Promise.all([
     readQueueSettings(sql, t),
-    sql<CountRow[]>`
+    sql<QueueCountRow[]>`
       SELECT queue, concurrency_key AS key, count(*) FILTER (WHERE status = 'pending')::int AS pending,
              count(*) FILTER (WHERE ${sql.unsafe(READY)})::int AS ready, count(*) FILTER (WHERE status = 'running')::int AS running
         FROM ${sql(t.jobs)} WHERE status IN ('pending', 'running') GROUP BY queue, concurrency_key`,
-    sql<WindowRow[]>`
+    sql<RateWindowRow[]>`
       SELECT c.queue, c.concurrency_key AS key,
              count(*) FILTER (WHERE c.claimed_at > now() - make_interval(secs => q.rate_period_seconds))::int AS queue_window,
              count(*) FILTER (WHERE c.claimed_at > now() - make_interval(secs =>
@@ -196,6 +217,14 @@ export async function readQueueStates(sql: Sql, t: SchemaNames): Promise<QueueSt
         LEFT JOIN ${sql(t.queueKeys)} o ON o.queue = c.queue AND o.concurrency_key = c.concurrency_key
        GROUP BY c.queue, c.concurrency_key`,
   ]);
+  return queueStatesFrom(settings, counts, windows);
+}
+
+/**
+ * Queue states from settings, counts and rate windows (the status reads the same three for its
+ * queues with flow control only, in one statement).
+ */
+export function queueStatesFrom(settings: QueueSettings[], counts: QueueCountRow[], windows: RateWindowRow[]): QueueState[] {
   const byName = new Map<string, QueueState>();
   const state = (name: string): QueueState => {
     let s = byName.get(name);
@@ -228,7 +257,7 @@ export async function readQueueStates(sql: Sql, t: SchemaNames): Promise<QueueSt
   return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
-function keyIsFull(s: QueueState, c: CountRow, windows: WindowRow[]): boolean {
+function keyIsFull(s: QueueState, c: QueueCountRow, windows: RateWindowRow[]): boolean {
   const own = s.keys.find((k) => k.key === c.key);
   const concurrency = own?.concurrency ?? s.keyConcurrency;
   const rateLimit = own?.rateLimit ?? s.keyRateLimit;

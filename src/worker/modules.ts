@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { TaiatError, ValidationError } from '../errors.js';
+import { validateQueueDeclaration, type QueueDeclaration } from '../jobs/queue-limits.js';
 import { validateSchedule, type ScheduleDefinition } from '../jobs/schedule.js';
 import type { AgentRegistry, Executor } from './types.js';
 
@@ -32,11 +33,13 @@ export interface LoadedModules {
   executors: Executor[];
   /** Schedules declared by the modules (`export const schedules = { id: definition }`). */
   schedules: Record<string, ScheduleDefinition>;
+  /** Queue limits declared by the modules (`export const queues = { name: limits }`). */
+  queueLimits: Record<string, QueueDeclaration>;
 }
 
 /**
  * Imports the named modules (paths relative to the current folder, or package names) and merges
- * their `agents`, `executors` and `schedules` exports. A module that fails to load, or exports
+ * their `agents`, `executors`, `schedules` and `queues` exports. A module that fails to load, or exports
  * none, stops start-up with a `TaiatError` naming it; a bad schedule, with a `ValidationError`
  * naming its field.
  */
@@ -44,20 +47,30 @@ export async function loadAgentModules(specifiers: string[]): Promise<LoadedModu
   const agents: AgentRegistry = {};
   const executors: Executor[] = [];
   const schedules: Record<string, ScheduleDefinition> = {};
+  const queueLimits: Record<string, QueueDeclaration> = {};
   for (const spec of specifiers) {
     // A path (relative to the current folder) when it looks like one or names a file; else a package.
     const isPath = spec.startsWith('.') || path.isAbsolute(spec) || existsSync(spec);
     const target = isPath ? pathToFileURL(path.resolve(spec)).href : spec;
-    type Exports = { agents?: unknown; executors?: unknown; schedules?: unknown };
+    type Exports = { agents?: unknown; executors?: unknown; schedules?: unknown; queues?: unknown };
     let mod: Exports & { default?: Exports };
     try {
       mod = (await import(target)) as typeof mod;
     } catch (error) {
       throw new TaiatError('TAIAT_MODULE_LOAD_FAILED', `cannot load agents module ${spec}: ${(error as Error).message}`, { cause: error });
     }
-    const source = mod.agents || mod.executors || mod.schedules ? mod : mod.default ?? {};
-    if (!source.agents && !source.executors && !source.schedules) {
-      throw new TaiatError('TAIAT_MODULE_LOAD_FAILED', `agents module ${spec} exports none of \`agents\`, \`executors\`, \`schedules\``);
+    const source = mod.agents || mod.executors || mod.schedules || mod.queues ? mod : mod.default ?? {};
+    if (!source.agents && !source.executors && !source.schedules && !source.queues) {
+      throw new TaiatError('TAIAT_MODULE_LOAD_FAILED', `agents module ${spec} exports none of \`agents\`, \`executors\`, \`schedules\`, \`queues\``);
+    }
+    if (source.queues !== undefined) {
+      if (typeof source.queues !== 'object' || source.queues === null || Array.isArray(source.queues)) {
+        throw new TaiatError('TAIAT_MODULE_LOAD_FAILED', `agents module ${spec}: \`queues\` must be an object of limits by queue name`);
+      }
+      for (const [name, declaration] of Object.entries(source.queues)) {
+        validateQueueDeclaration(name, declaration, `queues.${name}`);
+        queueLimits[name] = declaration as QueueDeclaration;
+      }
     }
     if (source.schedules !== undefined) {
       if (typeof source.schedules !== 'object' || source.schedules === null || Array.isArray(source.schedules)) {
@@ -81,5 +94,5 @@ export async function loadAgentModules(specifiers: string[]): Promise<LoadedModu
       executors.push(...(source.executors as Executor[]));
     }
   }
-  return { agents, executors, schedules };
+  return { agents, executors, schedules, queueLimits };
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
+import { validateQueueDeclaration, type QueueDeclaration, type ValidatedQueueDeclaration } from '../jobs/queue-limits.js';
 import { validateSchedule, type ScheduleDefinition, type ValidatedSchedule } from '../jobs/schedule.js';
 import type { AgentRegistry, Executor } from './types.js';
 
@@ -22,6 +23,11 @@ export interface WorkerOptions {
    * when it starts, and removed once no live worker declares them (docs/schedules.md).
    */
   schedules?: Record<string, ScheduleDefinition>;
+  /**
+   * Queue limits this worker declares (an agents module's `queues` export), set when it starts:
+   * what a declaration leaves out is not limited. Never removed by a worker (docs/flow-control.md).
+   */
+  queueLimits?: Record<string, QueueDeclaration>;
   /** Whether this worker runs due schedule ticks (default true; any number of workers may). */
   runSchedules?: boolean;
   /** Jobs run at once (default 4). */
@@ -86,6 +92,7 @@ const schema = z.strictObject({
     )
     .default([]),
   schedules: z.record(z.string(), z.unknown(), { error: 'schedules must be an object of schedules by id' }).default({}),
+  queueLimits: z.record(z.string(), z.unknown(), { error: 'queueLimits must be an object of limits by queue name' }).default({}),
   runSchedules: z.boolean({ error: 'runSchedules must be a boolean' }).default(true),
   maxConcurrentJobs: z.number({ error: 'maxConcurrentJobs must be a number' }).int('maxConcurrentJobs must be an integer').min(1, 'maxConcurrentJobs must be at least 1').max(1000, 'maxConcurrentJobs must be at most 1000').default(4),
   localQueueSize: z.number({ error: 'localQueueSize must be a number' }).int('localQueueSize must be an integer').min(0, 'localQueueSize must not be negative').max(10_000, 'localQueueSize must be at most 10000').default(0),
@@ -111,9 +118,10 @@ const schema = z.strictObject({
   maxConnections: z.number().int().min(2, 'maxConnections must be at least 2').optional(),
 });
 
-export type ResolvedWorkerOptions = Omit<z.output<typeof schema>, 'cleanupIntervalHours' | 'pruneIntervalHours' | 'schema' | 'schedules'> & {
+export type ResolvedWorkerOptions = Omit<z.output<typeof schema>, 'cleanupIntervalHours' | 'pruneIntervalHours' | 'schema' | 'schedules' | 'queueLimits'> & {
   schema: string;
   schedules: ValidatedSchedule[];
+  queueLimits: ValidatedQueueDeclaration[];
   pruneIntervalHours: number;
   workerId: string;
   heartbeatInterval: number;
@@ -128,6 +136,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     pruneIntervalHours: parsed.pruneIntervalHours ?? cleanupIntervalHours ?? 24,
     schema: resolveSchema(parsed.schema),
     schedules: Object.entries(parsed.schedules).map(([id, definition]) => validateSchedule(id, definition, `schedules.${id}`)),
+    queueLimits: Object.entries(parsed.queueLimits).map(([name, d]) => validateQueueDeclaration(name, d, `queueLimits.${name}`)),
     workerId: parsed.workerId ?? `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     heartbeatInterval: parsed.heartbeatInterval ?? parsed.leaseSeconds / 3,
     maxConnections: parsed.maxConnections ?? Math.ceil(parsed.maxConcurrentJobs / 4) + 4,

@@ -7,7 +7,7 @@ import type { Job } from '../jobs/model.js';
 import { DEFAULT_LIMITS, type NewJob } from '../jobs/validation.js';
 import {
   createJobsFromInput, markWorkerStopped, missingRelations, pruneHistoryUnlessBusy, schemaNames,
-  syncModuleSchedules, type SchemaNames,
+  applyQueueDeclarations, syncModuleSchedules, type SchemaNames,
 } from '../store/index.js';
 import { Completer } from './completer.js';
 import { emitWritten, type Listener, type WorkerEvents } from './events.js';
@@ -115,7 +115,7 @@ export class Worker extends EventEmitter {
       throw translateDatabaseError(error, url);
     }
     // Also with none: a worker id reused by a process declaring none must not keep the old list.
-    await syncModuleSchedules(pools.main.sql, this.#t, this.id, this.#opts.schedules);
+    await Promise.all([syncModuleSchedules(pools.main.sql, this.#t, this.id, this.#opts.schedules), applyQueueDeclarations(pools.main.sql, this.#t, this.#opts.queueLimits)]);
     this.#lifecycle = 'running';
     this.#leases!.start();
     this.#maintenance!.start();

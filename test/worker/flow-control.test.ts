@@ -89,6 +89,17 @@ describe('flow control', () => {
     expect(starts.at(-1)! - starts[0]!).toBeLessThan(3500);
   });
 
+  it('a worker sets the limits its module declares when it starts: what the declaration leaves out is not limited', async () => {
+    await harness.jobs.setQueueLimits('reports', { rateLimit: { limit: 3, periodSeconds: 60 } });
+    await harness.jobs.pauseQueue('reports');
+    await harness.startWorker({ agents: { work: () => null }, queues: ['reports'], queueLimits: { reports: { concurrency: 3, keys: { big: { concurrency: 2 } } } } });
+    expect(await harness.jobs.getQueue('reports')).toMatchObject({
+      concurrency: 3, rateLimit: null, keyConcurrency: null, paused: true, source: 'module', keys: [{ key: 'big', concurrency: 2, rateLimit: null }],
+    });
+    await expect(harness.startWorker({ agents: { work: () => null }, queueLimits: { reports: { concurrency: 0 } } }))
+      .rejects.toMatchObject({ field: 'queueLimits.reports.concurrency' });
+  });
+
   it('refuses bad limits, naming the field, and changes nothing', async () => {
     await expect(harness.jobs.setQueueLimits('q', { concurrency: 0 })).rejects.toMatchObject({ field: 'limits.concurrency' });
     await expect(harness.jobs.setQueueLimits('q', { concurrency: -1 })).rejects.toBeInstanceOf(ValidationError);
