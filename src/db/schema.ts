@@ -48,6 +48,7 @@ export interface JobsTable {
   unique_slot: string | null;
   schedule_id: string | null;
   schedule_tick: Timestamp | null;
+  concurrency_key: string | null;
 }
 
 export interface JobHistoryTable {
@@ -83,6 +84,7 @@ export interface JobHistoryTable {
   unique_while: 'pending' | 'active' | 'period' | null;
   schedule_id: string | null;
   schedule_tick: Timestamp | null;
+  concurrency_key: string | null;
 }
 
 export interface WorkersTable {
@@ -134,6 +136,7 @@ export interface AllJobsView {
   unique_key: string | null;
   schedule_id: string | null;
   schedule_tick: Date | null;
+  concurrency_key: string | null;
 }
 
 export interface Database {

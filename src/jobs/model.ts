@@ -74,6 +74,8 @@ export interface Job {
   /** The schedule whose tick created the job, and that tick. */
   scheduleId: string | null;
   scheduleTick: Date | null;
+  /** The job's concurrency key (`NewJob.concurrencyKey`), if it has one: its queue's key limits apply to it. */
+  concurrencyKey: string | null;
   /**
    * Set by `createJob(s)` only: true when no job was created because a job holding the same
    * unique key exists; this is that job (updated, in the `replace` mode).

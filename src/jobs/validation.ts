@@ -46,6 +46,11 @@ export interface NewJob {
    * takes this job's payload and `runAt` (debounce); a running one is returned unchanged.
    */
   uniqueMode?: 'keep' | 'replace';
+  /**
+   * A key naming who the job runs for (a tenant id, say): its queue's per-key limits count the
+   * running jobs of each key apart. At most 200 characters. Says nothing about uniqueness.
+   */
+  concurrencyKey?: string;
 }
 
 export const UNIQUE_WHILE = ['pending', 'active', 'period'] as const;
@@ -75,6 +80,8 @@ export interface ValidatedJob {
   /** Set by the scheduler on the jobs of a tick. */
   scheduleId: string | null;
   scheduleTick: Date | null;
+  /** `NewJob.concurrencyKey`, null when not given. */
+  concurrencyKey: string | null;
 }
 
 export interface ValidationLimits {
@@ -162,6 +169,7 @@ const newJobSchema = z.strictObject(
       .max(365 * 24 * 3600, 'uniquePeriodSeconds must be at most a year')
       .optional(),
     uniqueMode: z.enum(['keep', 'replace'], { error: 'uniqueMode must be keep or replace' }).optional(),
+    concurrencyKey: text('concurrencyKey', 200).optional(),
   },
   { error: (i) => (i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : 'a job must be an object') },
 );
@@ -231,6 +239,7 @@ export function validateNewJob(input: unknown, limits: ValidationLimits = DEFAUL
     uniqueMode: job.uniqueMode ?? 'keep',
     scheduleId: null,
     scheduleTick: null,
+    concurrencyKey: job.concurrencyKey ?? null,
   };
 }
 
@@ -265,8 +274,9 @@ export function validateJobRange(input: unknown[], from: number, to: number, lim
 }
 
 /**
- * Whether a job, as given, is independent: no caller-chosen id, no dependencies, no unique key. Such jobs
- * need no graph check and can be inserted in any grouping. Says nothing about validity.
+ * Whether a job, as given, is independent: no caller-chosen id, no dependencies, no unique key (a
+ * concurrency key is no matter). Such jobs need no graph check and can be inserted in any
+ * grouping. Says nothing about validity.
  */
 export function isIndependentInput(input: unknown): boolean {
   if (typeof input !== 'object' || input === null) return false;

@@ -24,7 +24,7 @@ export async function copyJobs(
   sql: Sql, t: SchemaNames,
   count: number,
   validate: (from: number, to: number) => ValidatedJob[],
-  options: CreateOptions = {},
+  options: CopyOptions = {},
 ): Promise<Job[]> {
   // The first chunk is validated before a connection is taken: bad input is reported as such even
   // when the database is unreachable.
@@ -35,9 +35,11 @@ export async function copyJobs(
     const [clock] = await tx<{ now: Date; text: string }[]>`SELECT now() AS now, now()::text AS text`;
     const { now, text: nowText } = clock!;
     const parentId = options.parentId ?? null;
+    const keyed = options.concurrencyKeys ?? false;
+    const columns = COPY_COLUMNS + (keyed ? ', concurrency_key' : '');
     const statement = parentId === null
-      ? tx`COPY ${tx(t.jobs)} (${tx.unsafe(COPY_COLUMNS)}) FROM STDIN`
-      : tx`COPY ${tx(t.jobs)} (${tx.unsafe(COPY_COLUMNS)}, parent_id) FROM STDIN`;
+      ? tx`COPY ${tx(t.jobs)} (${tx.unsafe(columns)}) FROM STDIN`
+      : tx`COPY ${tx(t.jobs)} (${tx.unsafe(columns)}, parent_id) FROM STDIN`;
     const rowEnd = parentId === null ? '\n' : `\t${copyText(parentId)}\n`;
     // postgres.js loses an error that arrives after the copy's end (a trigger refusing one of the
     // last rows): the stream never finishes, and the query has already resolved to the stream.
@@ -64,9 +66,11 @@ export async function copyJobs(
         const chunk = from === 0 ? first : validate(from, Math.min(count, from + STREAM_CHUNK));
         let rows = '';
         for (const j of chunk) {
+          if (!keyed && j.concurrencyKey !== null) throw new Error('copyJobs: a job has a concurrency key, but the call said none has');
           rows += `${j.id}\t${copyText(j.jobType)}\t${copyText(j.name)}\t${j.description === null ? '\\N' : copyText(j.description)}\t` +
             `${copyText(j.payloadJson)}\t${j.priority}\t${j.maxRetries}\t${copyText(j.queue)}\t${j.runAt?.toISOString() ?? nowText}\t` +
-            `${j.timeoutSeconds ?? '\\N'}\t${j.retryDelaySeconds ?? '\\N'}${rowEnd}`;
+            `${j.timeoutSeconds ?? '\\N'}\t${j.retryDelaySeconds ?? '\\N'}` +
+            `${keyed ? `\t${j.concurrencyKey === null ? '\\N' : copyText(j.concurrencyKey)}` : ''}${rowEnd}`;
           created.push(jobFromCreated(j, now, parentId));
           if ((j.runAt?.getTime() ?? 0) <= now.getTime()) readyQueues.add(j.queue);
           // Rows go out in pieces of a few MB: 2,000 large payloads exceed the longest string V8 holds.
@@ -92,6 +96,11 @@ export async function copyJobs(
     await tx`SELECT ${announceCreated(tx, t, readyQueues, early)}`;
     return created;
   }));
+}
+
+export interface CopyOptions extends CreateOptions {
+  /** Some job of the call has a concurrency key: the column is sent (else it costs nothing). */
+  concurrencyKeys?: boolean;
 }
 
 const COPY_COLUMNS = 'id, job_type, name, description, payload, priority, max_retries, queue, run_at, timeout_seconds, retry_delay_seconds';

@@ -21,7 +21,9 @@ export type { CreateOptions } from './insert-jobs.js';
 export async function createJobsFromInput(sql: Sql, t: SchemaNames, input: unknown, limits: ValidationLimits, options: CreateOptions = {}): Promise<Job[]> {
   checkJobList(input, limits);
   if (input.length > STREAM_CHUNK && input.every(isIndependentInput)) {
-    return copyJobs(sql, t, input.length, (from, to) => validateJobRange(input, from, to, limits), options);
+    // Every job is an object here; the concurrency key's column is sent only when some job has one.
+    const concurrencyKeys = input.some((j) => (j as { concurrencyKey?: unknown }).concurrencyKey !== undefined);
+    return copyJobs(sql, t, input.length, (from, to) => validateJobRange(input, from, to, limits), { ...options, concurrencyKeys });
   }
   return createJobs(sql, t, validateJobRange(input, 0, input.length, limits), options);
 }

@@ -93,11 +93,12 @@ export interface JobRows {
  * travel as columns zipped by ROWS FROM: text as JSON arrays, numbers as array literals
  * (validated finite numbers need no escaping), the payloads as the JSON validation already made
  * them: cheaper than a JSON document of rows, or the driver's typed arrays (docs/performance.md).
- * The unique and schedule columns are sent only when a job has them.
+ * The unique and schedule columns, and the concurrency key, are sent only when a job has them.
  */
 export function jobRows(tx: Sql | Tx, jobs: ValidatedJob[], unfinished: Set<string>): JobRows {
   const dependedOn = new Set(jobs.flatMap((j) => j.dependencies));
   const extras = jobs.some((j) => j.uniqueKey !== null || j.scheduleId !== null);
+  const keyed = jobs.some((j) => j.concurrencyKey !== null);
   const n = jobs.length;
   const c = {
     id: new Array<string>(n), jobType: new Array<string>(n), name: new Array<string>(n),
@@ -107,7 +108,7 @@ export function jobRows(tx: Sql | Tx, jobs: ValidatedJob[], unfinished: Set<stri
     pending: new Array<number>(n), hasDependents: new Array<boolean>(n),
     uniqueKey: new Array<string | null>(extras ? n : 0), uniqueWhile: new Array<string | null>(extras ? n : 0),
     uniqueSlot: new Array<string | null>(extras ? n : 0), scheduleId: new Array<string | null>(extras ? n : 0),
-    scheduleTick: new Array<Date | null>(extras ? n : 0),
+    scheduleTick: new Array<Date | null>(extras ? n : 0), concurrencyKey: new Array<string | null>(keyed ? n : 0),
   };
   const readyQueues = new Set<string>();
   const now = Date.now();
@@ -124,13 +125,15 @@ export function jobRows(tx: Sql | Tx, jobs: ValidatedJob[], unfinished: Set<stri
       c.uniqueKey[i] = j.uniqueKey; c.uniqueWhile[i] = j.uniqueWhile; c.scheduleId[i] = j.scheduleId; c.scheduleTick[i] = j.scheduleTick;
       c.uniqueSlot[i] = j.uniqueWhile === 'pending' || j.uniqueWhile === 'active' ? j.uniqueKey : null;
     }
+    if (keyed) c.concurrencyKey[i] = j.concurrencyKey;
     if (pending === 0 && (j.runAt?.getTime() ?? 0) <= now) readyQueues.add(j.queue);
   }
   const json = (values: unknown[]): string => JSON.stringify(values);
   const literal = (values: unknown[]): string => `{${values.join(',')}}`;
   const base = 'id, job_type, name, description, payload, dependencies, priority, max_retries, queue, run_at, timeout_seconds, ' +
     'retry_delay_seconds, pending_dependencies, has_dependents';
-  const more = ', unique_key, unique_while, unique_slot, schedule_id, schedule_tick';
+  const columns = base + (extras ? ', unique_key, unique_while, unique_slot, schedule_id, schedule_tick' : '') +
+    (keyed ? ', concurrency_key' : '');
   const from = tx`
     ROWS FROM (
       jsonb_array_elements_text(${json(c.id)}::text::jsonb),
@@ -153,8 +156,10 @@ export function jobRows(tx: Sql | Tx, jobs: ValidatedJob[], unfinished: Set<stri
       jsonb_array_elements_text(${json(c.uniqueSlot)}::text::jsonb),
       jsonb_array_elements_text(${json(c.scheduleId)}::text::jsonb),
       jsonb_array_elements_text(${json(c.scheduleTick)}::text::jsonb)` : tx``}
-    ) AS x(${tx.unsafe(base + (extras ? more : ''))})` as unknown as ReturnType<Tx['unsafe']>;
-  const select = tx.unsafe(`SELECT ${(base + (extras ? more : '')).split(', ').map((col) =>
+      ${keyed ? tx`,
+      jsonb_array_elements_text(${json(c.concurrencyKey)}::text::jsonb)` : tx``}
+    ) AS x(${tx.unsafe(columns)})` as unknown as ReturnType<Tx['unsafe']>;
+  const select = tx.unsafe(`SELECT ${columns.split(', ').map((col) =>
     col === 'run_at' ? 'coalesce(x.run_at::timestamptz, now())' : col === 'schedule_tick' ? 'x.schedule_tick::timestamptz' : `x.${col}`).join(', ')}`);
-  return { columns: base + (extras ? more : ''), select, from, readyQueues };
+  return { columns, select, from, readyQueues };
 }

@@ -37,6 +37,7 @@ export function jobFromRow(row: AllJobsView): Job {
     uniqueKey: row.unique_key ?? null,
     scheduleId: row.schedule_id ?? null,
     scheduleTick: row.schedule_tick ?? null,
+    concurrencyKey: row.concurrency_key ?? null,
   };
 }
 
@@ -56,6 +57,6 @@ export function jobFromCreated(j: ValidatedJob, createdAt: Date, parentId: strin
     startedAt: null, completedAt: null, durationSeconds: null, createdAt, updatedAt: createdAt,
     workerId: null, leaseExpiresAt: null, timeoutSeconds: j.timeoutSeconds, retryDelaySeconds: j.retryDelaySeconds,
     parentId, step: 0, causeJobId: null, attemptErrors: [], location: 'live',
-    uniqueKey: j.uniqueKey, scheduleId: j.scheduleId, scheduleTick: j.scheduleTick,
+    uniqueKey: j.uniqueKey, scheduleId: j.scheduleId, scheduleTick: j.scheduleTick, concurrencyKey: j.concurrencyKey,
   };
 }

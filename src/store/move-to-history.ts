@@ -74,7 +74,7 @@ export async function moveToHistory(tx: Tx, t: SchemaNames, outcomes: FinalOutco
                   ELSE attempt_errors || jsonb_build_array(jsonb_build_object(
                          'attempt', attempts, 'error', new_attempt_error, 'at', now(), 'worker_id', lease_owner))
              END,
-             parent_id, step, new_cause, unique_key, unique_while, schedule_id, schedule_tick
+             parent_id, step, new_cause, unique_key, unique_while, schedule_id, schedule_tick, concurrency_key
         FROM moved
     )
     SELECT id, name, new_status AS status, has_dependents, parent_id, queue, job_type, attempts FROM moved`;

@@ -47,13 +47,13 @@ export async function retryJob(tx: Tx, t: SchemaNames, jobId: string, dependents
                             retry_count, status, created_at, updated_at, priority, queue, run_at,
                             pending_dependencies, has_dependents, attempts, timeout_seconds,
                             retry_delay_seconds, attempt_errors, parent_id, step, unique_key, unique_while,
-                            schedule_id, schedule_tick)
+                            schedule_id, schedule_tick, concurrency_key)
     -- Its unique key comes back as a record, not as a slot: a retry never takes a key another
     -- job holds by now.
     SELECT job_id, job_type, name, description, payload, dependencies, max_retries, 0, 'pending',
            created_at, now(), priority, queue, now(), pd, hd, 0, timeout_seconds,
            retry_delay_seconds, attempt_errors, parent_id, step, unique_key, unique_while,
-           schedule_id, schedule_tick
+           schedule_id, schedule_tick, concurrency_key
       FROM gone
     RETURNING queue, pending_dependencies = 0 AS ready`;
   await notifyReady(tx, t, back.filter((b) => b.ready).map((b) => b.queue));

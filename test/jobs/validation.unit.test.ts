@@ -61,6 +61,7 @@ describe('validateNewJob', () => {
       uniqueMode: 'keep',
       scheduleId: null,
       scheduleTick: null,
+      concurrencyKey: null,
     });
   });
 
@@ -100,6 +101,7 @@ describe('validateNewJob', () => {
       uniqueMode: 'keep',
       scheduleId: null,
       scheduleTick: null,
+      concurrencyKey: null,
     });
   });
 
@@ -177,6 +179,11 @@ describe('validateNewJob', () => {
       ['timeoutSeconds', Infinity, 'timeoutSeconds must be a number'],
       ['retryDelaySeconds', -1, 'retryDelaySeconds must not be negative'],
       ['retryDelaySeconds', WEEK + 1, 'retryDelaySeconds must be at most a week'],
+      ['concurrencyKey', '', 'concurrencyKey must not be empty'],
+      ['concurrencyKey', 'x'.repeat(201), 'concurrencyKey must be at most 200 characters'],
+      ['concurrencyKey', 42, 'concurrencyKey must be a string'],
+      ['concurrencyKey', null, 'concurrencyKey must be a string'],
+      ['concurrencyKey', 'tenant\u0000', 'concurrencyKey must not contain a NUL character'],
     ])('%s = %j', (field, value, reason) => {
       expectRefused(() => validateNewJob(noop({ [field]: value })), field, reason);
     });
@@ -186,6 +193,18 @@ describe('validateNewJob', () => {
         noop({ jobType: 'x'.repeat(200), name: 'x'.repeat(1000), maxRetries: 1000, timeoutSeconds: YEAR, retryDelaySeconds: WEEK }),
       );
       expect([job.maxRetries, job.timeoutSeconds, job.retryDelaySeconds]).toEqual([1000, YEAR, WEEK]);
+    });
+
+    it('concurrencyKey: kept as given, up to the job id limit of 200 characters; named under the job prefix', () => {
+      expect(validateNewJob(noop({ concurrencyKey: 'tenant-42' })).concurrencyKey).toBe('tenant-42');
+      expect(validateNewJob(noop({ concurrencyKey: 'k'.repeat(200) })).concurrencyKey).toBe('k'.repeat(200));
+      // A key is no unique key: a job with one may take an id, or a uniqueKey as well.
+      expect(validateNewJob(noop({ concurrencyKey: 'k', id: 'mine' }))).toMatchObject({ id: 'mine', concurrencyKey: 'k', uniqueKey: null });
+      expect(validateNewJob(noop({ concurrencyKey: 'k', uniqueKey: 'u' }))).toMatchObject({ concurrencyKey: 'k', uniqueKey: 'u' });
+      expectRefused(
+        () => validateNewJob(noop({ concurrencyKey: 'x'.repeat(201) }), DEFAULT_LIMITS, 'jobs[2]'),
+        'jobs[2].concurrencyKey', 'concurrencyKey must be at most 200 characters',
+      );
     });
 
     it('an empty dependency id, by its position in the list', () => {
@@ -365,6 +384,8 @@ describe('isIndependentInput', () => {
   it.each([
     [{ jobType: 'noop', name: 'n' }, true],
     [{ dependencies: [] }, true],
+    [{ jobType: 'noop', name: 'n', concurrencyKey: 'tenant-1' }, true],
+    [{ concurrencyKey: 'tenant-1', uniqueKey: 'u' }, false],
     [{ id: undefined, dependencies: undefined }, true],
     [{ id: 'chosen' }, false],
     [{ id: '' }, false],

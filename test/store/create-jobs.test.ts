@@ -206,6 +206,87 @@ describe('createJobs', () => {
   });
 });
 
+describe('concurrencyKey', () => {
+  const keyOf = async (id: string) => (await db.sql<{ concurrency_key: string | null }[]>`
+    SELECT concurrency_key FROM taiat_all_jobs WHERE id = ${id}`)[0]!.concurrency_key;
+
+  it('createJob stores it and getJob reads it back; a job without one has null', async () => {
+    const job = await jobs.createJob(agent('tenant-job', { concurrencyKey: 'tenant-7' }));
+    expect(job.concurrencyKey).toBe('tenant-7');
+    expect(await jobs.getJob(job.id)).toEqual(job);
+    expect(await keyOf(job.id)).toBe('tenant-7');
+    const plain = await jobs.createJob(agent('no-key'));
+    expect(plain.concurrencyKey).toBeNull();
+    expect(await jobs.getJob(plain.id)).toEqual(plain);
+  });
+
+  it('createJobs keeps each job\'s key in a graph, beside unique keys and chosen ids', async () => {
+    const created = await jobs.createJobs([
+      agent('ck-a', { id: 'ck-a', concurrencyKey: 'tenant-1' }),
+      agent('ck-b', { id: 'ck-b', dependencies: ['ck-a'] }),
+      agent('ck-c', { uniqueKey: 'ck-unique', concurrencyKey: 'tenant-2' }),
+    ]);
+    expect(created.map((j) => j.concurrencyKey)).toEqual(['tenant-1', null, 'tenant-2']);
+    for (const job of created) expect(await jobs.getJob(job.id)).toEqual(job);
+    // Independent jobs, one statement, a key on some only.
+    const flat = await jobs.createJobs([agent('ck-d'), agent('ck-e', { concurrencyKey: 'tenant-3' })]);
+    expect([await keyOf(flat[0]!.id), await keyOf(flat[1]!.id)]).toEqual([null, 'tenant-3']);
+  });
+
+  it('streams keys through COPY (more than 2,000 independent jobs), escaped, even when only a late job has one', async () => {
+    const odd = 'tenant\t1\\n\n😀';
+    const many: NewJob[] = Array.from({ length: 2_500 }, (_, i) => ({
+      jobType: 'noop', name: `ck${i}`, ...(i % 3 ? {} : { concurrencyKey: i % 2 ? odd : `tenant-${i % 10}` }),
+    }));
+    const created = await jobs.createJobs(many);
+    for (const i of [0, 1, 3, 6, 9, 2_499]) {
+      expect(created[i]!.concurrencyKey).toBe(many[i]!.concurrencyKey ?? null);
+      expect(await jobs.getJob(created[i]!.id)).toEqual(created[i]);
+    }
+    const [row] = await db.sql`SELECT count(concurrency_key)::int AS keyed FROM taiat_jobs WHERE job_type = 'noop'`;
+    expect(row!.keyed).toBe(many.filter((j) => j.concurrencyKey !== undefined).length);
+    await db.sql`DELETE FROM taiat_jobs WHERE job_type = 'noop'`;
+
+    const late: NewJob[] = Array.from({ length: 2_500 }, (_, i) => ({ jobType: 'noop', name: `late${i}` }));
+    late[2_400] = { ...late[2_400]!, concurrencyKey: 'the-only-one' };
+    const createdLate = await jobs.createJobs(late);
+    expect(await keyOf(createdLate[2_400]!.id)).toBe('the-only-one');
+    expect(await keyOf(createdLate[0]!.id)).toBeNull();
+    await db.sql`DELETE FROM taiat_jobs WHERE job_type = 'noop'`;
+  });
+
+  it('goes to history with the job and comes back with a retry', async () => {
+    const job = await jobs.createJob(agent('ck-history', { concurrencyKey: 'tenant-h' }));
+    await jobs.cancelJob(job.id);
+    const [history] = await db.sql`SELECT concurrency_key FROM taiat_job_history WHERE job_id = ${job.id}`;
+    expect(history!.concurrency_key).toBe('tenant-h');
+    expect(await jobs.getJob(job.id)).toMatchObject({ location: 'history', concurrencyKey: 'tenant-h' });
+    await jobs.retryJob(job.id);
+    expect(await jobs.getJob(job.id)).toMatchObject({ location: 'live', status: 'pending', concurrencyKey: 'tenant-h' });
+  });
+
+  it('refuses a key that is too long, empty or not a string, naming the field, and writes nothing', async () => {
+    const before = await snapshot();
+    for (const [bad, reason] of [
+      ['x'.repeat(201), 'concurrencyKey must be at most 200 characters'],
+      ['', 'concurrencyKey must not be empty'],
+      [42, 'concurrencyKey must be a string'],
+    ] as const) {
+      await expect(jobs.createJob(agent('bad', { concurrencyKey: bad as string }))).rejects.toMatchObject({
+        code: 'TAIAT_INVALID_INPUT', field: 'concurrencyKey', message: `concurrencyKey: ${reason}`,
+      });
+      await expect(jobs.createJobs([agent('ok'), agent('bad', { concurrencyKey: bad as string })])).rejects.toMatchObject({
+        field: 'jobs[1].concurrencyKey', message: `jobs[1].concurrencyKey: ${reason}`,
+      });
+    }
+    // Through COPY too: the bad job in a later chunk.
+    const many: NewJob[] = Array.from({ length: 2_500 }, (_, i) => ({ jobType: 'noop', name: `n${i}`, concurrencyKey: 'k' }));
+    many[2_200] = { ...many[2_200]!, concurrencyKey: 'x'.repeat(201) };
+    await expect(jobs.createJobs(many)).rejects.toMatchObject({ field: 'jobs[2200].concurrencyKey' });
+    expect(await snapshot()).toBe(before);
+  });
+});
+
 describe('bad input: a clear error, and nothing written', () => {
   beforeAll(async () => {
     await jobs.createJob(agent('existing', { id: 'exists-1' }));
