@@ -27,6 +27,7 @@ export async function createJobsInTransaction(tx: unknown, t: SchemaNames, jobs:
       uniqueKey: j.uniqueKey, uniqueWhile: j.uniqueWhile, uniqueMode: j.uniqueMode,
       ...(j.uniquePeriodSeconds === null ? {} : { uniquePeriodSeconds: j.uniquePeriodSeconds }),
     }),
+    ...(j.concurrencyKey === null ? {} : { concurrencyKey: j.concurrencyKey }),
   })));
   try {
     return await inSavepoint(async (query) => {

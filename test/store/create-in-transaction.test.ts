@@ -110,6 +110,31 @@ describe('createJob(s) in the application\'s transaction', () => {
     }
     expect(await count('taiat_jobs')).toBe(0);
   });
+  it('keeps concurrencyKey, in a graph and beside a unique key, and it goes to history when the job completes', async () => {
+    const created = await db.sql.begin((tx) => harness.jobs.createJobs([
+      email('keyed-tx', { id: 'ck-tx-1', concurrencyKey: 'tenant-1' }),
+      email('keyed-tx', { dependencies: ['ck-tx-1'] }),
+      email('keyed-tx', { uniqueKey: 'ck-tx-unique', concurrencyKey: 'tenant-2' }),
+    ], { tx }));
+    expect(created.map((j) => j.concurrencyKey)).toEqual(['tenant-1', null, 'tenant-2']);
+    for (const job of created) expect(await harness.jobs.getJob(job.id)).toEqual(job);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    let job;
+    try {
+      await client.query('BEGIN');
+      job = await harness.jobs.createJob({ jobType: 'agent', name: 'done', payload: { agent_name: 'noop' }, queue: 'ck-done', concurrencyKey: 'tenant-3' }, { tx: client });
+      await client.query('COMMIT');
+    } finally {
+      await client.end();
+    }
+    expect(job.concurrencyKey).toBe('tenant-3');
+    await harness.startWorker({ queues: ['ck-done'], agents: { noop: () => null } });
+    expect(await harness.finished(job.id)).toMatchObject({ status: 'completed', concurrencyKey: 'tenant-3' });
+    const [row] = await db.sql`SELECT concurrency_key FROM taiat_job_history WHERE job_id = ${job.id}`;
+    expect(row!.concurrency_key).toBe('tenant-3');
+  });
+
   it('refuses a dependency with the error a create outside a transaction gives: code, message and ids', async () => {
     await harness.jobs.createJob({ ...email('gone'), id: 'gone' });
     await harness.jobs.cancelJob('gone');
@@ -140,6 +165,18 @@ describe('taiat_create_job and taiat_create_jobs in SQL', () => {
     expect(await harness.jobs.getJob(ids[1]!)).toMatchObject({ dependencies: ['g-1', id], status: 'pending' });
     const [row] = await db.sql`SELECT pending_dependencies FROM taiat_jobs WHERE id = ${ids[1]!}`;
     expect(row!.pending_dependencies).toBe(2);
+  });
+
+  it('taiat_create_jobs takes concurrencyKey and stores it', async () => {
+    const ids = (await db.sql<{ id: string }[]>`SELECT * FROM taiat_create_jobs(${JSON.stringify([
+      { jobType: 'task', name: 'keyed', concurrencyKey: 'tenant-sql' },
+      { jobType: 'task', name: 'keyed and unique', uniqueKey: 'ck-sql', concurrencyKey: 'tenant-sql' },
+      { jobType: 'task', name: 'plain' },
+    ])}::text::jsonb) AS id`).map((r) => r.id);
+    expect(await Promise.all(ids.map(async (id) => (await harness.jobs.getJob(id))!.concurrencyKey))).toEqual(['tenant-sql', 'tenant-sql', null]);
+    // The positional function is unchanged: no key.
+    const [one] = await db.sql<{ id: string }[]>`SELECT taiat_create_job('task', 'positional') AS id`;
+    expect((await harness.jobs.getJob(one!.id))!.concurrencyKey).toBeNull();
   });
 
   it('a trigger enqueues a job with the row that caused it, in the same transaction', async () => {
@@ -180,6 +217,8 @@ describe('taiat_create_job and taiat_create_jobs in SQL', () => {
       { jobType: 't', name: 'x', queue: '' }, { jobType: 't', name: 'x', runAt: 'not a date' }, { jobType: 't', name: 'x', id: '' },
       { jobType: 't', name: 'x', timeoutSeconds: 0 }, { jobType: 't', name: 'x', retryDelaySeconds: -1 }, { jobType: 't', name: 'x', dependencies: 'a' },
       { jobType: 't', name: 'x', dependencies: ['a', ''] }, { jobType: 't', name: 'x', description: 5 }, { jobType: 't', name: 'x', colour: 'red' },
+      { jobType: 't', name: 'x', concurrencyKey: '' }, { jobType: 't', name: 'x', concurrencyKey: 'x'.repeat(201) },
+      { jobType: 't', name: 'x', concurrencyKey: 7 }, { jobType: 't', name: 'x', concurrencyKey: null }, { jobType: 't', name: 'x', concurrencyKey: ['k'] },
       'not an object',
     ];
     for (const input of cases) {
