@@ -88,7 +88,8 @@ export async function explainJob(sql: Sql, t: SchemaNames, id: string): Promise<
   const summary = ((): string => {
     switch (state) {
       case 'ready':
-        return `ready: waiting for a free worker on queue '${job.queue}' (priority ${job.priority})`;
+        return `ready: waiting for a free worker on queue '${job.queue}' (priority ${job.priority}` +
+          `${job.concurrencyKey === null ? '' : `, concurrency key '${job.concurrencyKey}'`})`;
       case 'scheduled':
         return `scheduled: will not run before ${job.runAt.toISOString()}${job.retryCount > 0 ? ` (retry ${job.retryCount} of ${job.maxRetries} after: ${job.errorMessage})` : ''}`;
       case 'blocked':

@@ -20,7 +20,7 @@ describe('taiat job commands', () => {
     expect(a).toMatchObject({ id: 'cli-a', name: 'extract', priority: 3, status: 'pending', payload: { agent_name: 'x', parameters: { n: 1 } } });
     const dir = await mkdtemp(path.join(os.tmpdir(), 'taiat-cli-'));
     await writeFile(path.join(dir, 'payload.json'), '{"agent_name":"y"}');
-    const created = await taiat('job', 'create', '--type', 'agent', '--name', 'load', '--payload', `@${path.join(dir, 'payload.json')}`, '--dependencies', 'cli-a', '--id', 'cli-b', '--max-retries', '0');
+    const created = await taiat('job', 'create', '--type', 'agent', '--name', 'load', '--payload', `@${path.join(dir, 'payload.json')}`, '--dependencies', 'cli-a', '--id', 'cli-b', '--max-retries', '0', '--concurrency-key', 'tenant-7');
     expect(created).toMatchObject({ code: 0, stdout: 'created cli-b\n' });
 
     const list = await taiat('job', 'list', '--limit', '5');
@@ -28,9 +28,11 @@ describe('taiat job commands', () => {
     expect(list.stdout).toMatch(/cli-b\s+load\s+agent\s+pending/);
     expect((await json('job', 'list', '--ready-only')).map((j) => j.id)).toEqual(['cli-a']);
 
-    expect(await json('job', 'get', 'cli-b')).toMatchObject({ id: 'cli-b', dependencies: ['cli-a'], maxRetries: 0 });
+    expect(await json('job', 'get', 'cli-b')).toMatchObject({ id: 'cli-b', dependencies: ['cli-a'], maxRetries: 0, concurrencyKey: 'tenant-7' });
+    expect((await taiat('job', 'get', 'cli-b')).stdout).toMatch(/^concurrency key\s+tenant-7$/m);
     const explained = await taiat('job', 'explain', 'cli-b');
     expect(explained.stdout).toContain('cli-b (load): blocked on 1 unfinished dependency: cli-a (extract, ready)');
+    expect(explained.stdout.split('\n')[1]).toBe('concurrency key: tenant-7');
     expect(await json('job', 'explain', 'cli-b')).toMatchObject({ state: 'blocked', rootCauses: [{ id: 'cli-a', state: 'ready' }] });
 
     expect((await taiat('job', 'cancel', 'cli-a')).stdout).toBe('cancelled cli-a\n');

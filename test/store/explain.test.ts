@@ -41,4 +41,11 @@ describe('explain', () => {
     expect(cancelled.summary).toMatch(/^cancelled at .*: dependency mid \(mid\) was cancelled: dependency root-b \(root-b\) was cancelled$/);
     expect(await harness.jobs.explain('nope')).toBeNull();
   });
+
+  it('names the concurrency key of a ready job', async () => {
+    await harness.jobs.createJob(agentJob('keyed', 'x', [], { concurrencyKey: 'tenant-9' }));
+    const keyed = (await harness.jobs.explain('keyed'))!;
+    expect(keyed.summary).toBe("ready: waiting for a free worker on queue 'default' (priority 2, concurrency key 'tenant-9')");
+    expect(keyed.job.concurrencyKey).toBe('tenant-9');
+  });
 });

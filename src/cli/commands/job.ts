@@ -28,6 +28,7 @@ function jobDetails(job: Job): string {
   if (job.description) rows.splice(2, 0, ['description', job.description]);
   if (job.parentId) rows.push(['parent', job.parentId]);
   if (job.uniqueKey) rows.push(['unique key', job.uniqueKey]);
+  if (job.concurrencyKey) rows.push(['concurrency key', job.concurrencyKey]);
   if (job.scheduleId) rows.push(['schedule', `${job.scheduleId} (tick ${when(job.scheduleTick)})`]);
   if (job.causeJobId) rows.push(['cause', job.causeJobId]);
   for (const e of job.attemptErrors) rows.push([`attempt ${e.attempt}`, `${e.error} (${e.at.toISOString()}, ${e.workerId ?? '-'})`]);
@@ -36,6 +37,7 @@ function jobDetails(job: Job): string {
 
 function explanationText(e: Explanation): string {
   let out = `${e.job.id} (${e.job.name}): ${e.summary}\n`;
+  if (e.job.concurrencyKey !== null) out += `concurrency key: ${e.job.concurrencyKey}\n`;
   if (e.waitingOn.length) out += `\nwaiting on:\n${table(e.waitingOn.map((r) => [r.id, r.name, r.state]))}`;
   if (e.rootCauses.length) out += `\nmust finish first (root causes):\n${table(e.rootCauses.map((r) => [r.id, r.name, r.state]))}`;
   if (e.cause) out += `\ncaused by: ${e.cause.id} (${e.cause.name}, ${e.cause.state})\n`;
@@ -67,6 +69,7 @@ export function jobCommands(y: Argv) {
           'unique-while': { choices: ['pending', 'active', 'period'] as const, describe: 'How long the key is held (default pending)' },
           'unique-period-seconds': { type: 'number', describe: 'With --unique-while period: seconds the key is held' },
           'unique-mode': { choices: ['keep', 'replace'] as const, describe: 'replace: a pending holder takes this payload and run time' },
+          'concurrency-key': { type: 'string', describe: 'Who the job runs for (a tenant id, say): its queue\'s per-key limits apply' },
         }).example(`$0 job create --type agent --name nightly --payload '{"agent_name":"report"}' --priority high`, 'create an agent job'),
         (argv) => withManager(argv, async (jobs) => {
           const priority = argv.priority === undefined ? undefined : /^-?\d+$/.test(argv.priority) ? Number(argv.priority) : argv.priority;
@@ -77,6 +80,7 @@ export function jobCommands(y: Argv) {
             priority, maxRetries: argv.maxRetries, queue: argv.queue, runAt: argv.runAt, id: argv.id,
             timeoutSeconds: argv.timeoutSeconds, retryDelaySeconds: argv.retryDelaySeconds, uniqueKey: argv.uniqueKey,
             uniqueWhile: argv.uniqueWhile, uniquePeriodSeconds: argv.uniquePeriodSeconds, uniqueMode: argv.uniqueMode,
+            concurrencyKey: argv.concurrencyKey,
           };
           for (const k of Object.keys(input)) if (input[k] === undefined) delete input[k];
           const created = await jobs.createJob(input as unknown as NewJob);
