@@ -1,22 +1,27 @@
 // A taiat worker process for the benchmark: the built library (dist/), one Worker with a no-op
 // agent. Reports over IPC: `ready` once started, `drained` when BENCH_EXPECT jobs completed
 // (the Worker emits job:completed after the outcome's transaction committed, i.e. once the job
-// is in taiat_job_history), then its execution counts and memory on request.
+// is in taiat_job_history), then its execution counts and memory on request. The `sleep` agent
+// (W9) sleeps `parameters.ms` and keeps each run's start and end (wall clock, ms) for the report.
 import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from '../../dist/index.js';
-import { recordExecution, send, serve } from './common.mjs';
+import { now, recordExecution, send, serve } from './common.mjs';
 
 const url = process.env.BENCH_DATABASE_URL;
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const expect = Number(process.env.BENCH_EXPECT ?? 0);
 // Self-test of the checks: BENCH_FAULT=duplicate counts the first execution twice.
 let fault = process.env.BENCH_FAULT === 'duplicate';
+/** The sleep agent's runs: [job id, start, end]. */
+const spans = [];
 
 const worker = new Worker({
   databaseUrl: url,
   maxConcurrentJobs: concurrency,
   // The throughput setting, like graphile-worker's localQueue below: claim ahead of free slots.
   localQueueSize: Number(process.env.BENCH_LOCAL_QUEUE ?? 500),
+  ...(process.env.BENCH_POLL_INTERVAL ? { pollInterval: Number(process.env.BENCH_POLL_INTERVAL) } : {}),
   ...(process.env.BENCH_COMPLETION_BATCH ? { completionBatchSize: Number(process.env.BENCH_COMPLETION_BATCH) } : {}),
   agents: {
     noop(parameters, ctx) {
@@ -25,6 +30,13 @@ const worker = new Worker({
         fault = false;
         recordExecution(ctx.job.id);
       }
+      return null;
+    },
+    async sleep(parameters, ctx) {
+      const start = now();
+      recordExecution(ctx.job.id);
+      await delay(parameters.ms);
+      spans.push([ctx.job.id, start, now()]);
       return null;
     },
   },
@@ -49,7 +61,7 @@ worker.on('job:retried', (job, error) => {
 });
 worker.on('worker:error', (error) => send({ type: 'worker-error', message: String(error?.message ?? error) }));
 
-serve({ onStop: () => worker.stop(), extraReport: () => ({ completed, failed, retried }) });
+serve({ onStop: () => worker.stop(), extraReport: () => ({ completed, failed, retried, pid: process.pid, spans }) });
 
 cpu0 = process.cpuUsage();
 t0 = performance.now();

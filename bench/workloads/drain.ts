@@ -1,5 +1,5 @@
 /**
- * W1 (throughput) and W5 (W1's drain over a backlog): jobs created in one call, then drained by
+ * W1 (throughput), W5 (W1's drain over a backlog) and W8's variants (keys, limits): jobs created in one call, then drained by
  * one worker process; jobs/s created and drained, worker and server CPU, worker memory.
  */
 import { performance } from 'node:perf_hooks';
@@ -29,12 +29,17 @@ export interface DrainResult {
   pgss?: unknown[];
 }
 
-const noopJobs = (n: number): NewJob[] => Array.from({ length: n }, () => ({ jobType: 'agent', name: 'noop', payload: { agent_name: 'noop' } }));
+const noopJobs = (n: number, keyOf?: (i: number) => string): NewJob[] =>
+  Array.from({ length: n }, (_, i) => ({ jobType: 'agent', name: 'noop', payload: { agent_name: 'noop' }, ...(keyOf ? { concurrencyKey: keyOf(i) } : {}) }));
 
 /** Waits for a drain child to be ready and to drain, then takes its figures and stops it. */
-async function drainFigures(child: BenchChild, cpuBefore: Awaited<ReturnType<BenchServer['cpuTicks']>>, db: BenchDatabase, run: number) {
+async function drainFigures(child: BenchChild, cpuBefore: Awaited<ReturnType<BenchServer['cpuTicks']>>, db: BenchDatabase, run: number, drainMs = TIMEOUTS.drain) {
   const ready = await child.next('ready', TIMEOUTS.ready);
-  const drained = await child.next('drained', TIMEOUTS.drain);
+  const drained = await child.next('drained', drainMs).catch(async (error: unknown) => {
+    // How far it got, for the failure's message.
+    const done = await withSql(db.url, async (sql) => (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM taiat_job_history`)[0]!.n).catch(() => '?');
+    throw new Error(`${(error as Error).message} (${done} job(s) in history by then)`);
+  });
   const serverCpuSeconds = cpuSecondsBetween(cpuBefore, await server().cpuTicks());
   const pgss = run === 1 ? await pgssTop(db.name) : undefined;
   const report = await child.request({ type: 'report' }, 'report', 30_000);
@@ -57,33 +62,82 @@ function drainResult(n: number, createMs: number, figures: Awaited<ReturnType<ty
   };
 }
 
+/**
+ * A variant of W1's taiat drain (W8 uses these): what the jobs carry, what is set before the
+ * worker starts, and what watches the drain from beside it.
+ */
+export interface DrainVariant {
+  workload: string;
+  system: string;
+  /** The per-run database's name. */
+  database: string;
+  backlog: Backlog;
+  /** Job i's concurrency key; none: no keys (W1). */
+  keyOf?: (i: number) => string;
+  /** After the jobs were created, before the worker starts (e.g. queue limits). */
+  prepare?: (jobs: JobManager, db: BenchDatabase, ids: string[]) => Promise<void>;
+  /** Started before the worker, stopped once it drained; its problems join the run's checks. */
+  watch?: (db: BenchDatabase) => DrainWatch;
+  /** Further checks once drained (the database still holds the run). */
+  checks?: (db: BenchDatabase, ids: string[]) => Promise<string[]>;
+  okDetail?: string;
+  /** How long the drain may take (default: TIMEOUTS.drain). */
+  drainMs?: number;
+}
+
+export interface DrainWatch {
+  stop(): Promise<{ problems: string[]; figures: Record<string, number | string | null> }>;
+}
+
+export type WatchedDrainResult = DrainResult & { watched?: Record<string, number | string | null> };
+
 export async function taiatDrain(run: number, backlog: Backlog): Promise<DrainResult | null> {
-  const workload = backlog === 'none' ? 'W1 throughput' : `W5 backlog (${backlog})`;
+  return taiatDrainVariant(run, {
+    workload: backlog === 'none' ? 'W1 throughput' : `W5 backlog (${backlog})`,
+    system: 'taiat',
+    database: `bench_${backlog === 'none' ? 'w1' : `w5_${backlog}`}_taiat_r${run}`,
+    backlog,
+  });
+}
+
+/** W1's drain (jobs created in one call, one worker process of CONCURRENCY slots), with a variant's changes. */
+export async function taiatDrainVariant(run: number, v: DrainVariant): Promise<WatchedDrainResult | null> {
+  const { backlog } = v;
   const n = SIZES.w1Jobs;
-  return withDatabase(`bench_${backlog === 'none' ? 'w1' : `w5_${backlog}`}_taiat_r${run}`, 'taiat', async (db) => {
+  return withDatabase(v.database, 'taiat', async (db) => {
     const setupSeconds = await withTimeout(setupBacklog(db.url, backlog, SIZES.w5Backlog), TIMEOUTS.setup, 'backlog setup');
     const jobs = await JobManager.connect({ databaseUrl: db.url, maxConnections: 2 });
     let child: BenchChild | undefined;
+    let watch: DrainWatch | undefined;
     try {
-      const input = noopJobs(n);
+      const input = noopJobs(n, v.keyOf);
       const t0 = performance.now();
       const created = await jobs.createJobs(input);
       const createMs = performance.now() - t0;
       const ids = created.map((j) => j.id);
-      const claimPlan = run === 1 && !QUICK ? await explainClaim(db.url) : undefined;
+      await v.prepare?.(jobs, db, ids);
+      const claimPlan = run === 1 && !QUICK && !v.keyOf ? await explainClaim(db.url) : undefined;
       await pgssReset();
       const cpuBefore = await server().cpuTicks();
+      watch = v.watch?.(db);
       child = spawnWorker('taiat', db, n);
-      const figures = await drainFigures(child, cpuBefore, db, run);
-      const problems = [...executionProblems(figures.report, ids), ...childProblems(child), ...(await taiatHistoryProblems(db.url, ids)), ...(await backlogProblems(db.url, backlog, SIZES.w5Backlog))];
-      check(workload, 'taiat', run, problems, `${n} jobs, each executed once and completed once in taiat_job_history`);
+      const figures = await drainFigures(child, cpuBefore, db, run, v.drainMs);
+      const watched = await watch?.stop();
+      watch = undefined;
+      const problems = [
+        ...executionProblems(figures.report, ids), ...childProblems(child), ...(await taiatHistoryProblems(db.url, ids)),
+        ...(await backlogProblems(db.url, backlog, SIZES.w5Backlog)), ...(watched?.problems ?? []), ...((await v.checks?.(db, ids)) ?? []),
+      ];
+      check(v.workload, v.system, run, problems, v.okDetail ?? `${n} jobs, each executed once and completed once in taiat_job_history`);
       return {
         ...drainResult(n, createMs, figures),
         ...(backlog !== 'none' ? { setupSeconds } : {}),
         ...(claimPlan ? { claimPlan } : {}),
         ...(figures.pgss ? { pgss: figures.pgss } : {}),
+        ...(watched ? { watched: watched.figures } : {}),
       };
     } finally {
+      await watch?.stop().catch(() => undefined);
       child?.kill();
       await jobs.close();
     }
