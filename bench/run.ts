@@ -2,7 +2,7 @@
  * taiat benchmark: `npm run bench` (full: 3 runs per workload, medians, bench/results/latest.json)
  * and `npm run bench:quick` (tiny sizes, 1 run, exactly-once checks only, no timings).
  *
- * Flags: --quick, --runs N, --only w1,w2,w3,w4,w5,w6,w7,ceiling (default: all), --no-graphile,
+ * Flags: --quick, --runs N, --only w1,w2,w3,w4,w5,w6,w7,w8,w9,ceiling (default: all), --no-graphile,
  * --pgss (load pg_stat_statements and record the top statements of each drain's first run).
  * Env: TAIAT_BENCH_DATABASE_URL (use that server instead of a throwaway embedded one),
  * PGBENCH (path of pgbench).
@@ -22,6 +22,7 @@ import { startBenchServer, stopBenchServer } from './setup.js';
 import { ceiling } from './workloads/ceiling.js';
 import { graphileDrain, taiatDrain } from './workloads/drain.js';
 import { taiatGraph } from './workloads/graph.js';
+import { queueLimit, keyedLimit } from './workloads/flow-control.js';
 import { keyedCreates } from './workloads/keyed-creates.js';
 import { latency } from './workloads/latency.js';
 import { memorySoak } from './workloads/memory-soak.js';
@@ -43,7 +44,7 @@ setTimeout(() => void shutdown(1, `overall timeout of ${TIMEOUTS.overall / 1000}
 async function measure(pgbench: string | null): Promise<Measurements> {
   const m: Measurements = {
     w1Taiat: [], w1Graphile: [], ceil1: [], ceil50: [], w2Taiat: [], w2Graphile: [], w2Floor: [],
-    w3: [], w4: [], w5Blocked: [], w5History: [], w6: [], w7: [], skipped: [],
+    w3: [], w4: [], w5Blocked: [], w5History: [], w6: [], w7: [], w8: [], w9: [], skipped: [],
   };
   // Runs are interleaved (taiat, graphile-worker, the ceiling and the backlog variants per round)
   // so a drift in machine load affects all of them alike, and their ratios least.
@@ -74,6 +75,8 @@ async function measure(pgbench: string | null): Promise<Measurements> {
     if (ONLY.has('w3')) m.w3.push(await attempt('W3 chains', 'taiat', run, () => taiatGraph('chains', run)));
     if (ONLY.has('w4')) m.w4.push(await attempt('W4 fan-in', 'taiat', run, () => taiatGraph('fan-in', run)));
     if (ONLY.has('w7')) m.w7.push(await attempt('W7 keyed creates', 'taiat', run, () => keyedCreates(run)));
+    if (ONLY.has('w8')) m.w8.push(await attempt('W8 key limit', 'taiat', run, () => keyedLimit(run)));
+    if (ONLY.has('w9')) m.w9.push(await attempt('W9 queue limit', 'taiat', run, () => queueLimit(run)));
   }
   // One soak (it is long), after everything else.
   if (ONLY.has('w6')) {
