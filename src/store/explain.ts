@@ -2,6 +2,7 @@ import type { Sql } from '../db/connection.js';
 import type { AllJobsView } from '../db/schema.js';
 import type { Job } from '../jobs/model.js';
 import { jobFromRow } from './job-row.js';
+import { flowHoldOf, type FlowHold } from './queues.js';
 import type { SchemaNames } from './schema-names.js';
 
 /** Where a job stands, in one word. */
@@ -36,6 +37,8 @@ export interface Explanation {
   lease: { workerId: string; expiresAt: Date; expired: boolean; cancelRequested: boolean } | null;
   /** For a job cancelled or failed because of another job: that job. */
   cause: JobRef | null;
+  /** For a ready job: what of its queue's flow control holds it back now (a pause, a limit), if anything does. */
+  heldBy: FlowHold | null;
 }
 
 function stateOf(row: { status: string; pending_dependencies: number | null; run_at: Date; is_future: boolean }): JobState {
@@ -81,6 +84,7 @@ export async function explainJob(sql: Sql, t: SchemaNames, id: string): Promise<
         FROM ${sql(t.allJobs)} v LEFT JOIN ${sql(t.jobs)} j ON j.id = v.id WHERE v.id = ${row.cause_job_id}`;
     cause = c ? ref(c) : { id: row.cause_job_id, name: '(pruned from history)', state: 'failed' };
   }
+  const heldBy = state === 'ready' ? await flowHoldOf(sql, t, job.queue, job.concurrencyKey) : null;
   const lease = state === 'running' && job.workerId && job.leaseExpiresAt
     ? { workerId: job.workerId, expiresAt: job.leaseExpiresAt, expired: row.lease_expired, cancelRequested: row.cancel_requested }
     : null;
@@ -88,6 +92,7 @@ export async function explainJob(sql: Sql, t: SchemaNames, id: string): Promise<
   const summary = ((): string => {
     switch (state) {
       case 'ready':
+        if (heldBy) return `ready, but held back: ${heldBy.detail}`;
         return `ready: waiting for a free worker on queue '${job.queue}' (priority ${job.priority}` +
           `${job.concurrencyKey === null ? '' : `, concurrency key '${job.concurrencyKey}'`})`;
       case 'scheduled':
@@ -106,5 +111,5 @@ export async function explainJob(sql: Sql, t: SchemaNames, id: string): Promise<
         return `cancelled at ${job.completedAt?.toISOString()}: ${job.errorMessage}`;
     }
   })();
-  return { job, state, summary, waitingOn, rootCauses, runAt: state === 'scheduled' ? job.runAt : null, lease, cause };
+  return { job, state, summary, waitingOn, rootCauses, runAt: state === 'scheduled' ? job.runAt : null, lease, cause, heldBy };
 }

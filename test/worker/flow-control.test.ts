@@ -100,6 +100,28 @@ describe('flow control', () => {
       .rejects.toMatchObject({ field: 'queueLimits.reports.concurrency' });
   });
 
+  it('explain says which pause or limit holds a ready job back, with its numbers', async () => {
+    const why = async (id: string) => (await harness.jobs.explain(id))!;
+    const [a] = await keyed('held', 'acme', 2);
+    expect((await why(a!)).heldBy).toBeNull();
+    await harness.jobs.pauseQueue('held');
+    expect(await why(a!)).toMatchObject({ state: 'ready', heldBy: { reason: 'paused' } });
+    expect((await why(a!)).summary).toMatch(/^ready, but held back: queue 'held' is paused/);
+    await harness.jobs.resumeQueue('held');
+    // One of the queue's jobs running (as a worker would leave it), against each kind of limit in turn.
+    const running = await keyed('held', 'acme', 1);
+    await db.sql`UPDATE taiat_jobs SET status = 'running', lease_owner = 'w', lease_expires_at = now() + interval '1 minute' WHERE id = ${running[0]!}`;
+    await harness.jobs.setQueueLimits('held', { concurrency: 1 });
+    expect((await why(a!)).heldBy).toEqual({ reason: 'queue-limit', detail: "queue 'held' is at its concurrency limit: 1 of 1 running" });
+    await harness.jobs.setQueueLimits('held', { concurrency: null, keyConcurrency: 1 });
+    expect((await why(a!)).heldBy).toMatchObject({ reason: 'key-limit', detail: "concurrency key 'acme' is at its limit: 1 of 1 running" });
+    await harness.jobs.setKeyLimits('held', 'acme', { concurrency: 2 });
+    expect((await why(a!)).heldBy).toBeNull();
+    await harness.jobs.setQueueLimits('held', { rateLimit: { limit: 1, periodSeconds: 60 } });
+    await db.sql`INSERT INTO taiat_rate_claims (queue, concurrency_key, claimed_at) VALUES ('held', 'acme', now())`;
+    expect((await why(a!)).heldBy).toMatchObject({ reason: 'rate-limit' });
+  });
+
   it('refuses bad limits, naming the field, and changes nothing', async () => {
     await expect(harness.jobs.setQueueLimits('q', { concurrency: 0 })).rejects.toMatchObject({ field: 'limits.concurrency' });
     await expect(harness.jobs.setQueueLimits('q', { concurrency: -1 })).rejects.toBeInstanceOf(ValidationError);
