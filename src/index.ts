@@ -34,4 +34,4 @@ export type { Explanation, JobRef, JobState } from './store/explain.js';
 export { createWorkerMetrics, serveMetrics } from './worker/metrics.js';
 export type { MetricsServer } from './worker/metrics.js';
 export { readStatus } from './status/status.js';
-export type { SystemStatus, WorkerStatus, FinishedCounts, ScheduleStatus } from './status/status.js';
+export type { SystemStatus, WorkerStatus, FinishedCounts, ScheduleStatus, QueueFlowStatus } from './status/status.js';

@@ -1,3 +1,4 @@
+import type { HeldBack, QueueSettings } from '../store/index.js';
 import type { SystemStatus } from './status.js';
 
 /** Colour only on a terminal. */
@@ -36,6 +37,34 @@ const oneLine = (s: string | null, max = 80) => {
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 };
 
+/** A rate period as the CLI takes it: `500ms`, `1s`, `90s`, `5m`, `2h`, `1d`. */
+export function period(seconds: number): string {
+  for (const [unit, n] of [['d', 86400], ['h', 3600], ['m', 60]] as const) if (seconds >= n && seconds % n === 0) return `${seconds / n}${unit}`;
+  return seconds < 1 && Number.isInteger(Math.round(seconds * 1e6) / 1e3) ? `${Math.round(seconds * 1e6) / 1e3}ms` : `${seconds}s`;
+}
+
+type RateLimit = NonNullable<QueueSettings['rateLimit']>;
+
+const rateText = (r: RateLimit) => `${r.limit}/${period(r.periodSeconds)}`;
+
+/** A queue's limits in one line: `concurrency 5, key concurrency 2, rate 20/1s, key rate 5/1m, 1 key with its own`; `-` for none. */
+export function limitsText(q: { concurrency: number | null; keyConcurrency: number | null; rateLimit: RateLimit | null; keyRateLimit: RateLimit | null }, keysWithLimits: number): string {
+  const parts: string[] = [];
+  if (q.concurrency !== null) parts.push(`concurrency ${q.concurrency}`);
+  if (q.keyConcurrency !== null) parts.push(`key concurrency ${q.keyConcurrency}`);
+  if (q.rateLimit !== null) parts.push(`rate ${rateText(q.rateLimit)}`);
+  if (q.keyRateLimit !== null) parts.push(`key rate ${rateText(q.keyRateLimit)}`);
+  if (keysWithLimits > 0) parts.push(`${keysWithLimits} key(s) with their own`);
+  return parts.join(', ') || '-';
+}
+
+/** Ready jobs held back, by reason: `paused 3, key limit 2`; `-` for none. */
+export function heldBackText(h: HeldBack): string {
+  const parts = ([['paused', h.paused], ['queue limit', h.queueLimit], ['rate limit', h.rateLimit], ['key limit', h.keyLimit]] as const)
+    .filter(([, n]) => n > 0).map(([what, n]) => `${what} ${n}`);
+  return parts.join(', ') || '-';
+}
+
 /** The human-readable `--status` report. */
 export function formatStatus(s: SystemStatus, style: Style = plain): string {
   const now = s.generatedAt;
@@ -68,6 +97,16 @@ export function formatStatus(s: SystemStatus, style: Style = plain): string {
       x.id, x.paused ? 'paused' : `next ${x.nextTickAt.toISOString()}`, x.lastTickAt ? `last ${ago(x.lastTickAt, now)}: ${x.lastOutcome ?? '-'}` : 'no tick yet',
       x.lastError ? style.red(oneLine(x.lastError)) : x.warning ? style.red(`warning: ${x.warning}`) : '',
     ]));
+  }
+  if (s.flowControl.length > 0) {
+    out += '\n' + style.bold('Flow control') + '\n';
+    out += table([
+      ['queue', 'state', 'limits', 'ready', 'running', 'held back'],
+      ...s.flowControl.map((q) => [
+        q.queue, q.paused ? style.red(`paused${q.pausedAt ? ` ${ago(q.pausedAt, now)}` : ''}`) : 'active',
+        limitsText(q, q.keysWithLimits), String(q.ready), String(q.running), heldBackText(q.heldBack),
+      ]),
+    ]);
   }
   return out;
 }

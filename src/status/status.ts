@@ -1,6 +1,8 @@
 import type { Sql } from '../db/connection.js';
 import { resolveSchema } from '../config/schema-name.js';
-import { readSchedules, readStatusRows, schemaNames, type Schedule, type WorkerRow } from '../store/index.js';
+import {
+  readFlowControlStates, readSchedules, readStatusRows, schemaNames, type HeldBack, type QueueSettings, type QueueState, type Schedule, type WorkerRow,
+} from '../store/index.js';
 
 /** Counts of finished jobs by status. */
 export interface FinishedCounts {
@@ -44,6 +46,27 @@ export interface SystemStatus {
   oldestReadyWaitSeconds: number;
   /** Schedules, their next and last tick, and a warning when no live worker runs their agents. */
   schedules: ScheduleStatus[];
+  /** Queues with flow control (paused or limited), by name, and the ready jobs it holds back now. */
+  flowControl: QueueFlowStatus[];
+}
+
+/** A queue with flow control, as the status shows it. */
+export interface QueueFlowStatus {
+  queue: string;
+  paused: boolean;
+  pausedAt: Date | null;
+  concurrency: number | null;
+  keyConcurrency: number | null;
+  rateLimit: QueueSettings['rateLimit'];
+  keyRateLimit: QueueSettings['keyRateLimit'];
+  /** Concurrency keys with limits of their own. */
+  keysWithLimits: number;
+  ready: number;
+  running: number;
+  /** Claims in the queue's rate window now (0 without a rate limit). */
+  recentClaims: number;
+  /** Ready jobs held back, by the first of pause, queue limit, rate limit, key limit that holds them. */
+  heldBack: HeldBack;
 }
 
 export interface ScheduleStatus {
@@ -75,7 +98,7 @@ function counts(rows: { status: string; n: number }[]): FinishedCounts {
  */
 export async function readStatus(sql: Sql, options: { schema?: string } = {}): Promise<SystemStatus> {
   const t = schemaNames(resolveSchema(options.schema));
-  const [rows, schedules] = await Promise.all([readStatusRows(sql, t, LOST_AFTER_SECONDS), readSchedules(sql, t)]);
+  const [rows, schedules, flow] = await Promise.all([readStatusRows(sql, t, LOST_AFTER_SECONDS), readSchedules(sql, t), readFlowControlStates(sql, t)]);
   const { queues, workers } = rows;
   const sum = (k: 'ready' | 'blocked' | 'scheduled' | 'running') => queues.reduce((n, q) => n + q[k], 0);
   const toWorker = (w: WorkerRow): WorkerStatus => ({
@@ -97,6 +120,15 @@ export async function readStatus(sql: Sql, options: { schema?: string } = {}): P
     queues,
     oldestReadyWaitSeconds: Math.max(0, rows.oldestReadySeconds ?? 0),
     schedules: scheduleStatus(schedules, workers.filter((w) => !w.lost)),
+    flowControl: flow.map(flowStatus),
+  };
+}
+
+function flowStatus(q: QueueState): QueueFlowStatus {
+  return {
+    queue: q.name, paused: q.paused, pausedAt: q.pausedAt, concurrency: q.concurrency, keyConcurrency: q.keyConcurrency,
+    rateLimit: q.rateLimit, keyRateLimit: q.keyRateLimit, keysWithLimits: q.keys.length, ready: q.ready, running: q.running,
+    recentClaims: q.recentClaims, heldBack: q.heldBack,
   };
 }
 

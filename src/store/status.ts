@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import type { Sql } from '../db/connection.js';
 import type { WorkersTable } from '../db/schema.js';
 import { BLOCKED, READY, SCHEDULED } from './fragments.js';
+import { queueSettingsColumns, queueStatesFrom, settingsFromRow, type QueueSettingsRow, type QueueState } from './queues.js';
 import type { SchemaNames } from './schema-names.js';
 
 /** Pending and running jobs of one queue and priority. */
@@ -69,4 +70,40 @@ export async function readStatusRows(sql: Sql, t: SchemaNames, lostAfterSeconds:
       SELECT extract(epoch FROM now() - min(run_at))::float8 AS seconds FROM ${sql(t.jobs)} WHERE ${sql.unsafe(READY)}`,
   ]);
   return { queues, running, hour, day, failures, workers, blockedOn, oldestReadySeconds: oldest[0]?.seconds ?? null };
+}
+
+type FlowRow = QueueSettingsRow & {
+  counts: { key: string | null; ready: number; running: number }[];
+  windows: { key: string | null; queue_window: number; key_window: number }[];
+};
+
+/**
+ * The queues with flow control (paused or limited) and what holds their ready jobs back now, in
+ * one statement: per such queue, its ready jobs (the ready index) and running jobs by key, and
+ * its claims in the rate windows. Queues without flow control cost nothing; `pending` is left 0.
+ */
+export async function readFlowControlStates(sql: Sql, t: SchemaNames): Promise<QueueState[]> {
+  const rows = await sql<FlowRow[]>`
+    SELECT ${queueSettingsColumns(sql, t)},
+           coalesce((SELECT json_agg(json_build_object('key', j.key, 'ready', j.ready, 'running', j.running))
+                       FROM (SELECT concurrency_key AS key, sum(ready)::int AS ready, sum(running)::int AS running
+                               FROM (SELECT concurrency_key, 1 AS ready, 0 AS running FROM ${sql(t.jobs)}
+                                      WHERE queue = q.name AND ${sql.unsafe(READY)}
+                                     UNION ALL
+                                     SELECT concurrency_key, 0, 1 FROM ${sql(t.jobs)} WHERE queue = q.name AND status = 'running') l
+                              GROUP BY concurrency_key) j), '[]') AS counts,
+           coalesce((SELECT json_agg(json_build_object('key', w.key, 'queue_window', w.queue_window, 'key_window', w.key_window))
+                       FROM (SELECT c.concurrency_key AS key,
+                                    count(*) FILTER (WHERE c.claimed_at > now() - make_interval(secs => q.rate_period_seconds))::int AS queue_window,
+                                    count(*) FILTER (WHERE c.claimed_at > now() - make_interval(secs =>
+                                      CASE WHEN o.rate_limit IS NOT NULL THEN o.rate_period_seconds ELSE q.key_rate_period_seconds END))::int AS key_window
+                               FROM ${sql(t.rateClaims)} c
+                               LEFT JOIN ${sql(t.queueKeys)} o ON o.queue = c.queue AND o.concurrency_key = c.concurrency_key
+                              WHERE c.queue = q.name GROUP BY c.concurrency_key) w), '[]') AS windows
+      FROM ${sql(t.queues)} q WHERE q.controlled ORDER BY q.name`;
+  return queueStatesFrom(
+    rows.map((r) => settingsFromRow(r)),
+    rows.flatMap((r) => r.counts.map((c) => ({ queue: r.name, key: c.key, pending: 0, ready: c.ready, running: c.running }))),
+    rows.flatMap((r) => r.windows.map((w) => ({ queue: r.name, key: w.key, queue_window: w.queue_window, key_window: w.key_window }))),
+  );
 }

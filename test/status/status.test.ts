@@ -18,7 +18,7 @@ describe('status', () => {
     const status = await runBin('taiat-worker', ['--status', '--json'], { TAIAT_DATABASE_URL: db.url });
     expect(status.code).toBe(0);
     const s = JSON.parse(status.stdout);
-    expect(Object.keys(s)).toEqual(['generatedAt', 'pending', 'running', 'finished', 'blockedOn', 'recentFailures', 'workers', 'queues', 'oldestReadyWaitSeconds', 'schedules']);
+    expect(Object.keys(s)).toEqual(['generatedAt', 'pending', 'running', 'finished', 'blockedOn', 'recentFailures', 'workers', 'queues', 'oldestReadyWaitSeconds', 'schedules', 'flowControl']);
     expect(s.pending).toEqual({ ready: 1, blocked: 1, scheduled: 1, total: 3 });
     expect(s.running).toMatchObject({ total: 1, byWorker: [{ workerId: 'w-alive', jobs: 1 }] });
     expect(s.finished.lastHour).toEqual({ completed: 1, failed: 1, cancelled: 0 });
@@ -28,6 +28,7 @@ describe('status', () => {
     expect(s.workers.lost.map((w: { id: string }) => w.id)).toEqual(['w-lost']);
     expect(s.workers.alive[0]).toMatchObject({ hostname: 'host-a', pid: 11, jobsInHand: 1, concurrency: 4 });
     expect(s.queues).toEqual(expect.arrayContaining([{ queue: 'reports', priority: 4, ready: 0, blocked: 0, scheduled: 1, running: 0 }]));
+    expect(s.flowControl).toEqual([]);
 
     const text = await runBin('taiat', ['status'], { TAIAT_DATABASE_URL: db.url });
     expect(text.code).toBe(0);
@@ -35,6 +36,7 @@ describe('status', () => {
     expect(text.stdout).toMatch(/pending\s+3\s+ready 1, blocked on dependencies 1, scheduled later 1/);
     expect(text.stdout).toMatch(/lost\s+w-lost\s+host-b pid 12/);
     expect(text.stdout).not.toContain('\x1b['); // no colour when not on a terminal
+    expect(text.stdout).not.toContain('Flow control');
   });
 
   it('calls a worker lost after three of its own heartbeat intervals without one', async () => {
@@ -49,6 +51,49 @@ describe('status', () => {
     expect(s.workers.alive.map((w: { id: string }) => w.id).sort()).toEqual(['fast-beating', 'slow-beating']);
     expect(s.workers.lost.map((w: { id: string }) => w.id).sort()).toEqual(['fast-silent', 'old-version']);
     expect(s.workers.alive.find((w: { id: string }) => w.id === 'slow-beating')).toMatchObject({ heartbeatSeconds: 60 });
+  });
+
+  it('lists the queues with flow control and what holds their ready jobs back', async () => {
+    await db.sql`TRUNCATE taiat_jobs, taiat_job_history, taiat_workers, taiat_queues, taiat_rate_claims CASCADE`;
+    await db.sql`INSERT INTO taiat_queues (name, paused, paused_at) VALUES ('stopped', true, now() - interval '2 minutes')`;
+    await db.sql`INSERT INTO taiat_queues (name, concurrency, rate_limit, rate_period_seconds) VALUES ('capped', 1, 10, 60), ('rated', NULL, 2, 60)`;
+    await db.sql`INSERT INTO taiat_queues (name, key_concurrency) VALUES ('keyed', 1)`;
+    await db.sql`INSERT INTO taiat_queues (name) VALUES ('plain')`; // a row without flow control: not listed
+    await db.sql`INSERT INTO taiat_rate_claims (queue, claimed_at) VALUES ('rated', now()), ('rated', now())`;
+    await db.sql`
+      INSERT INTO taiat_jobs (id, job_type, name, queue, concurrency_key) VALUES
+        ('s-1', 'agent', 'a', 'stopped', NULL), ('s-2', 'agent', 'a', 'stopped', NULL),
+        ('c-2', 'agent', 'a', 'capped', NULL), ('r-1', 'agent', 'a', 'rated', NULL),
+        ('k-2', 'agent', 'a', 'keyed', 'tenant-1'), ('k-3', 'agent', 'a', 'keyed', 'tenant-2'),
+        ('p-1', 'agent', 'a', 'plain', NULL), ('d-1', 'agent', 'a', 'default', NULL)`;
+    await db.sql`
+      INSERT INTO taiat_jobs (id, job_type, name, queue, concurrency_key, status, lease_owner, lease_expires_at, started_at) VALUES
+        ('c-1', 'agent', 'a', 'capped', NULL, 'running', 'w', now() + interval '30 seconds', now()),
+        ('k-1', 'agent', 'a', 'keyed', 'tenant-1', 'running', 'w', now() + interval '30 seconds', now())`;
+
+    const s = JSON.parse((await runBin('taiat', ['status', '--json'], { TAIAT_DATABASE_URL: db.url })).stdout);
+    const none = { paused: 0, queueLimit: 0, rateLimit: 0, keyLimit: 0 };
+    expect(s.flowControl).toEqual([
+      { queue: 'capped', paused: false, pausedAt: null, concurrency: 1, keyConcurrency: null, rateLimit: { limit: 10, periodSeconds: 60 }, keyRateLimit: null,
+        keysWithLimits: 0, ready: 1, running: 1, recentClaims: 0, heldBack: { ...none, queueLimit: 1 } },
+      { queue: 'keyed', paused: false, pausedAt: null, concurrency: null, keyConcurrency: 1, rateLimit: null, keyRateLimit: null,
+        keysWithLimits: 0, ready: 2, running: 1, recentClaims: 0, heldBack: { ...none, keyLimit: 1 } },
+      { queue: 'rated', paused: false, pausedAt: null, concurrency: null, keyConcurrency: null, rateLimit: { limit: 2, periodSeconds: 60 }, keyRateLimit: null,
+        keysWithLimits: 0, ready: 1, running: 0, recentClaims: 2, heldBack: { ...none, rateLimit: 1 } },
+      { queue: 'stopped', paused: true, pausedAt: expect.any(String), concurrency: null, keyConcurrency: null, rateLimit: null, keyRateLimit: null,
+        keysWithLimits: 0, ready: 2, running: 0, recentClaims: 0, heldBack: { ...none, paused: 2 } },
+    ]);
+
+    const text = (await runBin('taiat-worker', ['--status'], { TAIAT_DATABASE_URL: db.url })).stdout;
+    const section = text.slice(text.indexOf('Flow control\n'));
+    expect(section.split('\n').slice(0, 6)).toEqual([
+      'Flow control',
+      expect.stringMatching(/^  queue\s+state\s+limits\s+ready\s+running\s+held back$/),
+      expect.stringMatching(/^  capped\s+active\s+concurrency 1, rate 10\/1m\s+1\s+1\s+queue limit 1$/),
+      expect.stringMatching(/^  keyed\s+active\s+key concurrency 1\s+2\s+1\s+key limit 1$/),
+      expect.stringMatching(/^  rated\s+active\s+rate 2\/1m\s+1\s+0\s+rate limit 1$/),
+      expect.stringMatching(/^  stopped\s+paused 2m\d+s ago\s+-\s+2\s+0\s+paused 2$/),
+    ]);
   });
 
   it('fails clearly on an unmigrated database and hides the password of an unreachable one', async () => {
