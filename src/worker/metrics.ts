@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Sql } from '../db/connection.js';
 import type { Job } from '../jobs/model.js';
 import { resolveSchema } from '../config/schema-name.js';
-import { databaseAnswers, readQueueCounts, schemaNames } from '../store/index.js';
+import { databaseAnswers, readFlowControlStates, readQueueCounts, schemaNames, type HeldBack } from '../store/index.js';
 import type { Worker } from './worker.js';
 
 export interface MetricsServer {
@@ -54,39 +54,54 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
   worker.on('job:cancelled', (job) => (finish(job), cancelled.inc(labels(job))));
   worker.on('job:recovered', (_id, outcome) => recovered.inc({ outcome }));
 
-  const queueGauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['queue'], registers: [registry] });
-  const ready = queueGauge('taiat_jobs_ready', 'Pending jobs ready to run');
-  const blocked = queueGauge('taiat_jobs_blocked', 'Pending jobs waiting for dependencies');
-  const running = queueGauge('taiat_jobs_running', 'Running jobs (all workers)');
+  // The gauges read from the database share one read per scrape: each gauge's collect awaits it,
+  // so none is served before it is done (prom-client collects all metrics at once).
+  let reading: Promise<void> | null = null;
+  const refresh = () => (reading ??= readDatabaseGauges().finally(() => (reading = null)));
+  const dbGauge = (name: string, help: string, labelNames: string[]) =>
+    new Gauge({ name, help, labelNames, registers: [registry], collect: refresh });
+  const ready = dbGauge('taiat_jobs_ready', 'Pending jobs ready to run', ['queue']);
+  const blocked = dbGauge('taiat_jobs_blocked', 'Pending jobs waiting for dependencies', ['queue']);
+  const running = dbGauge('taiat_jobs_running', 'Running jobs (all workers)', ['queue']);
+  const paused = dbGauge('taiat_queue_paused', '1 when the queue is paused, else 0 (queues with live jobs or flow control)', ['queue']);
+  const heldBack = dbGauge('taiat_jobs_held_back', 'Ready jobs held back by flow control, by the first reason that holds them', ['queue', 'reason']);
+  const scrapeOk = dbGauge('taiat_queue_scrape_ok', '1 when the queue gauges could be read from the database', []);
   new Gauge({
     name: 'taiat_worker_free_slots', help: 'Free job slots of this worker', registers: [registry],
     collect() {
       this.set(maxConcurrentJobs - worker.runningCount);
     },
   });
-  new Gauge({
-    name: 'taiat_queue_scrape_ok', help: '1 when the queue gauges could be read from the database', registers: [registry],
-    async collect() {
-      try {
-        const byQueue = new Map<string, { ready: number; blocked: number; running: number }>();
-        for (const c of await readQueueCounts(sql, t)) {
-          const q = byQueue.get(c.queue) ?? { ready: 0, blocked: 0, running: 0 };
-          byQueue.set(c.queue, { ready: q.ready + c.ready, blocked: q.blocked + c.blocked, running: q.running + c.running });
-        }
-        ready.reset();
-        blocked.reset();
-        running.reset();
-        for (const [queue, q] of byQueue) {
-          ready.set({ queue }, q.ready);
-          blocked.set({ queue }, q.blocked);
-          running.set({ queue }, q.running);
-        }
-        this.set(1);
-      } catch {
-        this.set(0);
+  const REASONS: [keyof HeldBack, string][] = [['paused', 'paused'], ['queueLimit', 'queue_limit'], ['rateLimit', 'rate_limit'], ['keyLimit', 'key_limit']];
+  async function readDatabaseGauges(): Promise<void> {
+    // Each read sets its gauges when it succeeds; a failed one leaves them as they were.
+    const [counts, flow] = await Promise.allSettled([readQueueCounts(sql, t), readFlowControlStates(sql, t)]);
+    if (counts.status === 'fulfilled') {
+      const byQueue = new Map<string, { ready: number; blocked: number; running: number }>();
+      for (const c of counts.value) {
+        const q = byQueue.get(c.queue) ?? { ready: 0, blocked: 0, running: 0 };
+        byQueue.set(c.queue, { ready: q.ready + c.ready, blocked: q.blocked + c.blocked, running: q.running + c.running });
       }
-    },
-  });
+      for (const g of [ready, blocked, running]) g.reset();
+      for (const [queue, q] of byQueue) {
+        ready.set({ queue }, q.ready);
+        blocked.set({ queue }, q.blocked);
+        running.set({ queue }, q.running);
+      }
+      if (flow.status === 'fulfilled') {
+        paused.reset();
+        for (const queue of byQueue.keys()) paused.set({ queue }, 0);
+      }
+    }
+    if (flow.status === 'fulfilled') {
+      heldBack.reset();
+      for (const q of flow.value) {
+        paused.set({ queue: q.name }, q.paused ? 1 : 0);
+        for (const [field, reason] of REASONS) heldBack.set({ queue: q.name, reason }, q.heldBack[field]);
+      }
+    }
+    scrapeOk.set(counts.status === 'fulfilled' && flow.status === 'fulfilled' ? 1 : 0);
+  }
   return registry;
 }
 

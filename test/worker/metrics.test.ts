@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import { Registry } from 'prom-client';
-import { afterAll, describe, expect, it } from 'vitest';
-import { serveMetrics } from '../../src/index.js';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { createWorkerMetrics, serveMetrics, Worker } from '../../src/index.js';
 import { useTestDatabase } from '../support/database.js';
 import { spawnWorker, TEST_RUNS_TABLE } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
@@ -41,6 +41,50 @@ describe('metrics', () => {
     expect(health.status).toBe(200);
     expect(text).not.toMatch(/postgres:\/\//);
   }, 30_000);
+
+  it('reads the queue gauges and flow control at scrape time, fresh on the first scrape', async () => {
+    await db.sql`TRUNCATE taiat_jobs, taiat_job_history, taiat_workers, taiat_queues, taiat_rate_claims CASCADE`;
+    await db.sql`INSERT INTO taiat_queues (name, paused) VALUES ('stopped', true)`;
+    await db.sql`INSERT INTO taiat_queues (name, concurrency) VALUES ('capped', 1)`;
+    await db.sql`
+      INSERT INTO taiat_jobs (id, job_type, name, queue) VALUES
+        ('s-1', 'agent', 'a', 'stopped'), ('s-2', 'agent', 'a', 'stopped'), ('c-2', 'agent', 'a', 'capped'), ('d-1', 'agent', 'a', 'default')`;
+    await db.sql`
+      INSERT INTO taiat_jobs (id, job_type, name, queue, status, lease_owner, lease_expires_at, started_at)
+      VALUES ('c-1', 'agent', 'a', 'capped', 'running', 'w', now() + interval '30 seconds', now())`;
+    const worker = new Worker({ agents: { noop: async () => null } });
+    const sql = postgres(db.url, { max: 2, onnotice: () => {} });
+    onTestFinished(() => sql.end());
+    const registry = createWorkerMetrics(worker, sql, 4);
+    const metric = (text: string, line: string) => text.split('\n').find((l) => l.startsWith(`${line} `))?.split(' ').pop();
+
+    const first = await registry.metrics();
+    expect(metric(first, 'taiat_jobs_ready{queue="stopped"}')).toBe('2');
+    expect(metric(first, 'taiat_queue_paused{queue="stopped"}')).toBe('1');
+    expect(metric(first, 'taiat_queue_paused{queue="capped"}')).toBe('0');
+    expect(metric(first, 'taiat_queue_paused{queue="default"}')).toBe('0');
+    expect(metric(first, 'taiat_jobs_held_back{queue="stopped",reason="paused"}')).toBe('2');
+    expect(metric(first, 'taiat_jobs_held_back{queue="stopped",reason="queue_limit"}')).toBe('0');
+    expect(metric(first, 'taiat_jobs_held_back{queue="capped",reason="queue_limit"}')).toBe('1');
+    expect(metric(first, 'taiat_jobs_held_back{queue="capped",reason="rate_limit"}')).toBe('0');
+    expect(first).not.toContain('taiat_jobs_held_back{queue="default"');
+    expect(metric(first, 'taiat_queue_scrape_ok')).toBe('1');
+
+    await db.sql`UPDATE taiat_queues SET paused = false WHERE name = 'stopped'`;
+    const second = await registry.metrics();
+    expect(metric(second, 'taiat_queue_paused{queue="stopped"}')).toBe('0');
+    expect(second).not.toContain('taiat_jobs_held_back{queue="stopped"');
+
+    // A failed read is reported, and scraping goes on.
+    const dead = postgres('postgres://u:p@127.0.0.1:1/x', { max: 1, connect_timeout: 1, onnotice: () => {} });
+    try {
+      const failing = await createWorkerMetrics(worker, dead, 4).metrics();
+      expect(metric(failing, 'taiat_queue_scrape_ok')).toBe('0');
+      expect(metric(failing, 'taiat_worker_free_slots')).toBe('4');
+    } finally {
+      await dead.end();
+    }
+  });
 
   it('answers 503 on /healthz when the database cannot be reached', async () => {
     const dead = postgres('postgres://u:p@127.0.0.1:1/x', { max: 1, connect_timeout: 1, onnotice: () => {} });
