@@ -62,11 +62,12 @@ export const jsonOption = {
   json: { type: 'boolean', default: false, describe: 'Print JSON' },
 } as const;
 
-/** Runs a command with a connected `JobManager`, closing it afterwards. */
-export async function withManager(args: DatabaseArgs, fn: (jobs: JobManager) => Promise<void>): Promise<void> {
-  const jobs = await JobManager.connect({ databaseUrl: await databaseUrlFor(args), schema: args.schema });
+/** Runs a command with a connected `JobManager` (and the URL it connected to), closing it afterwards. */
+export async function withManager(args: DatabaseArgs, fn: (jobs: JobManager, url: string) => Promise<void>): Promise<void> {
+  const url = await databaseUrlFor(args);
+  const jobs = await JobManager.connect({ databaseUrl: url, schema: args.schema });
   try {
-    await fn(jobs);
+    await fn(jobs, url);
   } finally {
     await jobs.close();
   }

@@ -7,6 +7,7 @@ import { printStatus } from './status-command.js';
 import { surviveLostConnections } from './lost-connections.js';
 import { embeddedCommand } from './commands/embedded.js';
 import { scheduleCommands } from './commands/schedule.js';
+import { queueCommands } from './commands/queue.js';
 
 function initCommand(y: Argv) {
   return y.command(
@@ -77,6 +78,7 @@ export async function main(args: string[]): Promise<void> {
   historyCommand(cli);
   pruneCommand(cli);
   scheduleCommands(cli);
+  queueCommands(cli);
   statusCommand(cli);
   try {
     await cli.parseAsync();
