@@ -3,6 +3,7 @@ import type { AttemptOutcome } from '../jobs/outcome.js';
 import { cascadeFailure } from './cascade.js';
 import { releaseDependents } from './dependencies.js';
 import { moveToHistory, type FinalOutcome } from './move-to-history.js';
+import { notifyReady } from './notify.js';
 import { returnToPending, type PendingReturn } from './return-to-pending.js';
 import { waitForJobs, type WaitingJob } from './wait-for.js';
 import type { SchemaNames } from './schema-names.js';
@@ -11,7 +12,7 @@ import type { SchemaNames } from './schema-names.js';
 export interface OutcomesWritten {
   /** Ids whose outcome was written (a job whose lease was lost to a rescuer is not). */
   ids: Set<string>;
-  /** Whether the batch may have made jobs ready (dependents released, jobs back to pending). */
+  /** Whether the batch may have made jobs ready (dependents released, jobs back to pending, places freed under limits). */
   readyMayExist: boolean;
 }
 
@@ -19,9 +20,11 @@ export interface OutcomesWritten {
  * Writes a batch of outcomes in one transaction, each guarded by this worker's lease: finished
  * jobs move to history, retries and releases go back to pending, dependents of completed jobs
  * are released and dependents of failed or cancelled ones cancelled. `readyMayExist` lets the
- * claim loop look again without waiting for the NOTIFY to arrive.
+ * claim loop look again without waiting for the NOTIFY to arrive. `freedQueues`: queues with
+ * flow control whose jobs are in the batch; each leaves running, so a place frees under their
+ * limits, and every worker of those queues is told at commit (no other event would say so).
  */
-export async function writeOutcomes(sql: Sql, t: SchemaNames, workerId: string, outcomes: AttemptOutcome[]): Promise<OutcomesWritten> {
+export async function writeOutcomes(sql: Sql, t: SchemaNames, workerId: string, outcomes: AttemptOutcome[], freedQueues: string[] = []): Promise<OutcomesWritten> {
   const finals: FinalOutcome[] = [];
   const returns: PendingReturn[] = [];
   const waits: WaitingJob[] = [];
@@ -54,9 +57,10 @@ export async function writeOutcomes(sql: Sql, t: SchemaNames, workerId: string, 
     const released = await releaseDependents(tx, t, moved.filter((m) => m.status === 'completed' && m.has_dependents).map((m) => m.id));
     const failed = moved.filter((m) => m.status !== 'completed' && m.has_dependents);
     await cascadeFailure(tx, t, failed.map((m) => ({ id: m.id, name: m.name, status: m.status as 'failed' | 'cancelled', parentId: m.parent_id })));
+    await notifyReady(tx, t, freedQueues);
     return {
       ids: new Set([...moved.map((m) => m.id), ...returned, ...waited.waiting]),
-      readyMayExist: released > 0 || returned.length > 0 || waited.waiting.length > 0,
+      readyMayExist: released > 0 || returned.length > 0 || waited.waiting.length > 0 || freedQueues.length > 0,
     };
   });
 }

@@ -22,6 +22,8 @@ export interface CompleterPorts {
   mayHaveMadeReady(): void;
   /** Every outcome recorded so far is written. */
   outboxEmptied(): void;
+  /** The worker's queues with flow control: a job of one that finishes frees a place under its limits. */
+  limitedQueues(): readonly string[];
   survive(error: unknown): void;
 }
 
@@ -80,7 +82,9 @@ export class Completer {
       const batch = this.#outbox.slice(0, this.#opts.batchSize);
       try {
         // Lease-guarded, so a write abandoned at the deadline and sent again lands at most once.
-        const written = await withDeadline(writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch), this.#opts.writeDeadlineMs, 'writing outcomes');
+        const limited = this.#ports.limitedQueues();
+        const freed = limited.length === 0 ? [] : [...new Set(batch.map((o) => o.job.queue))].filter((q) => limited.includes(q));
+        const written = await withDeadline(writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, freed), this.#opts.writeDeadlineMs, 'writing outcomes');
         if (written.readyMayExist) this.#ports.mayHaveMadeReady();
         this.#outbox.splice(0, batch.length);
         failures = 0;

@@ -129,6 +129,11 @@ export class Producer {
     }
   }
 
+  /** The worker's queues with flow control, as last read. */
+  limitedQueues(): readonly string[] {
+    return this.#flow.queues;
+  }
+
   /** Notes that ready jobs may exist, without waking the loop. */
   mayHaveMore(): void {
     this.#supply = 'maybe';

@@ -180,6 +180,7 @@ export class Worker extends EventEmitter {
         },
         mayHaveMadeReady: () => this.#producer!.mayHaveMore(),
         outboxEmptied: () => this.#producer!.nudge(false),
+        limitedQueues: () => this.#producer!.limitedQueues(),
         survive,
       },
     );
