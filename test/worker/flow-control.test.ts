@@ -68,7 +68,7 @@ describe('flow control', () => {
   it('a busy key holds back no other key', async () => {
     await harness.jobs.setQueueLimits('tenants', { keyConcurrency: 1 });
     await keyed('tenants', 'busy', 2000);
-    const rec = recorder(200);
+    const rec = recorder(1000); // long enough that the other key starts while a busy job runs, even on a loaded machine
     await harness.startWorker({ agents: { work: rec.agent }, queues: ['tenants'], maxConcurrentJobs: 4 });
     await waitFor(() => rec.ran.length > 0, 'the busy key to start');
     const [other] = await keyed('tenants', 'quiet', 1);
