@@ -114,8 +114,6 @@ export class Worker extends EventEmitter {
       this.#lifecycle = 'stopped';
       throw translateDatabaseError(error, url);
     }
-    // Also with none: a worker id reused by a process declaring none must not keep the old list.
-    await Promise.all([syncModuleSchedules(pools.main.sql, this.#t, this.id, this.#opts.schedules), applyQueueDeclarations(pools.main.sql, this.#t, this.#opts.queueLimits)]);
     this.#lifecycle = 'running';
     this.#leases!.start();
     this.#maintenance!.start();
@@ -123,7 +121,8 @@ export class Worker extends EventEmitter {
       queues: this.#opts.queues, concurrency: this.#opts.maxConcurrentJobs, schema: this.schema,
       agents: Object.keys(this.#opts.agents).sort(), executors: this.#opts.executors.length,
     }, 'worker started');
-    await this.#leases!.rescue();
+    // Survived (the lease keeper rescues every half lease): a connection lost here ended the process.
+    await this.#leases!.rescue().catch((error: unknown) => this.#survive(error));
     // Nothing to run, nothing claimed (each job would fail for good); schedules and upkeep still run.
     if (this.#opts.executors.length === 0 && Object.keys(this.#opts.agents).length === 0) {
       this.#log.warn('no agents or executors are registered: this worker claims no jobs (it runs schedules and upkeep only; see --agents)');
@@ -132,7 +131,7 @@ export class Worker extends EventEmitter {
     }
   }
 
-  /** Checks the schema and registers the worker, then listens; on failure, listens no more. */
+  /** Checks the schema, registers, listens, records what its modules declare; on failure listens no more (start retries). */
   async #connect(pools: Pools): Promise<void> {
     // Together: each opens a connection of its own, and in sequence their handshakes were most
     // of a worker's start-up time.
@@ -151,6 +150,8 @@ export class Worker extends EventEmitter {
         pools.main.sql.listen(this.#t.cancelChannel, (jobId) => this.#abort(jobId, 'cancelled'))
           .then((l) => this.#unlisten.push(() => l.unlisten())),
       ]), 10_000, 'listening for notifications');
+      // Also with none: a worker id reused by a process declaring none must not keep the old list.
+      await Promise.all([syncModuleSchedules(pools.main.sql, this.#t, this.id, this.#opts.schedules), applyQueueDeclarations(pools.main.sql, this.#t, this.#opts.queueLimits)]);
     } catch (error) {
       await Promise.allSettled(this.#unlisten.splice(0).map((u) => u()));
       throw error;
@@ -288,11 +289,9 @@ export class Worker extends EventEmitter {
   /** `ctx.createJobs`: children of `parentId`, committed at once whatever the parent's outcome. */
   async #createChildren(parentId: string, children: NewJob[]): Promise<Job[]> {
     const pool = this.#pools!.main;
-    try {
-      return await createJobsFromInput(pool.sql, this.#t, children, DEFAULT_LIMITS, { parentId });
-    } catch (error) {
+    return createJobsFromInput(pool.sql, this.#t, children, DEFAULT_LIMITS, { parentId }).catch((error: unknown) => {
       throw translateDatabaseError(error, pool.url);
-    }
+    });
   }
 
   #abort(jobId: string, reason: JobAbortReason): void {

@@ -380,4 +380,19 @@ describe('worker', () => {
       await db.sql`DROP TRIGGER refuse_history ON taiat_job_history`;
     }
   }, 30_000);
+
+  it('survives a rescue that fails at start (a connection lost then ended the process) and runs jobs', async () => {
+    await db.sql`CREATE OR REPLACE FUNCTION test_refuse_rescue() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF OLD.lease_owner = 'ghost' THEN RAISE EXCEPTION 'rescue refused'; END IF; RETURN NEW; END $$`;
+    await db.sql`CREATE TRIGGER test_refuse_rescue BEFORE UPDATE ON taiat_jobs FOR EACH ROW EXECUTE FUNCTION test_refuse_rescue()`;
+    try {
+      await db.sql`INSERT INTO taiat_jobs (id, job_type, name, status, lease_owner, lease_expires_at, attempts)
+                   VALUES ('ghost-job', 'task', 'lost', 'running', 'ghost', now() - interval '1 minute', 1)`;
+      await startWorker({ agents: { ok: () => 'ok' } });
+      const job = await harness.jobs.createJob({ jobType: 'agent', name: 'after', payload: { agent_name: 'ok' } });
+      expect(await finished(job.id)).toMatchObject({ status: 'completed', result: 'ok' });
+    } finally {
+      await db.sql`DROP TRIGGER test_refuse_rescue ON taiat_jobs`;
+    }
+  });
 });
