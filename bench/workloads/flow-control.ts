@@ -102,7 +102,11 @@ async function unlimitedDrain(run: number): Promise<WatchedDrainResult | null> {
 export async function keyedLimit(run: number): Promise<KeyedLimitResult | null> {
   const order = run % 2 === 1 ? ['unlimited', 'limited'] as const : ['limited', 'unlimited'] as const;
   const r: Partial<Record<'limited' | 'unlimited', WatchedDrainResult | null>> = {};
-  for (const which of order) r[which] = which === 'limited' ? await limitedDrain(run) : await unlimitedDrain(run);
+  for (const which of order) {
+    r[which] = which === 'limited' ? await limitedDrain(run) : await unlimitedDrain(run);
+    // Each half's own figure, should the other fail.
+    if (r[which]) log(`W8 run ${run}, ${which}: ${round(r[which]!.drainJobsPerSec, 0)} jobs/s`);
+  }
   const { limited, unlimited } = r;
   if (!limited || !unlimited) return null;
   log(`W8 run ${run}: limited ${round(limited.drainJobsPerSec, 0)} jobs/s, unlimited ${round(unlimited.drainJobsPerSec, 0)} jobs/s, ratio ${round(limited.drainJobsPerSec / unlimited.drainJobsPerSec, 3)}; max ${limited.watched?.maxPerKey} running of one key in ${limited.watched?.samples} samples`);
