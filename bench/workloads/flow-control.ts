@@ -48,7 +48,7 @@ function samplerWatch(db: BenchDatabase, keyLimit?: number): DrainWatch {
       const s = await sampler.stop();
       const problems: string[] = [];
       if (keyLimit !== undefined && s.keyOverLimit > 0) problems.push(`${s.keyOverLimit} sample(s) saw a key with more than ${keyLimit} running (most: ${s.maxPerKey} of ${s.maxKey})`);
-      if (s.samples < 10) problems.push(`only ${s.samples} sample(s) of the running jobs: the limit was hardly checked`);
+      if (keyLimit !== undefined && s.samples < 10) problems.push(`only ${s.samples} sample(s) of the running jobs: the limit was hardly checked`);
       return { problems, figures: { samples: s.samples, sampleGapMs: round(s.meanGapMs, 2), maxRunning: s.maxRunning, maxPerKey: s.maxPerKey, maxKey: s.maxKey } };
     },
   };
