@@ -19,8 +19,8 @@ export {
   DependencyError, DatabaseUnavailableError, SchemaNotCurrentError, ScheduleNotFoundError, ERROR_CODES,
 } from './errors.js';
 export type { ScheduleDefinition, CatchUp } from './jobs/schedule.js';
-export type { Schedule, QueueSettings, QueueState, HeldBack } from './store/index.js';
-export type { QueueLimits, KeyLimits, RateLimit } from './jobs/queue-limits.js';
+export type { Schedule, QueueSettings, QueueState, HeldBack, FlowHold } from './store/index.js';
+export type { QueueLimits, KeyLimits, RateLimit, QueueDeclaration } from './jobs/queue-limits.js';
 export type { TaiatErrorCode } from './errors.js';
 export { runMigrations, verifySchema } from './store/index.js';
 export type { SchemaStatus, MigrationOptions } from './store/index.js';

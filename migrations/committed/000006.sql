@@ -1,5 +1,5 @@
 --! Previous: sha1:ae821ad9a7fc07490e390a6c7bcf8051a27985bd
---! Hash: sha1:8180b6548307c008f3db6f97cfd7d48569b8d3a3
+--! Hash: sha1:2316d53215068b44af36b0f73eeab1a9080e9c08
 
 -- Flow control: paused queues, limits on running jobs per queue and per concurrency key, and
 -- rate limits on claims. Limits are kept by the claim, in the database: a claim of a queue with
@@ -31,6 +31,10 @@ CREATE TABLE taiat_queues (
   key_rate_period_seconds double precision CHECK (key_rate_period_seconds > 0),
   -- Some key has limits of its own in taiat_queue_keys.
   has_key_limits boolean NOT NULL DEFAULT false,
+  -- The claim's bookkeeping for a queue with key limits: whether its last look found ready jobs
+  -- without a key, and when it last looked (see taiat_claim_limited).
+  keyless_seen boolean NOT NULL DEFAULT true,
+  keyless_checked_at timestamptz,
   -- `module`: the limits were last set by an agents module's `queues` (at a worker's start); `api`: by the API or the CLI.
   source varchar NOT NULL DEFAULT 'api' CHECK (source IN ('api', 'module')),
   updated_at timestamptz NOT NULL DEFAULT now(),
@@ -102,6 +106,8 @@ DECLARE
   at timestamptz;
   by_key boolean;
   rated boolean;
+  keyed_ids varchar[];
+  keyless_ids varchar[];
 BEGIN
   FOR q IN SELECT * FROM taiat_queues WHERE name = ANY(queues) AND controlled AND NOT paused ORDER BY name FOR UPDATE LOOP
     EXIT WHEN left_over <= 0;
@@ -118,7 +124,8 @@ BEGIN
     END IF;
     CONTINUE WHEN cap <= 0;
     by_key := q.key_concurrency IS NOT NULL OR q.key_rate_limit IS NOT NULL OR q.has_key_limits;
-    rated := q.rate_limit IS NOT NULL OR q.key_rate_limit IS NOT NULL OR q.has_key_limits;
+    rated := q.rate_limit IS NOT NULL OR q.key_rate_limit IS NOT NULL
+             OR (q.has_key_limits AND EXISTS (SELECT 1 FROM taiat_queue_keys WHERE queue = q.name AND rate_limit IS NOT NULL));
 
     IF NOT by_key THEN
       RETURN QUERY WITH ready AS (
@@ -139,47 +146,59 @@ BEGIN
       )
       SELECT * FROM claimed;
     ELSE
-      -- The keys with ready jobs, one index probe each (a loose index scan), and what each may
-      -- still start: its running limit less its running jobs, its rate limit less its window.
-      RETURN QUERY WITH RECURSIVE keys(k) AS (
-        (SELECT concurrency_key FROM taiat_jobs
-          WHERE queue = q.name AND status = 'pending' AND pending_dependencies = 0 AND concurrency_key IS NOT NULL
-          ORDER BY concurrency_key LIMIT 1)
-        UNION ALL
-        SELECT (SELECT concurrency_key FROM taiat_jobs
-                 WHERE queue = q.name AND status = 'pending' AND pending_dependencies = 0 AND concurrency_key IS NOT NULL
-                   AND concurrency_key > keys.k
-                 ORDER BY concurrency_key LIMIT 1)
-          FROM keys WHERE keys.k IS NOT NULL
-      ), running AS (
-        SELECT concurrency_key AS k, count(*)::integer AS n FROM taiat_jobs
-         WHERE status = 'running' AND queue = q.name AND concurrency_key IS NOT NULL GROUP BY concurrency_key
-      ), limits AS (
-        SELECT keys.k, coalesce(o.concurrency, q.key_concurrency) AS concurrency,
-               coalesce(o.rate_limit, q.key_rate_limit) AS rate_limit,
-               CASE WHEN o.rate_limit IS NOT NULL THEN o.rate_period_seconds ELSE q.key_rate_period_seconds END AS period
-          FROM keys LEFT JOIN taiat_queue_keys o ON o.queue = q.name AND o.concurrency_key = keys.k
-         WHERE keys.k IS NOT NULL
-      ), caps AS (
-        SELECT l.k, least(cap, l.concurrency - coalesce(r.n, 0),
-                      l.rate_limit - (SELECT count(*)::integer FROM taiat_rate_claims c
-                                       WHERE l.rate_limit IS NOT NULL AND c.queue = q.name AND c.concurrency_key = l.k
-                                         AND c.claimed_at > at - make_interval(secs => l.period))) AS cap
-          FROM limits l LEFT JOIN running r ON r.k = l.k
-      ), candidates AS (
-        SELECT c.id, c.priority, c.run_at FROM caps, LATERAL (
+      -- The keys with ready jobs, one index probe each (a loose index scan), what each may still
+      -- start (its running limit less its running jobs, its rate limit less its window), and the
+      -- first of those jobs in claim order.
+      keyed_ids := ARRAY(
+        WITH RECURSIVE keys(k) AS (
+          (SELECT concurrency_key FROM taiat_jobs
+            WHERE queue = q.name AND status = 'pending' AND pending_dependencies = 0 AND concurrency_key IS NOT NULL
+            ORDER BY concurrency_key LIMIT 1)
+          UNION ALL
+          SELECT (SELECT concurrency_key FROM taiat_jobs
+                   WHERE queue = q.name AND status = 'pending' AND pending_dependencies = 0 AND concurrency_key IS NOT NULL
+                     AND concurrency_key > keys.k
+                   ORDER BY concurrency_key LIMIT 1)
+            FROM keys WHERE keys.k IS NOT NULL
+        ), running AS (
+          SELECT concurrency_key AS k, count(*)::integer AS n FROM taiat_jobs
+           WHERE status = 'running' AND queue = q.name AND concurrency_key IS NOT NULL GROUP BY concurrency_key
+        ), limits AS (
+          SELECT keys.k, coalesce(o.concurrency, q.key_concurrency) AS concurrency,
+                 coalesce(o.rate_limit, q.key_rate_limit) AS rate_limit,
+                 CASE WHEN o.rate_limit IS NOT NULL THEN o.rate_period_seconds ELSE q.key_rate_period_seconds END AS period
+            FROM keys LEFT JOIN taiat_queue_keys o ON o.queue = q.name AND o.concurrency_key = keys.k
+           WHERE keys.k IS NOT NULL
+        ), caps AS (
+          SELECT l.k, least(cap, l.concurrency - coalesce(r.n, 0),
+                        l.rate_limit - (SELECT count(*)::integer FROM taiat_rate_claims c
+                                         WHERE l.rate_limit IS NOT NULL AND c.queue = q.name AND c.concurrency_key = l.k
+                                           AND c.claimed_at > at - make_interval(secs => l.period))) AS room
+            FROM limits l LEFT JOIN running r ON r.k = l.k
+        )
+        SELECT c.id FROM caps, LATERAL (
           SELECT id, priority, run_at FROM taiat_jobs
            WHERE queue = q.name AND concurrency_key = caps.k AND status = 'pending' AND pending_dependencies = 0 AND run_at <= now()
-           ORDER BY priority DESC, run_at, id LIMIT caps.cap) AS c
-         WHERE caps.cap > 0
-        UNION ALL
-        (SELECT id, priority, run_at FROM taiat_jobs
-          WHERE queue = q.name AND concurrency_key IS NULL AND status = 'pending' AND pending_dependencies = 0 AND run_at <= now()
-          ORDER BY priority DESC, run_at, id LIMIT cap)
-      ), picked AS (
+           ORDER BY priority DESC, run_at, id LIMIT caps.room) AS c
+         WHERE caps.room > 0
+         ORDER BY c.priority DESC, c.run_at, c.id LIMIT cap);
+      -- Jobs without a key are held by the queue's limits only. No index keeps them apart (one
+      -- would cost every job without a key), so finding them walks the queue's ready jobs past
+      -- the keyed ones: done while the last look found some, else at most once a second.
+      keyless_ids := '{}';
+      IF q.keyless_seen OR q.keyless_checked_at IS NULL OR q.keyless_checked_at < at - interval '1 second' THEN
+        keyless_ids := ARRAY(
+          SELECT id FROM taiat_jobs
+           WHERE queue = q.name AND concurrency_key IS NULL AND status = 'pending' AND pending_dependencies = 0 AND run_at <= now()
+           ORDER BY priority DESC, run_at, id LIMIT cap);
+        IF cardinality(keyless_ids) = 0 OR NOT q.keyless_seen THEN
+          UPDATE taiat_queues SET keyless_seen = cardinality(keyless_ids) > 0, keyless_checked_at = at WHERE name = q.name;
+        END IF;
+      END IF;
+      RETURN QUERY WITH picked AS (
         SELECT j.id FROM taiat_jobs j
-         WHERE j.id = ANY(ARRAY(SELECT id FROM candidates ORDER BY priority DESC, run_at, id LIMIT cap))
-           AND j.status = 'pending' AND j.pending_dependencies = 0
+         WHERE j.id = ANY(keyed_ids || keyless_ids) AND j.status = 'pending' AND j.pending_dependencies = 0
+         ORDER BY j.priority DESC, j.run_at, j.id LIMIT cap
          FOR UPDATE SKIP LOCKED
       ), claimed AS (
         UPDATE taiat_jobs j

@@ -1,5 +1,5 @@
---! Previous: sha1:8180b6548307c008f3db6f97cfd7d48569b8d3a3
---! Hash: sha1:550e500e5caf2366392696a48a50ce3fc4508f67
+--! Previous: sha1:2316d53215068b44af36b0f73eeab1a9080e9c08
+--! Hash: sha1:572829822e037f8c56b61d7078071dd499819934
 
 -- Creating jobs from SQL (taiat_create_jobs, and createJobs in an application's transaction)
 -- learns concurrencyKey, with the library's rule (a non-empty string of at most 200 characters),

@@ -107,9 +107,10 @@ export function validateQueueDeclaration(name: unknown, input: unknown, where: s
       concurrency: limits.concurrency ?? null, keyConcurrency: limits.keyConcurrency ?? null,
       rateLimit: limits.rateLimit ?? null, keyRateLimit: limits.keyRateLimit ?? null,
     },
-    keys: Object.entries((keys ?? {}) as Record<string, unknown>).map(([key, value]) => ({
-      key: checkName(key, `${where}.keys`, 'a concurrency key'),
-      limits: validateKeyLimits(value, `${where}.keys.${key}`),
-    })),
+    keys: Object.entries((keys ?? {}) as Record<string, unknown>).map(([key, value]) => {
+      const own = validateKeyLimits(value, `${where}.keys.${key}`);
+      // As for the queue: what the declaration leaves out of a key is not limited.
+      return { key: checkName(key, `${where}.keys`, 'a concurrency key'), limits: { concurrency: own.concurrency ?? null, rateLimit: own.rateLimit ?? null } };
+    }),
   };
 }

@@ -169,12 +169,20 @@ export async function queueExists(sql: Sql, t: SchemaNames, name: string): Promi
   return row!.known;
 }
 
-/** Of these queues, those with flow control now, and whether any has a rate limit (a worker's claim routing). */
-export async function readControlledQueues(sql: Sql, t: SchemaNames, queues: string[]): Promise<{ queues: string[]; rated: boolean }> {
-  const rows = await sql<{ name: string; rated: boolean }[]>`
-    SELECT name, (rate_limit IS NOT NULL OR key_rate_limit IS NOT NULL OR has_key_limits) AS rated
-      FROM ${sql(t.queues)} WHERE name = ANY(${queues}::text[]) AND controlled`;
-  return { queues: rows.map((r) => r.name), rated: rows.some((r) => r.rated) };
+/**
+ * Of these queues, those with flow control now (a worker's claim routing): whether any has a rate
+ * limit, and whether every one limits only its keys' running jobs (`ahead`: jobs may then be
+ * claimed ahead of free slots, each holding its key's place while it waits, which keeps the
+ * limit; a queue's running limit or a rate limit takes free slots only).
+ */
+export async function readControlledQueues(sql: Sql, t: SchemaNames, queues: string[]): Promise<{ queues: string[]; rated: boolean; ahead: boolean }> {
+  const rows = await sql<{ name: string; rated: boolean; ahead: boolean }[]>`
+    SELECT q.name, (q.rate_limit IS NOT NULL OR q.key_rate_limit IS NOT NULL OR k.rated) AS rated,
+           (q.concurrency IS NULL AND q.rate_limit IS NULL AND q.key_rate_limit IS NULL AND NOT k.rated) AS ahead
+      FROM ${sql(t.queues)} q
+      CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM ${sql(t.queueKeys)} o WHERE o.queue = q.name AND o.rate_limit IS NOT NULL) AS rated) k
+     WHERE q.name = ANY(${queues}::text[]) AND q.controlled`;
+  return { queues: rows.map((r) => r.name), rated: rows.some((r) => r.rated), ahead: rows.every((r) => r.ahead) };
 }
 
 /**

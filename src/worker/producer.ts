@@ -54,6 +54,8 @@ export interface FlowControl {
   queues: string[];
   /** Some of them have a rate limit: a short claim asks when the window opens again. */
   rated: boolean;
+  /** Every one limits only its keys' running jobs: they may be claimed ahead, like others. */
+  ahead: boolean;
 }
 
 /** What the producer needs from the rest of the worker. */
@@ -89,7 +91,7 @@ export class Producer {
   #queued: QueuedJob[] = [];
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
-  #flow: FlowControl = { queues: [], rated: false };
+  #flow: FlowControl = { queues: [], rated: false, ahead: true };
   #flowReadAt = 0;
   /** Resolves at `stop()`: ends a back-off wait at once. */
   #stopped!: () => void;
@@ -185,9 +187,10 @@ export class Producer {
         this.#readFlow();
         try {
           const flow = this.#flow;
-          // Limited queues get free slots only: a job claimed ahead into the local queue would hold
-          // its limit's place while waiting here.
-          const limited = { queues: flow.queues, limit: this.#ports.freeSlots() - this.#queued.length };
+          // A queue's running limit or a rate limit gets free slots only: a job claimed ahead into the
+          // local queue would hold a place of the whole fleet's while waiting here (or start later
+          // than its claim, in a burst). A key's place is held for that key alone: claimed ahead.
+          const limited = { queues: flow.queues, limit: flow.ahead ? want : this.#ports.freeSlots() - this.#queued.length };
           const jobs = await claimJobs(this.#pools.claims, this.#opts.t, this.#opts.workerId, this.#opts.queues, want, this.#opts.leaseSeconds, limited);
           failures = 0;
           if (jobs.length === want) this.#supply = 'maybe';

@@ -76,6 +76,9 @@ describe('flow control', () => {
     await waitFor(async () => (await db.sql`SELECT 1 FROM taiat_jobs WHERE id = ${other!} AND status = 'running'`).length > 0 || (await harness.jobs.getJob(other!))?.location === 'history', 'the other key to start');
     expect(Date.now() - started).toBeLessThan(1500);
     expect(rec.peak).toBe(2); // one of each key
+    // A job without a key is held by the queue's limits only (found within a second: see taiat_claim_limited).
+    const plain = await harness.jobs.createJob(job('tenants', -1));
+    await waitFor(async () => (await harness.jobs.getJob(plain.id))?.status !== 'pending', 'the job without a key to start', 3000);
   });
 
   it('a rate limit: at most N claims in any window of the period', async () => {
@@ -91,6 +94,7 @@ describe('flow control', () => {
 
   it('a worker sets the limits its module declares when it starts: what the declaration leaves out is not limited', async () => {
     await harness.jobs.setQueueLimits('reports', { rateLimit: { limit: 3, periodSeconds: 60 } });
+    await harness.jobs.setKeyLimits('reports', 'big', { rateLimit: { limit: 1, periodSeconds: 60 } });
     await harness.jobs.pauseQueue('reports');
     await harness.startWorker({ agents: { work: () => null }, queues: ['reports'], queueLimits: { reports: { concurrency: 3, keys: { big: { concurrency: 2 } } } } });
     expect(await harness.jobs.getQueue('reports')).toMatchObject({
