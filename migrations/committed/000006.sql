@@ -1,5 +1,5 @@
 --! Previous: sha1:ae821ad9a7fc07490e390a6c7bcf8051a27985bd
---! Hash: sha1:2316d53215068b44af36b0f73eeab1a9080e9c08
+--! Hash: sha1:d1593e9a7a79cd275c91fd76e54a01ae4eae1aaa
 
 -- Flow control: paused queues, limits on running jobs per queue and per concurrency key, and
 -- rate limits on claims. Limits are kept by the claim, in the database: a claim of a queue with
@@ -12,6 +12,9 @@ ALTER TABLE taiat_job_history ADD COLUMN concurrency_key varchar;
 -- that its limits allow, not the first jobs of the queue (a busy key holds back no other key).
 CREATE INDEX taiat_jobs_ready_key_idx ON taiat_jobs (queue, concurrency_key, priority DESC, run_at, id)
   WHERE status = 'pending' AND pending_dependencies = 0 AND concurrency_key IS NOT NULL;
+-- Running jobs of each key: what a key-limited claim counts (only jobs with a key pay for it).
+CREATE INDEX taiat_jobs_running_key_idx ON taiat_jobs (queue, concurrency_key)
+  WHERE status = 'running' AND concurrency_key IS NOT NULL;
 
 -- A queue's flow control. A queue without a row (or whose row sets nothing) has none and is
 -- claimed as before, by any worker serving it, as fast as its slots allow.

@@ -1,5 +1,5 @@
---! Previous: sha1:2316d53215068b44af36b0f73eeab1a9080e9c08
---! Hash: sha1:572829822e037f8c56b61d7078071dd499819934
+--! Previous: sha1:d1593e9a7a79cd275c91fd76e54a01ae4eae1aaa
+--! Hash: sha1:9fbb729d671b33b51de3000f8ae5e81c542f4556
 
 -- Creating jobs from SQL (taiat_create_jobs, and createJobs in an application's transaction)
 -- learns concurrencyKey, with the library's rule (a non-empty string of at most 200 characters),
