@@ -2,7 +2,7 @@ import type { Sql } from '../db/connection.js';
 import type { AllJobsView } from '../db/schema.js';
 import type { Job } from '../jobs/model.js';
 import { jobFromRow } from './job-row.js';
-import { flowHoldOf, type FlowHold } from './queues.js';
+import { flowHoldOf, type FlowHold } from './flow-hold.js';
 import type { SchemaNames } from './schema-names.js';
 
 /** Where a job stands, in one word. */

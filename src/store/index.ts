@@ -28,7 +28,8 @@ export type { DependencyResults, LimitedClaim } from './claim-jobs.js';
 export {
   applyQueueDeclarations, nextRateOpening, queueExists, readControlledQueues, readQueueSettings, readQueueStates, setKeyLimits, setQueueLimits, setQueuePaused,
 } from './queues.js';
-export type { FlowHold, HeldBack, QueueSettings, QueueState } from './queues.js';
+export type { HeldBack, QueueSettings, QueueState } from './queues.js';
+export type { FlowHold } from './flow-hold.js';
 export { readKnownQueues } from './known-queues.js';
 export { writeOutcomes } from './write-outcomes.js';
 export type { OutcomesWritten } from './write-outcomes.js';
