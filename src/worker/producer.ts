@@ -72,7 +72,10 @@ export interface ProducerPorts {
   survive(error: unknown): void;
 }
 
-/** The producer's pools: claims on one of their own, dependency results on the worker's. */
+/**
+ * The producer's pools: claims on one of their own (shared only with heartbeats), the rest
+ * (dependency results, the reading of flow control) on the worker's.
+ */
 export interface ProducerPools {
   claims: Sql;
   reads: Sql;
@@ -196,7 +199,7 @@ export class Producer {
           if (jobs.length === want) this.#supply = 'maybe';
           else if (flow.rated) {
             // A rate window lets the next claim through when its oldest claim leaves it: no notification says so.
-            const opening = await nextRateOpening(this.#pools.claims, this.#opts.t, flow.queues);
+            const opening = await nextRateOpening(this.#pools.reads, this.#opts.t, flow.queues);
             if (opening !== null) waitMs = Math.min(waitMs, opening + 5);
           }
           if (jobs.length > 0) await this.#enqueue(jobs);
@@ -220,7 +223,7 @@ export class Producer {
   #readFlow(): void {
     if (Date.now() - this.#flowReadAt < 1000) return;
     this.#flowReadAt = Date.now();
-    readControlledQueues(this.#pools.claims, this.#opts.t, this.#opts.queues).then((flow) => {
+    readControlledQueues(this.#pools.reads, this.#opts.t, this.#opts.queues).then((flow) => {
       const changed = flow.queues.join() !== this.#flow.queues.join();
       this.#flow = flow;
       if (changed) this.nudge(true);
