@@ -1,5 +1,5 @@
 --! Previous: sha1:ae821ad9a7fc07490e390a6c7bcf8051a27985bd
---! Hash: sha1:d1593e9a7a79cd275c91fd76e54a01ae4eae1aaa
+--! Hash: sha1:edd9732df782ca5704cc53b7a88ad409463e28f2
 
 -- Flow control: paused queues, limits on running jobs per queue and per concurrency key, and
 -- rate limits on claims. Limits are kept by the claim, in the database: a claim of a queue with
@@ -97,10 +97,12 @@ SELECT job_id, job_type, name, description, payload, dependencies, status, prior
 -- only by committing, is in the counts; jobs that finished meanwhile can only make the counts
 -- too high, never too low. The rate window's time is the clock after the lock, so a queue's claim
 -- times never go backwards. A crashed worker's jobs count as running until their leases are
--- rescued.
+-- rescued; leases run from the clock after the lock, not from the transaction's start (a claim
+-- that waited long for the lock would hand out leases already spent, and a rescue would run the
+-- jobs a second time while they still ran).
 CREATE FUNCTION taiat_claim_limited(queues varchar[], worker varchar, want integer, lease_seconds double precision)
 RETURNS SETOF taiat_jobs
-LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql VOLATILE STRICT SET search_path FROM CURRENT AS $$
 DECLARE
   q taiat_queues;
   left_over integer := want;
@@ -111,9 +113,14 @@ DECLARE
   rated boolean;
   keyed_ids varchar[];
   keyless_ids varchar[];
+  qname varchar;
 BEGIN
-  FOR q IN SELECT * FROM taiat_queues WHERE name = ANY(queues) AND controlled AND NOT paused ORDER BY name FOR UPDATE LOOP
+  -- Each queue's row is locked only when its turn comes (in name order: no two claimers deadlock),
+  -- so a claim that stops early holds up no claimer of the queues it did not reach.
+  FOR qname IN SELECT name FROM taiat_queues WHERE name = ANY(queues) AND controlled AND NOT paused ORDER BY name LOOP
     EXIT WHEN left_over <= 0;
+    SELECT * INTO q FROM taiat_queues WHERE name = qname AND controlled AND NOT paused FOR UPDATE;
+    CONTINUE WHEN NOT FOUND;
     at := clock_timestamp();
     cap := left_over;
     IF q.concurrency IS NOT NULL THEN
@@ -138,7 +145,7 @@ BEGIN
          FOR UPDATE SKIP LOCKED
       ), claimed AS (
         UPDATE taiat_jobs j
-           SET status = 'running', lease_owner = worker, lease_expires_at = now() + make_interval(secs => lease_seconds),
+           SET status = 'running', lease_owner = worker, lease_expires_at = clock_timestamp() + make_interval(secs => lease_seconds),
                attempts = j.attempts + 1, started_at = now(), updated_at = now(), cancel_requested_at = NULL,
                unique_slot = CASE WHEN j.unique_while = 'pending' THEN NULL ELSE j.unique_slot END
          WHERE j.id = ANY(ARRAY(SELECT id FROM ready))
@@ -205,7 +212,7 @@ BEGIN
          FOR UPDATE SKIP LOCKED
       ), claimed AS (
         UPDATE taiat_jobs j
-           SET status = 'running', lease_owner = worker, lease_expires_at = now() + make_interval(secs => lease_seconds),
+           SET status = 'running', lease_owner = worker, lease_expires_at = clock_timestamp() + make_interval(secs => lease_seconds),
                attempts = j.attempts + 1, started_at = now(), updated_at = now(), cancel_requested_at = NULL,
                unique_slot = CASE WHEN j.unique_while = 'pending' THEN NULL ELSE j.unique_slot END
          WHERE j.id = ANY(ARRAY(SELECT id FROM picked))

@@ -1,5 +1,5 @@
---! Previous: sha1:d1593e9a7a79cd275c91fd76e54a01ae4eae1aaa
---! Hash: sha1:9fbb729d671b33b51de3000f8ae5e81c542f4556
+--! Previous: sha1:edd9732df782ca5704cc53b7a88ad409463e28f2
+--! Hash: sha1:42f193ec04d08c14db962555d67b06fa68621f02
 
 -- Creating jobs from SQL (taiat_create_jobs, and createJobs in an application's transaction)
 -- learns concurrencyKey, with the library's rule (a non-empty string of at most 200 characters),

@@ -30,28 +30,41 @@ export interface LimitedClaim {
   queues: string[];
   /** At most this many of them: no more than free slots, for a job claimed early holds its limit's place. */
   limit: number;
+  /** Claimed before the queues without flow control (the producer alternates). */
+  first: boolean;
 }
 
 /**
- * Claims up to `limit` ready jobs in one statement: the ready-jobs index in claim order,
- * `FOR UPDATE SKIP LOCKED` so concurrent workers never wait for or take the same row, and the
- * update to running under this worker's lease, counting the attempt. Queues with flow control
- * (a row in taiat_queues that pauses or limits them, as the statement finds it) are left out
- * here: `limited` claims them through `taiat_claim_limited`, first, which keeps their limits.
+ * Claims up to `limit` ready jobs: those of queues without flow control in one statement (the
+ * ready-jobs index in claim order, `FOR UPDATE SKIP LOCKED` so concurrent workers never wait for
+ * or take the same row, the update to running under this worker's lease, counting the attempt),
+ * which leaves out queues with flow control (a row in taiat_queues that pauses or limits them, as
+ * the statement finds it); `limited` claims those through `taiat_claim_limited`, which keeps
+ * their limits. `limited.first` says which goes first: the caller alternates, so that neither
+ * kind of queue takes every free slot for ever.
  */
 export async function claimJobs(
   sql: Sql, t: SchemaNames, workerId: string, queues: string[], limit: number, leaseSeconds: number, limited?: LimitedClaim,
 ): Promise<Job[]> {
-  const claimed: Job[] = [];
-  if (limited && limited.queues.length > 0 && limited.limit > 0) {
-    const rows = (await sql`
-      SELECT ${sql.unsafe(CLAIMED_COLUMNS)}
-        FROM ${sql(t.claimLimited)}(${limited.queues}::varchar[], ${workerId}, ${Math.min(limited.limit, limit)}, ${leaseSeconds}::float8) j`
-      .values()) as unknown as ClaimedRow[];
-    for (const r of rows) claimed.push(jobFromClaimed(r, workerId));
-  }
-  const left = limit - claimed.length;
-  if (left <= 0) return claimed;
+  const claimLimitedUpTo = async (n: number) => (limited ? claimLimited(sql, t, workerId, { ...limited, limit: Math.min(limited.limit, n) }, leaseSeconds) : []);
+  const first = limited?.first ? await claimLimitedUpTo(limit) : await claimOpen(sql, t, workerId, queues, limit, leaseSeconds);
+  if (first.length >= limit) return first;
+  const second = limited?.first ? await claimOpen(sql, t, workerId, queues, limit - first.length, leaseSeconds) : await claimLimitedUpTo(limit - first.length);
+  return [...first, ...second];
+}
+
+async function claimLimited(sql: Sql, t: SchemaNames, workerId: string, limited: LimitedClaim, leaseSeconds: number): Promise<Job[]> {
+  if (limited.queues.length === 0 || limited.limit <= 0) return [];
+  const rows = (await sql`
+    SELECT ${sql.unsafe(CLAIMED_COLUMNS)}
+      FROM ${sql(t.claimLimited)}(${limited.queues}::varchar[], ${workerId}, ${limited.limit}, ${leaseSeconds}::float8) j`
+    .values()) as unknown as ClaimedRow[];
+  return rows.map((r) => jobFromClaimed(r, workerId));
+}
+
+/** The claim of the queues without flow control: one statement. */
+async function claimOpen(sql: Sql, t: SchemaNames, workerId: string, queues: string[], left: number, leaseSeconds: number): Promise<Job[]> {
+  if (left <= 0) return [];
   // One queue keeps the index scan ordered (no sort); `= ANY` over several queues needs a sort.
   // Either way the queues with flow control are left out, checked once per statement.
   const queueFilter = queues.length === 1
@@ -75,8 +88,7 @@ export async function claimJobs(
      -- scan of all of taiat_jobs.
      WHERE j.id = ANY(ARRAY(SELECT id FROM ready))
     RETURNING ${sql.unsafe(CLAIMED_COLUMNS)}`.values()) as unknown as ClaimedRow[];
-  for (const r of rows) claimed.push(jobFromClaimed(r, workerId));
-  return claimed;
+  return rows.map((r) => jobFromClaimed(r, workerId));
 }
 
 function jobFromClaimed(r: ClaimedRow, workerId: string): Job {

@@ -191,11 +191,16 @@ export async function readControlledQueues(sql: Sql, t: SchemaNames, queues: str
  * came back short sleeps no longer than that.
  */
 export async function nextRateOpening(sql: Sql, t: SchemaNames, queues: string[]): Promise<number | null> {
+  // Each claim in a window leaves the queue's window after the queue's period, and its key's
+  // window after the key's own period (or the queue's for keys): the first of those times.
   const [row] = await sql<{ ms: number | null }[]>`
-    SELECT greatest(0, extract(epoch FROM min(c.claimed_at + make_interval(secs => greatest(q.rate_period_seconds, q.key_rate_period_seconds))) - clock_timestamp()) * 1000)::float8 AS ms
+    SELECT greatest(0, extract(epoch FROM min(c.claimed_at + make_interval(secs => p.period)) - clock_timestamp()) * 1000)::float8 AS ms
       FROM ${sql(t.queues)} q JOIN ${sql(t.rateClaims)} c ON c.queue = q.name
-     WHERE q.name = ANY(${queues}::text[]) AND q.controlled AND NOT q.paused
-       AND c.claimed_at + make_interval(secs => greatest(q.rate_period_seconds, q.key_rate_period_seconds)) > clock_timestamp()`;
+      LEFT JOIN ${sql(t.queueKeys)} o ON o.queue = c.queue AND o.concurrency_key = c.concurrency_key
+     CROSS JOIN LATERAL (VALUES (q.rate_period_seconds),
+                                (CASE WHEN c.concurrency_key IS NOT NULL THEN coalesce(o.rate_period_seconds, q.key_rate_period_seconds) END)) AS p(period)
+     WHERE q.name = ANY(${queues}::text[]) AND q.controlled AND NOT q.paused AND p.period IS NOT NULL
+       AND c.claimed_at + make_interval(secs => p.period) > clock_timestamp()`;
   return row?.ms ?? null;
 }
 

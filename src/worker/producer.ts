@@ -96,6 +96,8 @@ export class Producer {
   #loop: Promise<void> | undefined;
   #flow: FlowControl = { queues: [], rated: false, ahead: true };
   #flowReadAt = 0;
+  /** Which kind of queue the next claim serves first (alternates: neither starves the other). */
+  #limitedFirst = false;
   /** Resolves at `stop()`: ends a back-off wait at once. */
   #stopped!: () => void;
   readonly #whenStopped = new Promise<void>((resolve) => (this.#stopped = resolve));
@@ -193,11 +195,15 @@ export class Producer {
           // A queue's running limit or a rate limit gets free slots only: a job claimed ahead into the
           // local queue would hold a place of the whole fleet's while waiting here (or start later
           // than its claim, in a burst). A key's place is held for that key alone: claimed ahead.
-          const limited = { queues: flow.queues, limit: flow.ahead ? want : this.#ports.freeSlots() - this.#queued.length };
+          this.#limitedFirst = !this.#limitedFirst;
+          const limited = { queues: flow.queues, limit: flow.ahead ? want : this.#ports.freeSlots() - this.#queued.length, first: this.#limitedFirst };
           const jobs = await claimJobs(this.#pools.claims, this.#opts.t, this.#opts.workerId, this.#opts.queues, want, this.#opts.leaseSeconds, limited);
           failures = 0;
           if (jobs.length === want) this.#supply = 'maybe';
-          else if (flow.rated) {
+          // A place freed elsewhere under a limit is announced by the worker holding it, but not
+          // always (a rescued lease, a reading a second old): with limited queues, look every second.
+          if (flow.queues.length > 0) waitMs = Math.min(waitMs, 1000);
+          if (jobs.length < want && flow.rated) {
             // A rate window lets the next claim through when its oldest claim leaves it: no notification says so.
             const opening = await nextRateOpening(this.#pools.reads, this.#opts.t, flow.queues);
             if (opening !== null) waitMs = Math.min(waitMs, opening + 5);

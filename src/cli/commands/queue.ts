@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { resolveSchema } from '../../config/schema-name.js';
 import { openConnection } from '../../db/connection.js';
 import { ValidationError } from '../../errors.js';
-import { validateKeyLimits, validateQueueLimits, type KeyLimits, type QueueLimits, type RateLimit } from '../../jobs/queue-limits.js';
+import { checkName, validateKeyLimits, validateQueueLimits, type KeyLimits, type QueueLimits, type RateLimit } from '../../jobs/queue-limits.js';
 import { queueExists, readKnownQueues, schemaNames, type QueueSettings, type QueueState } from '../../store/index.js';
 import { heldBackText, limitsText, table } from '../../status/format.js';
 import { databaseOptions, jsonOption, printJson, withManager } from '../common.js';
@@ -160,7 +160,7 @@ export function queueCommands(y: Argv) {
       }).positional('queue', nameArg).positional('key', { type: 'string', demandOption: true, describe: 'Concurrency key' })
         .example('$0 queue key-limits emails tenant-7 --concurrency 1', 'one job of tenant-7 at a time'),
       async (argv) => {
-        const [name, key] = [String(argv.queue), String(argv.key)];
+        const [name, key] = [String(argv.queue), checkName(String(argv.key), 'key', 'a concurrency key')];
         const limits = limitsFromArgs(argv as LimitArgs, 'key');
         await withManager(argv, async (jobs, url) => {
           if (!argv.create) await mustBeKnown(url, argv.schema, name);
