@@ -1,3 +1,4 @@
+import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { ValidationError, type NewJob } from '../../src/index.js';
 import { useWorkerHarness } from '../support/harness.js';
@@ -143,6 +144,30 @@ describe('flow control', () => {
     await harness.jobs.setQueueLimits('held', { rateLimit: { limit: 1, periodSeconds: 60 } });
     await db.sql`INSERT INTO taiat_rate_claims (queue, concurrency_key, claimed_at) VALUES ('held', 'acme', now())`;
     expect((await why(a!)).heldBy).toMatchObject({ reason: 'rate-limit' });
+  });
+
+  it('a claim that waited for its queue\'s lock hands out whole leases, counted from when it got the lock', async () => {
+    await harness.jobs.setQueueLimits('slow', { concurrency: 5 });
+    await harness.jobs.createJob(job('slow', 1));
+    const other = postgres(db.url, { max: 1, onnotice: () => {} });
+    let locked!: () => void;
+    const ready = new Promise<void>((r) => (locked = r));
+    const holder = other.begin(async (tx) => {
+      await tx`SELECT 1 FROM taiat_queues WHERE name = 'slow' FOR UPDATE`; // a long lock holder (an open psql session, say)
+      locked();
+      await new Promise((r) => setTimeout(r, 1500));
+    });
+    try {
+      await ready;
+      const [claimed] = await db.sql`
+        SELECT lease_expires_at > clock_timestamp() AS alive, lease_expires_at - started_at AS ahead
+          FROM taiat_claim_limited(ARRAY['slow']::varchar[], 'w1', 1, 1)`;
+      // Leased for 1 s from the lock, not from the statement's start 1.5 s earlier (spent at once).
+      expect(claimed).toMatchObject({ alive: true });
+    } finally {
+      await holder;
+      await other.end();
+    }
   });
 
   it('refuses bad limits, naming the field, and changes nothing', async () => {
