@@ -64,7 +64,7 @@ async function claimLimited(sql: Sql, t: SchemaNames, workerId: string, limited:
 
 /** The claim of the queues without flow control: one statement. */
 async function claimOpen(sql: Sql, t: SchemaNames, workerId: string, queues: string[], left: number, leaseSeconds: number): Promise<Job[]> {
-  if (left <= 0) return [];
+  if (left <= 0 || queues.length === 0) return [];
   // One queue keeps the index scan ordered (no sort); `= ANY` over several queues needs a sort.
   // Either way the queues with flow control are left out, checked once per statement.
   const queueFilter = queues.length === 1

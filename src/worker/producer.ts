@@ -197,7 +197,10 @@ export class Producer {
           // than its claim, in a burst). A key's place is held for that key alone: claimed ahead.
           this.#limitedFirst = !this.#limitedFirst;
           const limited = { queues: flow.queues, limit: flow.ahead ? want : this.#ports.freeSlots() - this.#queued.length, first: this.#limitedFirst };
-          const jobs = await claimJobs(this.#pools.claims, this.#opts.t, this.#opts.workerId, this.#opts.queues, want, this.#opts.leaseSeconds, limited);
+          // The queues known to be limited are left to the limited claim (a queue whose limits went
+          // meanwhile is claimed by neither for at most a second, until the next reading).
+          const open = flow.queues.length === 0 ? this.#opts.queues : this.#opts.queues.filter((q) => !flow.queues.includes(q));
+          const jobs = await claimJobs(this.#pools.claims, this.#opts.t, this.#opts.workerId, open, want, this.#opts.leaseSeconds, limited);
           failures = 0;
           if (jobs.length === want) this.#supply = 'maybe';
           // A place freed elsewhere under a limit is announced by the worker holding it, but not
