@@ -1,5 +1,5 @@
 --! Previous: sha1:ae821ad9a7fc07490e390a6c7bcf8051a27985bd
---! Hash: sha1:edd9732df782ca5704cc53b7a88ad409463e28f2
+--! Hash: sha1:1777d204959ff3084bc8b1ce8612a8886fbc5cc2
 
 -- Flow control: paused queues, limits on running jobs per queue and per concurrency key, and
 -- rate limits on claims. Limits are kept by the claim, in the database: a claim of a queue with
@@ -113,6 +113,7 @@ DECLARE
   rated boolean;
   keyed_ids varchar[];
   keyless_ids varchar[];
+  picked varchar[];
   qname varchar;
 BEGIN
   -- Each queue's row is locked only when its turn comes (in name order: no two claimers deadlock),
@@ -137,24 +138,13 @@ BEGIN
     rated := q.rate_limit IS NOT NULL OR q.key_rate_limit IS NOT NULL
              OR (q.has_key_limits AND EXISTS (SELECT 1 FROM taiat_queue_keys WHERE queue = q.name AND rate_limit IS NOT NULL));
 
+    -- The jobs to claim, locked (SKIP LOCKED: never waiting for another claimer's rows).
     IF NOT by_key THEN
-      RETURN QUERY WITH ready AS (
+      picked := ARRAY(
         SELECT id FROM taiat_jobs
          WHERE status = 'pending' AND pending_dependencies = 0 AND run_at <= now() AND queue = q.name
          ORDER BY priority DESC, run_at, id LIMIT cap
-         FOR UPDATE SKIP LOCKED
-      ), claimed AS (
-        UPDATE taiat_jobs j
-           SET status = 'running', lease_owner = worker, lease_expires_at = clock_timestamp() + make_interval(secs => lease_seconds),
-               attempts = j.attempts + 1, started_at = now(), updated_at = now(), cancel_requested_at = NULL,
-               unique_slot = CASE WHEN j.unique_while = 'pending' THEN NULL ELSE j.unique_slot END
-         WHERE j.id = ANY(ARRAY(SELECT id FROM ready))
-        RETURNING j.*
-      ), logged AS (
-        INSERT INTO taiat_rate_claims (queue, concurrency_key, claimed_at)
-        SELECT c.queue, c.concurrency_key, at FROM claimed c WHERE rated
-      )
-      SELECT * FROM claimed;
+         FOR UPDATE SKIP LOCKED);
     ELSE
       -- The keys with ready jobs, one index probe each (a loose index scan), what each may still
       -- start (its running limit less its running jobs, its rate limit less its window), and the
@@ -205,24 +195,24 @@ BEGIN
           UPDATE taiat_queues SET keyless_seen = cardinality(keyless_ids) > 0, keyless_checked_at = at WHERE name = q.name;
         END IF;
       END IF;
-      RETURN QUERY WITH picked AS (
+      picked := ARRAY(
         SELECT j.id FROM taiat_jobs j
          WHERE j.id = ANY(keyed_ids || keyless_ids) AND j.status = 'pending' AND j.pending_dependencies = 0
          ORDER BY j.priority DESC, j.run_at, j.id LIMIT cap
-         FOR UPDATE SKIP LOCKED
-      ), claimed AS (
-        UPDATE taiat_jobs j
-           SET status = 'running', lease_owner = worker, lease_expires_at = clock_timestamp() + make_interval(secs => lease_seconds),
-               attempts = j.attempts + 1, started_at = now(), updated_at = now(), cancel_requested_at = NULL,
-               unique_slot = CASE WHEN j.unique_while = 'pending' THEN NULL ELSE j.unique_slot END
-         WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
-        RETURNING j.*
-      ), logged AS (
-        INSERT INTO taiat_rate_claims (queue, concurrency_key, claimed_at)
-        SELECT c.queue, c.concurrency_key, at FROM claimed c WHERE rated
-      )
-      SELECT * FROM claimed;
+         FOR UPDATE SKIP LOCKED);
     END IF;
+    RETURN QUERY WITH claimed AS (
+      UPDATE taiat_jobs j
+         SET status = 'running', lease_owner = worker, lease_expires_at = clock_timestamp() + make_interval(secs => lease_seconds),
+             attempts = j.attempts + 1, started_at = now(), updated_at = now(), cancel_requested_at = NULL,
+             unique_slot = CASE WHEN j.unique_while = 'pending' THEN NULL ELSE j.unique_slot END
+       WHERE j.id = ANY(picked)
+      RETURNING j.*
+    ), logged AS (
+      INSERT INTO taiat_rate_claims (queue, concurrency_key, claimed_at)
+      SELECT c.queue, c.concurrency_key, at FROM claimed c WHERE rated
+    )
+    SELECT * FROM claimed;
     GET DIAGNOSTICS n = ROW_COUNT;
     left_over := left_over - n;
     IF rated THEN

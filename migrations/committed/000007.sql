@@ -1,5 +1,5 @@
---! Previous: sha1:edd9732df782ca5704cc53b7a88ad409463e28f2
---! Hash: sha1:42f193ec04d08c14db962555d67b06fa68621f02
+--! Previous: sha1:1777d204959ff3084bc8b1ce8612a8886fbc5cc2
+--! Hash: sha1:6b710499315f4af102a52edce5e2ec14c3e339d8
 
 -- Creating jobs from SQL (taiat_create_jobs, and createJobs in an application's transaction)
 -- learns concurrencyKey, with the library's rule (a non-empty string of at most 200 characters),
