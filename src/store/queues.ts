@@ -114,6 +114,12 @@ export async function setQueueLimits(sql: Sql, t: SchemaNames, name: string, lim
         source = EXCLUDED.source, updated_at = now()
       RETURNING q.name)
     SELECT pg_notify(${t.readyChannel}, name) FROM changed`;
+  // A queue left without a rate limit (and no key of its own with one) keeps no claim log: the
+  // claims that pruned it no longer run.
+  await sql`
+    DELETE FROM ${sql(t.rateClaims)} c USING ${sql(t.queues)} q
+     WHERE c.queue = ${name} AND q.name = c.queue AND q.rate_limit IS NULL AND q.key_rate_limit IS NULL
+       AND NOT EXISTS (SELECT 1 FROM ${sql(t.queueKeys)} k WHERE k.queue = q.name AND k.rate_limit IS NOT NULL)`;
 }
 
 /**

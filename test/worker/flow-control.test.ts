@@ -144,6 +144,9 @@ describe('flow control', () => {
     await harness.jobs.setQueueLimits('held', { rateLimit: { limit: 1, periodSeconds: 60 } });
     await db.sql`INSERT INTO taiat_rate_claims (queue, concurrency_key, claimed_at) VALUES ('held', 'acme', now())`;
     expect((await why(a!)).heldBy).toMatchObject({ reason: 'rate-limit' });
+    // Its rate limit removed, the queue keeps no claim log (nothing would prune it any more).
+    await harness.jobs.setQueueLimits('held', { rateLimit: null });
+    expect(await db.sql`SELECT 1 FROM taiat_rate_claims WHERE queue = 'held'`).toHaveLength(0);
   });
 
   it('a claim that waited for its queue\'s lock hands out whole leases, counted from when it got the lock', async () => {
