@@ -149,6 +149,20 @@ describe('flow control', () => {
     expect(await db.sql`SELECT 1 FROM taiat_rate_claims WHERE queue = 'held'`).toHaveLength(0);
   });
 
+  it('a limited queue with a backlog does not take every free slot from the worker\'s other queues', async () => {
+    await harness.jobs.setQueueLimits('bulk', { concurrency: 1000 });
+    await harness.jobs.createJobs(Array.from({ length: 300 }, (_, n) => job('bulk', n)));
+    const started: string[] = [];
+    await harness.startWorker({ agents: { work: async (_p, ctx) => { started.push(ctx.job.queue); await new Promise((r) => setTimeout(r, 50)); return null; } },
+      queues: ['bulk', 'urgent'], maxConcurrentJobs: 4 });
+    await waitFor(() => started.length >= 4, 'the bulk queue to start');
+    const urgent = await harness.jobs.createJob(job('urgent', 1));
+    // Claims alternate which kind goes first: the other queue's job starts long before bulk drains (300 x 50 ms / 4 slots).
+    await waitFor(() => started.includes('urgent'), 'the other queue\'s job to start', 2000);
+    expect((await db.sql`SELECT count(*)::int AS n FROM taiat_jobs WHERE queue = 'bulk'`)[0]!.n).toBeGreaterThan(100);
+    await harness.finished(urgent.id);
+  }, 30_000);
+
   it('a claim that waited for its queue\'s lock hands out whole leases, counted from when it got the lock', async () => {
     await harness.jobs.setQueueLimits('slow', { concurrency: 5 });
     await harness.jobs.createJob(job('slow', 1));
