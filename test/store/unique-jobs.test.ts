@@ -11,6 +11,38 @@ const live = async (key: string) => (await db.sql`SELECT id, status FROM taiat_j
 const claim = (id: string) => db.sql`UPDATE taiat_jobs SET status = 'running', lease_owner = 'w', lease_expires_at = now() + interval '1 minute', attempts = 1,
   unique_slot = CASE WHEN unique_while = 'pending' THEN NULL ELSE unique_slot END WHERE id = ${id}`;
 
+/**
+ * A creator on a connection of its own that inserts `rows` (holding their keys) and commits only
+ * when released: `withRacer` starts `create` while the racer holds its keys, lets
+ * the racer commit 300 ms later, and returns what `create` returned.
+ */
+async function withRacer<T>(rows: { id: string; key: string }[], create: () => Promise<T>): Promise<T> {
+  const other = postgres(db.url, { max: 1, onnotice: () => {} });
+  let inserted!: () => void;
+  let commit!: () => void;
+  const ready = new Promise<void>((r) => (inserted = r));
+  const gate = new Promise<void>((r) => (commit = r));
+  const racer = other.begin(async (tx) => {
+    for (const { id, key } of rows) {
+      await tx`INSERT INTO taiat_jobs (id, job_type, name, unique_key, unique_while, unique_slot) VALUES (${id}, 'task', 'racer', ${key}, 'pending', ${key})`;
+    }
+    inserted();
+    await gate;
+  });
+  try {
+    await ready;
+    // Its insert waits for the racer's transaction, and its snapshot predates the racer's commit.
+    const mine = create();
+    await new Promise((r) => setTimeout(r, 300));
+    commit();
+    await racer;
+    return await mine;
+  } finally {
+    commit();
+    await other.end();
+  }
+}
+
 describe('unique jobs', () => {
   it('while pending (the default): a second create returns the pending job; once it started, a new one is created', async () => {
     const first = await harness.jobs.createJob(keyed('report:1', { payload: { v: 1 } }));
@@ -87,60 +119,20 @@ describe('unique jobs', () => {
   });
 
   it('answers a key taken by a creator that commits while the create waits on it with that creator\'s job', async () => {
-    const other = postgres(db.url, { max: 1, onnotice: () => {} });
-    let inserted!: () => void;
-    let commit!: () => void;
-    const ready = new Promise<void>((r) => (inserted = r));
-    const gate = new Promise<void>((r) => (commit = r));
-    const racer = other.begin(async (tx) => {
-      await tx`INSERT INTO taiat_jobs (id, job_type, name, unique_key, unique_while, unique_slot) VALUES ('racer', 'task', 'racer', 'race', 'pending', 'race')`;
-      inserted();
-      await gate;
-    });
-    try {
-      await ready;
-      // Its insert waits for the racer's transaction, and its snapshot predates the racer's commit.
-      const mine = harness.jobs.createJob(keyed('race'));
-      await new Promise((r) => setTimeout(r, 300));
-      commit();
-      await racer;
-      expect(await mine).toMatchObject({ id: 'racer', deduplicated: true, uniqueKey: 'race' });
-      expect((await live('race')).map((r) => r.id)).toEqual(['racer']);
-    } finally {
-      commit();
-      await other.end();
-    }
+    const mine = await withRacer([{ id: 'racer', key: 'race' }], () => harness.jobs.createJob(keyed('race')));
+    expect(mine).toMatchObject({ id: 'racer', deduplicated: true, uniqueKey: 'race' });
+    expect((await live('race')).map((r) => r.id)).toEqual(['racer']);
   });
 
   it('a call some of whose keys a racer takes meanwhile: the others created, those answered with the racer\'s jobs', async () => {
-    const other = postgres(db.url, { max: 1, onnotice: () => {} });
-    let inserted!: () => void;
-    let commit!: () => void;
-    const ready = new Promise<void>((r) => (inserted = r));
-    const gate = new Promise<void>((r) => (commit = r));
-    const racer = other.begin(async (tx) => {
-      await tx`INSERT INTO taiat_jobs (id, job_type, name, unique_key, unique_while, unique_slot)
-               VALUES ('racer-b', 'task', 'racer', 'mix-b', 'pending', 'mix-b'), ('racer-d', 'task', 'racer', 'mix-d', 'pending', 'mix-d')`;
-      inserted();
-      await gate;
-    });
-    try {
-      await ready;
-      const mine = harness.jobs.createJobs(['mix-a', 'mix-b', 'mix-c', 'mix-d', 'mix-a'].map((k) => keyed(k)));
-      await new Promise((r) => setTimeout(r, 300));
-      commit();
-      await racer;
-      const [a, b, c, d, a2] = await mine;
-      expect([a, c].map((j) => j!.deduplicated)).toEqual([undefined, undefined]);
-      expect(b).toMatchObject({ id: 'racer-b', deduplicated: true, uniqueKey: 'mix-b' });
-      expect(d).toMatchObject({ id: 'racer-d', deduplicated: true, uniqueKey: 'mix-d' });
-      expect(a2).toMatchObject({ id: a!.id, deduplicated: true });
-      const rows = await db.sql`SELECT unique_key, id FROM taiat_jobs WHERE unique_key LIKE 'mix-%' ORDER BY unique_key`;
-      expect(rows.map((r) => [r.unique_key, r.id])).toEqual([['mix-a', a!.id], ['mix-b', 'racer-b'], ['mix-c', c!.id], ['mix-d', 'racer-d']]);
-    } finally {
-      commit();
-      await other.end();
-    }
+    const [a, b, c, d, a2] = await withRacer([{ id: 'racer-b', key: 'mix-b' }, { id: 'racer-d', key: 'mix-d' }],
+      () => harness.jobs.createJobs(['mix-a', 'mix-b', 'mix-c', 'mix-d', 'mix-a'].map((k) => keyed(k))));
+    expect([a, c].map((j) => j!.deduplicated)).toEqual([undefined, undefined]);
+    expect(b).toMatchObject({ id: 'racer-b', deduplicated: true, uniqueKey: 'mix-b' });
+    expect(d).toMatchObject({ id: 'racer-d', deduplicated: true, uniqueKey: 'mix-d' });
+    expect(a2).toMatchObject({ id: a!.id, deduplicated: true });
+    const rows = await db.sql`SELECT unique_key, id FROM taiat_jobs WHERE unique_key LIKE 'mix-%' ORDER BY unique_key`;
+    expect(rows.map((r) => [r.unique_key, r.id])).toEqual([['mix-a', a!.id], ['mix-b', 'racer-b'], ['mix-c', c!.id], ['mix-d', 'racer-d']]);
   });
 
   it('shows the key in the job, its history, and the audit view', async () => {
