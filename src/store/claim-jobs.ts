@@ -28,7 +28,7 @@ type ClaimedRow = [
 export interface LimitedClaim {
   /** The worker's queues that had flow control at its last look (`readControlledQueues`). */
   queues: string[];
-  /** At most this many of them: no more than free slots, for a job claimed early holds its limit's place. */
+  /** At most this many of them (free slots under a running or rate limit: a job claimed ahead holds its place). */
   limit: number;
   /** Claimed before the queues without flow control (the producer alternates). */
   first: boolean;
