@@ -39,6 +39,9 @@ export interface KeyedLimitResult {
   samples: number;
   sampleGapMs: number;
   maxPerKey: number;
+  /** With --pgss, on the first run: each half's costliest statements. */
+  limitedPgss?: unknown[];
+  unlimitedPgss?: unknown[];
 }
 
 function samplerWatch(db: BenchDatabase, keyLimit?: number): DrainWatch {
@@ -121,6 +124,7 @@ export async function keyedLimit(run: number): Promise<KeyedLimitResult | null> 
     samples: Number(limited.watched?.samples ?? 0),
     sampleGapMs: Number(limited.watched?.sampleGapMs ?? 0),
     maxPerKey: Number(limited.watched?.maxPerKey ?? 0),
+    ...(limited.pgss ? { limitedPgss: limited.pgss, unlimitedPgss: unlimited.pgss } : {}),
   };
 }
 
