@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   'TAIAT_EMBEDDED_POSTGRES',
   'TAIAT_MODULE_LOAD_FAILED',
   'TAIAT_SCHEDULE_NOT_FOUND',
+  'TAIAT_UNAUTHORIZED',
+  'TAIAT_FORBIDDEN',
 ] as const;
 
 export type TaiatErrorCode = (typeof ERROR_CODES)[number];
@@ -103,5 +105,19 @@ export class SchemaNotCurrentError extends TaiatError {
       `the taiat schema is not current (missing: ${missing.join(', ')}); run \`taiat init\``,
     );
     this.missing = missing;
+  }
+}
+
+/** A dashboard request without valid credentials (HTTP 401). */
+export class UnauthorizedError extends TaiatError {
+  constructor(message = 'authentication required') {
+    super('TAIAT_UNAUTHORIZED', message);
+  }
+}
+
+/** A dashboard request refused whoever makes it: an action in read-only mode, a failed CSRF check (HTTP 403). */
+export class ForbiddenError extends TaiatError {
+  constructor(message: string) {
+    super('TAIAT_FORBIDDEN', message);
   }
 }

@@ -9,7 +9,7 @@ const SRC = path.resolve(import.meta.dirname, '../src');
 
 /** Folder (relative to src, '.' for the root files) -> folders its modules may import. */
 const MAY_IMPORT: Record<string, readonly string[]> = {
-  '.': ['config', 'jobs', 'db', 'store', 'manager', 'worker', 'status'],
+  '.': ['config', 'jobs', 'db', 'store', 'manager', 'worker', 'status', 'dashboard'],
   config: ['.'],
   driver: ['db'],
   jobs: ['.'],
@@ -19,8 +19,12 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   worker: ['.', 'config', 'jobs', 'db', 'store'],
   status: ['.', 'config', 'db', 'store'],
   demo: ['worker'],
-  cli: ['.', 'config', 'jobs', 'db', 'store', 'manager', 'worker', 'status', 'demo', 'cli/commands'],
-  'cli/commands': ['.', 'cli', 'config', 'db', 'jobs', 'store', 'status'],
+  dashboard: ['.', 'config', 'jobs', 'db', 'store', 'manager', 'status'],
+  // The page, bundled for the browser: nothing of the server's.
+  'dashboard/client': ['dashboard/client/pages'],
+  'dashboard/client/pages': ['dashboard/client'],
+  cli: ['.', 'config', 'jobs', 'db', 'store', 'manager', 'worker', 'status', 'demo', 'cli/commands', 'dashboard'],
+  'cli/commands': ['.', 'cli', 'config', 'db', 'jobs', 'store', 'status', 'dashboard'],
 };
 
 /** Where statements may be written: the store, and the embedded server's own administration. */

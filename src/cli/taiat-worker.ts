@@ -32,6 +32,8 @@ export async function main(args: string[]): Promise<void> {
       status: { type: 'boolean', default: false, describe: 'Print the status of the system and exit (no worker starts)' },
       json: { type: 'boolean', default: false, describe: 'With --status: print one JSON object' },
       'metrics-port': { type: 'number', describe: 'Serve Prometheus /metrics and /healthz on this port' },
+      'dashboard-port': { type: 'number', describe: 'Also serve the web dashboard on this port' },
+      'dashboard-host': { type: 'string', default: '127.0.0.1', describe: 'With --dashboard-port: the address (off loopback only with credentials, see docs/dashboard.md)' },
     })
     .example('$0 --agents ./dist/agents.js --max-concurrent-jobs 8', 'run jobs with your agents')
     .example('$0 --status --json', 'print what is pending, running, failed, and which workers are alive')
@@ -96,6 +98,12 @@ export async function main(args: string[]): Promise<void> {
       const metrics = await serveMetrics(createWorkerMetrics(worker, worker.sql, argv.maxConcurrentJobs), worker.sql, argv.metricsPort);
       logger.info({ port: metrics.port }, 'serving /metrics and /healthz');
       worker.once('worker:stopped', () => void metrics.close());
+    }
+    if (argv.dashboardPort !== undefined) {
+      const { serveDashboard } = await import('../dashboard/serve.js');
+      const dashboard = await serveDashboard({ databaseUrl: url, schema: argv.schema, host: argv.dashboardHost, port: argv.dashboardPort, logger });
+      logger.info({ url: dashboard.url }, `dashboard at ${dashboard.url}`);
+      worker.once('worker:stopped', () => void dashboard.close());
     }
     if (argv.once) {
       await worker.idle();

@@ -8,6 +8,7 @@ import { surviveLostConnections } from './lost-connections.js';
 import { embeddedCommand } from './commands/embedded.js';
 import { scheduleCommands } from './commands/schedule.js';
 import { queueCommands } from './commands/queue.js';
+import { dashboardCommand } from './commands/dashboard.js';
 
 function initCommand(y: Argv) {
   return y.command(
@@ -79,6 +80,7 @@ export async function main(args: string[]): Promise<void> {
   pruneCommand(cli);
   scheduleCommands(cli);
   queueCommands(cli);
+  dashboardCommand(cli);
   statusCommand(cli);
   try {
     await cli.parseAsync();

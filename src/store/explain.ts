@@ -41,7 +41,8 @@ export interface Explanation {
   heldBy: FlowHold | null;
 }
 
-function stateOf(row: { status: string; pending_dependencies: number | null; run_at: Date; is_future: boolean }): JobState {
+/** A job's state from its row (and its live row's `pending_dependencies`, `run_at > now()`). */
+export function stateOf(row: { status: string; pending_dependencies: number | null; is_future: boolean }): JobState {
   if (row.status !== 'pending') return row.status as JobState;
   if ((row.pending_dependencies ?? 0) > 0) return 'blocked';
   return row.is_future ? 'scheduled' : 'ready';

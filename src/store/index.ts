@@ -59,3 +59,12 @@ export { databaseAnswers } from './ping.js';
 // The names of an instance: its schema's tables, channels and locks.
 export { schemaNames } from './schema-names.js';
 export type { SchemaNames } from './schema-names.js';
+export { searchJobs, selectJobIds, decodeCursor } from './job-search.js';
+export type { JobCursor } from './job-search.js';
+export type { JobFilter, JobPage } from './job-search.js';
+export { readJobGraph, readBlastRadius, readCancelPreview } from './job-graph.js';
+export type { JobGraph, GraphNode, GraphEdge } from './job-graph.js';
+export { rollUpFinishedMinutes, readFinishedSeries } from './finished-minutes.js';
+export type { FinishedBucket } from './finished-minutes.js';
+export { recordAction, readActions } from './dashboard-actions.js';
+export type { DashboardAction } from './dashboard-actions.js';

@@ -21,6 +21,10 @@ export interface SchemaNames {
   readonly queues: string;
   readonly queueKeys: string;
   readonly rateClaims: string;
+  /** The dashboard's record of actions taken through it. */
+  readonly actions: string;
+  /** Finished jobs per minute and status, rolled up from history for the dashboard's charts. */
+  readonly finishedMinutes: string;
   /** The function claiming jobs of queues with flow control. */
   readonly claimLimited: string;
   /** NOTIFY channel: jobs became ready (payload: the queue). */
@@ -31,11 +35,11 @@ export interface SchemaNames {
   lockKey(purpose: LockPurpose): string;
 }
 
-export type LockPurpose = 'prune' | 'migrate';
+export type LockPurpose = 'prune' | 'migrate' | 'rollup';
 
 // The default schema keeps the keys taiat always used, so that workers of two versions still take
 // turns during a rolling upgrade; other schemas key on a hash of their name.
-const LEGACY_LOCK_KEYS: Record<LockPurpose, string> = { prune: '7211390', migrate: '8002161' };
+const LEGACY_LOCK_KEYS: Record<LockPurpose, string> = { prune: '7211390', migrate: '8002161', rollup: '7211391' };
 
 function hashedLockKey(schema: string, purpose: LockPurpose): string {
   return createHash('sha256').update(`taiat:${schema}:${purpose}`).digest().readBigInt64BE(0).toString();
@@ -63,6 +67,8 @@ export function schemaNames(schema: string = DEFAULT_SCHEMA): SchemaNames {
       queues: `${schema}.taiat_queues`,
       queueKeys: `${schema}.taiat_queue_keys`,
       rateClaims: `${schema}.taiat_rate_claims`,
+      actions: `${schema}.taiat_dashboard_actions`,
+      finishedMinutes: `${schema}.taiat_finished_minutes`,
       claimLimited: `${schema}.taiat_claim_limited`,
       readyChannel: channel('taiat_jobs_ready'),
       cancelChannel: channel('taiat_jobs_cancel'),

@@ -1,0 +1,18 @@
+import type { Hono } from 'hono';
+import type { Sql } from '../db/connection.js';
+import type { JobManager } from '../manager/job-manager.js';
+import type { SchemaNames } from '../store/index.js';
+import type { SecurityVariables } from './security.js';
+
+/** What every route of one dashboard handler shares. */
+export interface DashboardContext {
+  /** The dashboard's reads (its own pool). */
+  sql: Sql;
+  t: SchemaNames;
+  /** Actions go through the library's API, as a program's would. */
+  jobs: JobManager;
+  readOnly: boolean;
+  csrfToken: string;
+}
+
+export type DashboardApp = Hono<{ Variables: SecurityVariables }>;

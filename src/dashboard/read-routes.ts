@@ -1,0 +1,80 @@
+import { parseOptions } from '../config/parse-options.js';
+import { JobNotFoundError } from '../errors.js';
+import {
+  explainJob, readActions, readBlastRadius, readCancelPreview, readFinishedSeries, readJobGraph, rollUpFinishedMinutes, searchJobs, selectJobIds,
+} from '../store/index.js';
+import { readStatus } from '../status/status.js';
+import { VERSION } from '../version.js';
+import type { DashboardApp, DashboardContext } from './context.js';
+import { graphQuerySchema, parseJobListQuery, wholeGraphQuerySchema } from './requests.js';
+
+/** The GET routes: everything the pages show. */
+export function readRoutes(app: DashboardApp, ctx: DashboardContext): void {
+  const { sql, t } = ctx;
+
+  app.get('/api/session', (c) => c.json({ actor: c.get('actor'), readOnly: ctx.readOnly, csrfToken: ctx.csrfToken, schema: t.schema, version: VERSION }));
+
+  app.get('/api/overview', async (c) => {
+    // Best effort: a reader without write rights still gets the figures (the last minutes counted from history).
+    await rollUpFinishedMinutes(sql, t).catch(() => undefined);
+    const [status, lastHour, lastDay] = await Promise.all([
+      readStatus(sql, { schema: t.schema }),
+      readFinishedSeries(sql, t, 60, 1),
+      readFinishedSeries(sql, t, 24 * 60, 60),
+    ]);
+    return c.json({ status, perMinute: lastHour, perHour: lastDay });
+  });
+
+  app.get('/api/jobs', async (c) => {
+    const { filter, limit, after } = parseJobListQuery(c.req.query());
+    return c.json(await searchJobs(sql, t, filter, limit, after));
+  });
+
+  // How many jobs a filter selects (what a bulk action will confirm), counted up to 10,000.
+  app.get('/api/jobs/count', async (c) => {
+    const { filter } = parseJobListQuery(c.req.query());
+    const ids = await selectJobIds(sql, t, filter, 10_000);
+    return c.json({ count: Math.min(ids.length, 10_000), more: ids.length > 10_000 });
+  });
+
+  app.get('/api/jobs/:id', async (c) => {
+    const id = c.req.param('id');
+    const explanation = await explainJob(sql, t, id);
+    if (!explanation) throw new JobNotFoundError(id);
+    const finishedBadly = explanation.state === 'failed' || explanation.state === 'cancelled';
+    const [children, blastRadius, actions] = await Promise.all([
+      searchJobs(sql, t, { parentId: id }, 100),
+      finishedBadly ? readBlastRadius(sql, t, id, 200) : null,
+      readActions(sql, t, { target: id, limit: 100 }),
+    ]);
+    return c.json({ job: explanation.job, explanation, children: children.jobs, blastRadius, actions });
+  });
+
+  app.get('/api/jobs/:id/graph', async (c) => {
+    const q = parseOptions(graphQuerySchema, c.req.query(), '');
+    const graph = await readJobGraph(sql, t, c.req.param('id'), { depth: q.depth, maxNodes: q.max });
+    if (!graph) throw new JobNotFoundError(c.req.param('id'));
+    return c.json(graph);
+  });
+
+  // A whole graph: every job linked to this one, however far (bounded by `max`).
+  app.get('/api/graph/:id', async (c) => {
+    const q = parseOptions(wholeGraphQuerySchema, c.req.query(), '');
+    const graph = await readJobGraph(sql, t, c.req.param('id'), { depth: 100_000, maxNodes: q.max });
+    if (!graph) throw new JobNotFoundError(c.req.param('id'));
+    return c.json(graph);
+  });
+
+  app.get('/api/jobs/:id/cancel-preview', async (c) => c.json(await readCancelPreview(sql, t, c.req.param('id'), 200)));
+
+  app.get('/api/queues', async (c) => c.json(await ctx.jobs.listQueues()));
+
+  app.get('/api/workers', async (c) => {
+    const status = await readStatus(sql, { schema: t.schema });
+    return c.json({ ...status.workers, running: status.running.byWorker });
+  });
+
+  app.get('/api/schedules', async (c) => c.json(await ctx.jobs.listSchedules()));
+
+  app.get('/api/actions', async (c) => c.json(await readActions(sql, t, { target: c.req.query('target') || undefined, limit: 200 })));
+}

@@ -1,0 +1,94 @@
+import type { Sql } from '../db/connection.js';
+import type { AllJobsView } from '../db/schema.js';
+import type { Job, JobStatus, JsonValue } from '../jobs/model.js';
+import { jobFromRow } from './job-row.js';
+import type { SchemaNames } from './schema-names.js';
+
+/** What the dashboard's job list (and its bulk actions) select, every field optional. */
+export interface JobFilter {
+  status?: JobStatus | undefined;
+  queue?: string | undefined;
+  jobType?: string | undefined;
+  /** Jobs whose name starts with this. */
+  name?: string | undefined;
+  /** Created at or after / before. */
+  since?: Date | undefined;
+  until?: Date | undefined;
+  /** JSON the payload (or result) contains (`@>`): `{"customer": 42}` matches any payload with that key and value. */
+  payload?: Record<string, JsonValue> | undefined;
+  result?: Record<string, JsonValue> | undefined;
+  /** Children of this job (created by it with `parentId`). */
+  parentId?: string | undefined;
+  /** Only live jobs or only finished ones (default both). */
+  location?: 'live' | 'history' | undefined;
+}
+
+/** A page of jobs, newest first, and the cursor of the next page (null on the last one). */
+export interface JobPage {
+  jobs: Job[];
+  next: string | null;
+}
+
+/** Where a page ends: the last row's creation time (to the microsecond: a graph's jobs share one) and id. */
+export interface JobCursor {
+  createdAt: string;
+  id: string;
+}
+
+const CURSOR_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
+
+/** The keyset cursor, opaque to callers. */
+function encodeCursor(c: JobCursor): string {
+  return Buffer.from(JSON.stringify([c.createdAt, c.id])).toString('base64url');
+}
+
+/** Decodes a cursor; null when it is not one (the caller reports the field). */
+export function decodeCursor(cursor: string): JobCursor | null {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[0] !== 'string' || typeof parsed[1] !== 'string') return null;
+    return CURSOR_TIME.test(parsed[0]) ? { createdAt: parsed[0], id: parsed[1] } : null;
+  } catch {
+    return null;
+  }
+}
+
+function conditions(sql: Sql, f: JobFilter) {
+  const parts = [sql`true`];
+  if (f.status) parts.push(sql`status = ${f.status}`);
+  if (f.queue) parts.push(sql`queue = ${f.queue}`);
+  if (f.jobType) parts.push(sql`job_type = ${f.jobType}`);
+  if (f.name) parts.push(sql`name LIKE ${escapeLike(f.name) + '%'}`);
+  if (f.since) parts.push(sql`created_at >= ${f.since}`);
+  if (f.until) parts.push(sql`created_at < ${f.until}`);
+  if (f.payload) parts.push(sql`payload @> ${sql.json(f.payload as never)}`);
+  if (f.result) parts.push(sql`result @> ${sql.json(f.result as never)}`);
+  if (f.parentId) parts.push(sql`parent_id = ${f.parentId}`);
+  if (f.location) parts.push(sql`location = ${f.location}`);
+  return parts.reduce((a, b) => sql`${a} AND ${b}`);
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/**
+ * Jobs matching the filter, live and finished, newest first (creation time, then id), `limit` per
+ * page; `after` is the previous page's `next`. Keyset pagination: a page costs the same deep in
+ * the list as at its top (each table's created_at index, merged).
+ */
+export async function searchJobs(sql: Sql, t: SchemaNames, filter: JobFilter, limit: number, after?: JobCursor): Promise<JobPage> {
+  const rows = await sql<(AllJobsView & { cursor_at: string })[]>`
+    SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at FROM ${sql(t.allJobs)}
+     WHERE ${conditions(sql, filter)}
+       -- As text: postgres.js would send a timestamptz parameter through a Date, to the millisecond.
+       ${after ? sql`AND (created_at, id) < (${after.createdAt}::text::timestamptz, ${after.id})` : sql``}
+     ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`;
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return { jobs: page.map(jobFromRow), next: rows.length > limit && last ? encodeCursor({ createdAt: last.cursor_at, id: last.id }) : null };
+}
+
+/** The ids of every job matching the filter (a bulk action's selection), at most `max` + 1. */
+export async function selectJobIds(sql: Sql, t: SchemaNames, filter: JobFilter, max: number): Promise<{ id: string; status: JobStatus }[]> {
+  return sql<{ id: string; status: JobStatus }[]>`
+    SELECT id, status FROM ${sql(t.allJobs)} WHERE ${conditions(sql, filter)} ORDER BY created_at, id LIMIT ${max + 1}`;
+}
