@@ -84,7 +84,7 @@ export async function createDashboardHandler(options: DashboardOptions & { logge
     return c.body(body, 200, { 'content-type': CONTENT_TYPES[file]!, 'cache-control': file === 'index.html' ? 'no-store' : 'max-age=300', ...PAGE_HEADERS });
   };
   app.get('/assets/:file{app\\.(js|css)}', (c) => page(c, c.req.param('file')));
-  app.get('/', (c) => (opts.basePath && !c.req.path.endsWith('/') ? c.redirect(`${opts.basePath}/`) : page(c, 'index.html')));
+  app.get('/', (c) => (opts.basePath && !new URL(c.req.url).pathname.endsWith('/') ? c.redirect(`${opts.basePath}/`) : page(c, 'index.html')));
 
   const listener = getRequestListener(app.fetch);
   return {

@@ -64,7 +64,7 @@ function schedule(): void {
 }
 
 function setLive(): void {
-  liveButton.textContent = paused ? 'Paused ▶' : 'Live ⏸';
+  liveButton.textContent = paused ? 'Paused: resume' : 'Live: pause';
   liveButton.setAttribute('aria-pressed', String(!paused));
   liveButton.classList.toggle('paused', paused);
 }
