@@ -87,7 +87,7 @@ describe('the dashboard in a browser', () => {
     expect(await page.locator('#job-actions').textContent()).toContain('retry-with-dependents');
 
     // Hostile text was only ever text.
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
 
     await page.goto(`${dashboard.url}#/jobs?status=completed`);
     await page.locator('#jobs').waitFor();

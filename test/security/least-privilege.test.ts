@@ -53,9 +53,9 @@ it('taiat init runs as the owner; workers and the API need only DML; status work
   const ro = escapeIdentifier(roles.readonly.name);
   await owner.unsafe(`
     GRANT USAGE ON SCHEMA public TO ${app}, ${ro};
-    GRANT SELECT, INSERT, UPDATE, DELETE ON taiat_jobs, taiat_job_history, taiat_workers, taiat_schedules, taiat_schedule_ticks, taiat_unique_keys, taiat_queues, taiat_queue_keys, taiat_rate_claims TO ${app};
+    GRANT SELECT, INSERT, UPDATE, DELETE ON taiat_jobs, taiat_job_history, taiat_workers, taiat_schedules, taiat_schedule_ticks, taiat_unique_keys, taiat_queues, taiat_queue_keys, taiat_rate_claims, taiat_dashboard_actions, taiat_finished_minutes TO ${app};
     GRANT SELECT ON taiat_all_jobs, taiat_migrations TO ${app};
-    GRANT SELECT ON taiat_jobs, taiat_job_history, taiat_workers, taiat_all_jobs, taiat_migrations, taiat_schedules, taiat_schedule_ticks, taiat_unique_keys, taiat_queues, taiat_queue_keys, taiat_rate_claims TO ${ro};
+    GRANT SELECT ON taiat_jobs, taiat_job_history, taiat_workers, taiat_all_jobs, taiat_migrations, taiat_schedules, taiat_schedule_ticks, taiat_unique_keys, taiat_queues, taiat_queue_keys, taiat_rate_claims, taiat_dashboard_actions, taiat_finished_minutes TO ${ro};
     ${TEST_RUNS_TABLE};
     GRANT ALL ON test_runs, test_runs_id_seq TO ${app};`);
   await owner.end();
