@@ -52,7 +52,7 @@ describe('schemas', () => {
     const rows = await sql<{ schema: string; name: string }[]>`
       SELECT table_schema AS schema, table_name AS name FROM information_schema.tables
        WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2`;
-    const tables = ['taiat_all_jobs', 'taiat_job_history', 'taiat_jobs', 'taiat_migrations', 'taiat_queue_keys', 'taiat_queues', 'taiat_rate_claims', 'taiat_schedule_ticks', 'taiat_schedules', 'taiat_unique_keys', 'taiat_workers'];
+    const tables = ['taiat_all_jobs', 'taiat_dashboard_actions', 'taiat_finished_minutes', 'taiat_job_history', 'taiat_jobs', 'taiat_migrations', 'taiat_queue_keys', 'taiat_queues', 'taiat_rate_claims', 'taiat_schedule_ticks', 'taiat_schedules', 'taiat_unique_keys', 'taiat_workers'];
     expect(rows).toEqual([...tables.map((name) => ({ schema: 'tenant_a', name })), ...tables.map((name) => ({ schema: 'tenant_b', name }))]);
     expect(await verifySchema(db.url, { schema: 'tenant_a' })).toMatchObject({ current: true, missing: [] });
     expect((await verifySchema(db.url)).current).toBe(false);
