@@ -161,6 +161,26 @@ describe('dashboard API: authentication', () => {
     }
   });
 
+  it("a host application's own check decides, and names the actor recorded", async () => {
+    const hosted = await createDashboardHandler({
+      databaseUrl: db.url,
+      auth: { authenticate: (request) => (request.headers.get('cookie') === 'session=alice' ? 'alice' : null) },
+    });
+    try {
+      expect((await hosted.fetch(new Request('http://127.0.0.1/api/session'))).status).toBe(401);
+      const session = (await (await hosted.fetch(new Request('http://127.0.0.1/api/session', { headers: { cookie: 'session=alice' } }))).json()) as { actor: string; csrfToken: string };
+      expect(session.actor).toBe('alice');
+      await jobs.createJob(agentJob('hook-1', 'noop'));
+      // A cookie is sent by the browser by itself: the action still needs the CSRF header.
+      const cancel = (headers: Record<string, string>) => hosted.fetch(new Request('http://127.0.0.1/api/jobs/hook-1/cancel', { method: 'POST', headers: { cookie: 'session=alice', ...headers } }));
+      expect((await cancel({})).status).toBe(403);
+      expect((await cancel({ 'x-taiat-csrf': session.csrfToken })).status).toBe(200);
+      expect((await call('/api/actions?target=hook-1')).body[0].actor).toBe('alice');
+    } finally {
+      await hosted.close();
+    }
+  });
+
   it('no response carries the database URL or its password', async () => {
     const password = new URL(db.url).password;
     for (const path of ['/api/session', '/api/overview', '/api/workers', '/api/queues', '/api/jobs']) {

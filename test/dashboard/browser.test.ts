@@ -124,6 +124,25 @@ describe('the dashboard in a browser', () => {
     await page.close();
   });
 
+  it('behind basic auth, the browser is asked for the password and the page works with it', async () => {
+    const locked = await serveDashboard({ databaseUrl: h.db.url, port: 0, auth: { basic: { user: 'ops', password: 'correct horse' } } });
+    try {
+      const anonymous = await browser.newContext();
+      // Headless chromium cannot show the password prompt: the challenge alone fails the navigation.
+      await expect((await anonymous.newPage()).goto(locked.url)).rejects.toThrow(/AUTH/);
+      expect((await anonymous.request.get(`${locked.url}api/session`)).status()).toBe(401);
+      await anonymous.close();
+      const context = await browser.newContext({ httpCredentials: { username: 'ops', password: 'correct horse' } });
+      const page = await context.newPage();
+      await page.goto(locked.url);
+      await page.locator('[data-count="ready"]').waitFor();
+      expect(await page.locator('nav .who').textContent()).toContain('ops');
+      await context.close();
+    } finally {
+      await locked.close();
+    }
+  });
+
   it('draws a whole graph of 2,000 jobs and 3,000 links within seconds', async () => {
     // 20 layers of 100, linked into one graph: each job after the first layer depends on two jobs
     // of the layer before (even ones) or one (odd ones): 2,850 links.
