@@ -1,5 +1,5 @@
 --! Previous: sha1:6b710499315f4af102a52edce5e2ec14c3e339d8
---! Hash: sha1:3a1531842914b706ed6659bbbba6900c22910de4
+--! Hash: sha1:4fe7709afbea99212e6ca67e06e5149f764fada1
 
 -- The dashboard (issue 21): what people did through it, and per-minute counts of finished jobs.
 
@@ -35,3 +35,13 @@ CREATE TABLE taiat_finished_minutes (
 -- dependencies or a parent pay for these entries (the indexes are partial).
 CREATE INDEX taiat_job_history_dependencies_idx ON taiat_job_history USING gin (dependencies) WHERE dependencies <> '[]'::jsonb;
 CREATE INDEX taiat_job_history_parent_idx ON taiat_job_history (parent_id) WHERE parent_id IS NOT NULL;
+
+-- The dashboard's job list, newest first, keyset-paged: live jobs in creation order. Pending ones
+-- only: a claim leaves this index (the running jobs are few, and sorted), so only a create and a
+-- retry pay for an entry.
+CREATE INDEX taiat_jobs_pending_created_idx ON taiat_jobs (created_at, id) WHERE status = 'pending';
+-- The dependents of a job that are no longer blocked (its dependencies completed): the graphs'
+-- downstream. Blocked dependents are in taiat_jobs_dependencies_idx; jobs without dependencies
+-- pay nothing.
+CREATE INDEX taiat_jobs_released_dependencies_idx ON taiat_jobs USING gin (dependencies)
+  WHERE pending_dependencies = 0 AND dependencies <> '[]'::jsonb;

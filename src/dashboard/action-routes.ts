@@ -12,8 +12,10 @@ type C = Context<{ Variables: SecurityVariables }>;
 /** The POST routes: each refused in read-only mode, and each recorded (who, what, on what, when). */
 export function actionRoutes(app: DashboardApp, ctx: DashboardContext): void {
   const { sql, t, jobs } = ctx;
-  const record = (c: C, action: string, target: string, affected: number, detail: Record<string, JsonValue> = {}) =>
-    recordAction(sql, t, { actor: c.get('actor'), action, target, affected, detail });
+  const record = async (c: C, action: string, target: string, affected: number, detail: Record<string, JsonValue> = {}) => {
+    for (const changed of ctx.afterAction) changed();
+    await recordAction(sql, t, { actor: c.get('actor'), action, target, affected, detail });
+  };
 
   const cancelledBecauseOf = async (id: string) => (await readBlastRadius(sql, t, id, 0)).total;
 

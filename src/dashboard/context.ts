@@ -13,6 +13,8 @@ export interface DashboardContext {
   jobs: JobManager;
   readOnly: boolean;
   csrfToken: string;
+  /** Called after every action: shared readings it made stale are dropped. */
+  readonly afterAction: (() => void)[];
 }
 
 export type DashboardApp = Hono<{ Variables: SecurityVariables }>;

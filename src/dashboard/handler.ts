@@ -66,7 +66,7 @@ export async function createDashboardHandler(options: DashboardOptions & { logge
   const schema = resolveSchema(opts.schema);
   const jobs = await JobManager.connect({ databaseUrl: url, schema, maxConnections: 2 });
   const conn = openConnection(url, { max: opts.maxConnections, applicationName: 'taiat-dashboard' });
-  const ctx: DashboardContext = { sql: conn.sql, t: schemaNames(schema), jobs, readOnly: opts.readOnly, csrfToken: newCsrfToken() };
+  const ctx: DashboardContext = { sql: conn.sql, t: schemaNames(schema), jobs, readOnly: opts.readOnly, csrfToken: newCsrfToken(), afterAction: [] };
   const dir = assetsDir();
 
   const app: DashboardApp = new Hono<{ Variables: { actor: string; ambient: boolean } }>({ strict: false }).basePath(opts.basePath || '/');

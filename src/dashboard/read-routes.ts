@@ -7,6 +7,7 @@ import { readStatus } from '../status/status.js';
 import { VERSION } from '../version.js';
 import type { DashboardApp, DashboardContext } from './context.js';
 import { graphQuerySchema, parseJobListQuery, wholeGraphQuerySchema } from './requests.js';
+import { Snapshot } from './snapshot.js';
 
 /** The GET routes: everything the pages show. */
 export function readRoutes(app: DashboardApp, ctx: DashboardContext): void {
@@ -14,16 +15,24 @@ export function readRoutes(app: DashboardApp, ctx: DashboardContext): void {
 
   app.get('/api/session', (c) => c.json({ actor: c.get('actor'), readOnly: ctx.readOnly, csrfToken: ctx.csrfToken, schema: t.schema, version: VERSION }));
 
-  app.get('/api/overview', async (c) => {
+  // Counts of every live job: shared readings (see Snapshot), not a count per request.
+  const overview = new Snapshot(async () => {
     // Best effort: a reader without write rights still gets the figures (the last minutes counted from history).
     await rollUpFinishedMinutes(sql, t).catch(() => undefined);
-    const [status, lastHour, lastDay] = await Promise.all([
+    const [status, perMinute, perHour] = await Promise.all([
       readStatus(sql, { schema: t.schema }),
       readFinishedSeries(sql, t, 60, 1),
       readFinishedSeries(sql, t, 24 * 60, 60),
     ]);
-    return c.json({ status, perMinute: lastHour, perHour: lastDay });
+    return { status, perMinute, perHour };
   });
+  const queues = new Snapshot(async () => ({ queues: await ctx.jobs.listQueues() }));
+  ctx.afterAction.push(() => {
+    overview.invalidate();
+    queues.invalidate();
+  });
+
+  app.get('/api/overview', async (c) => c.json(await overview.get()));
 
   app.get('/api/jobs', async (c) => {
     const { filter, limit, after } = parseJobListQuery(c.req.query());
@@ -67,11 +76,11 @@ export function readRoutes(app: DashboardApp, ctx: DashboardContext): void {
 
   app.get('/api/jobs/:id/cancel-preview', async (c) => c.json(await readCancelPreview(sql, t, c.req.param('id'), 200)));
 
-  app.get('/api/queues', async (c) => c.json(await ctx.jobs.listQueues()));
+  app.get('/api/queues', async (c) => c.json((await queues.get()).queues));
 
   app.get('/api/workers', async (c) => {
-    const status = await readStatus(sql, { schema: t.schema });
-    return c.json({ ...status.workers, running: status.running.byWorker });
+    const { status } = await overview.get();
+    return c.json({ ...status.workers, running: status.running.byWorker, generatedAt: status.generatedAt });
   });
 
   app.get('/api/schedules', async (c) => c.json(await ctx.jobs.listSchedules()));

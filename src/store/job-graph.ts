@@ -93,8 +93,10 @@ async function neighbourIds(sql: Sql, t: SchemaNames, rows: NodeRow[]): Promise<
   const ids = rows.map((r) => r.id);
   const up = rows.flatMap((r) => (r.parent_id ? [...r.dependencies, r.parent_id] : r.dependencies));
   if (ids.length === 0) return [];
+  // Each part as its partial index states it: blocked dependents, released ones, finished ones.
   const down = await sql<{ id: string }[]>`
-    SELECT id FROM ${sql(t.jobs)} WHERE dependencies ?| ${ids}::text[]
+    SELECT id FROM ${sql(t.jobs)} WHERE dependencies ?| ${ids}::text[] AND pending_dependencies > 0
+    UNION SELECT id FROM ${sql(t.jobs)} WHERE dependencies ?| ${ids}::text[] AND pending_dependencies = 0 AND dependencies <> '[]'::jsonb
     UNION SELECT job_id FROM ${sql(t.history)} WHERE dependencies ?| ${ids}::text[] AND dependencies <> '[]'::jsonb
     UNION SELECT id FROM ${sql(t.jobs)} WHERE parent_id = ANY(${ids}::text[])
     UNION SELECT job_id FROM ${sql(t.history)} WHERE parent_id = ANY(${ids}::text[])`;
@@ -115,11 +117,12 @@ export async function readBlastRadius(sql: Sql, t: SchemaNames, id: string, limi
  */
 export async function readCancelPreview(sql: Sql, t: SchemaNames, id: string, limit: number): Promise<{ total: number; jobs: { id: string; name: string }[] }> {
   const rows = await sql<{ id: string; name: string }[]>`
-    WITH RECURSIVE down(id) AS (
-      SELECT j.id FROM ${sql(t.jobs)} j WHERE j.dependencies ? ${id} AND j.status = 'pending'
+    WITH RECURSIVE down(id, name) AS (
+      -- A pending job's dependents are blocked on it: the blocked jobs' index finds them.
+      SELECT j.id, j.name FROM ${sql(t.jobs)} j WHERE j.dependencies ? ${id} AND j.pending_dependencies > 0 AND j.status = 'pending'
       UNION
-      SELECT j.id FROM down d JOIN ${sql(t.jobs)} j ON j.dependencies ? d.id WHERE j.status = 'pending'
+      SELECT j.id, j.name FROM down d JOIN ${sql(t.jobs)} j ON j.dependencies ? d.id AND j.pending_dependencies > 0 WHERE j.status = 'pending'
     )
-    SELECT d.id, j.name FROM (SELECT id FROM down LIMIT 100000) d JOIN ${sql(t.jobs)} j ON j.id = d.id ORDER BY d.id`;
+    SELECT id, name FROM down ORDER BY id LIMIT 100000`;
   return { total: rows.length, jobs: rows.slice(0, limit) };
 }

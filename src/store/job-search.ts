@@ -70,25 +70,42 @@ function conditions(sql: Sql, f: JobFilter) {
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
+// The list reads each kind of job where an index keeps it in creation order: pending jobs
+// (taiat_jobs_pending_created_idx), running ones (few: sorted), finished ones (history's
+// created_at index); each part takes a page at most, and the parts are merged. A filter on one
+// status reads only its part.
+const PARTS: readonly (readonly JobStatus[])[] = [['pending'], ['running'], ['completed', 'failed', 'cancelled']];
+
 /**
  * Jobs matching the filter, live and finished, newest first (creation time, then id), `limit` per
  * page; `after` is the previous page's `next`. Keyset pagination: a page costs the same deep in
- * the list as at its top (each table's created_at index, merged).
+ * the list as at its top. Children of a job (`parentId`) are read by the parent indexes.
  */
 export async function searchJobs(sql: Sql, t: SchemaNames, filter: JobFilter, limit: number, after?: JobCursor): Promise<JobPage> {
-  const rows = await sql<(AllJobsView & { cursor_at: string })[]>`
-    SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at FROM ${sql(t.allJobs)}
-     WHERE ${conditions(sql, filter)}
-       -- As text: postgres.js would send a timestamptz parameter through a Date, to the millisecond.
-       ${after ? sql`AND (created_at, id) < (${after.createdAt}::text::timestamptz, ${after.id})` : sql``}
-     ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`;
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  return { jobs: page.map(jobFromRow), next: rows.length > limit && last ? encodeCursor({ createdAt: last.cursor_at, id: last.id }) : null };
+  const page = (statuses: readonly JobStatus[] | null) => sql`
+    (SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at FROM ${sql(t.allJobs)}
+      WHERE ${statuses ? sql`status = ANY(${statuses as JobStatus[]}) AND` : sql``} ${conditions(sql, filter)}
+        -- As text: postgres.js would send a timestamptz parameter through a Date, to the millisecond.
+        ${after ? sql`AND (created_at, id) < (${after.createdAt}::text::timestamptz, ${after.id})` : sql``}
+      ORDER BY created_at DESC, id DESC LIMIT ${limit + 1})`;
+  const parts = filter.status ? [null] : PARTS;
+  const rows = filter.parentId
+    // A parent's children: found by parent_id first (an index), then sorted; never by walking the list.
+    ? await sql<(AllJobsView & { cursor_at: string })[]>`
+        WITH children AS MATERIALIZED (SELECT * FROM ${sql(t.allJobs)} WHERE parent_id = ${filter.parentId})
+        SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at FROM children
+         WHERE ${conditions(sql, { ...filter, parentId: undefined })}
+           ${after ? sql`AND (created_at, id) < (${after.createdAt}::text::timestamptz, ${after.id})` : sql``}
+         ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`
+    : await sql<(AllJobsView & { cursor_at: string })[]>`
+        SELECT * FROM (${parts.map(page).reduce((a, b) => sql`${a} UNION ALL ${b}`)}) p ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`;
+  const shown = rows.slice(0, limit);
+  const last = shown[shown.length - 1];
+  return { jobs: shown.map(jobFromRow), next: rows.length > limit && last ? encodeCursor({ createdAt: last.cursor_at, id: last.id }) : null };
 }
 
-/** The ids of every job matching the filter (a bulk action's selection), at most `max` + 1. */
+/** The ids of every job matching the filter (a bulk action's selection), at most `max` + 1, in no order. */
 export async function selectJobIds(sql: Sql, t: SchemaNames, filter: JobFilter, max: number): Promise<{ id: string; status: JobStatus }[]> {
   return sql<{ id: string; status: JobStatus }[]>`
-    SELECT id, status FROM ${sql(t.allJobs)} WHERE ${conditions(sql, filter)} ORDER BY created_at, id LIMIT ${max + 1}`;
+    SELECT id, status FROM ${sql(t.allJobs)} WHERE ${conditions(sql, filter)} LIMIT ${max + 1}`;
 }
