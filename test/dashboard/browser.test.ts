@@ -124,6 +124,35 @@ describe('the dashboard in a browser', () => {
     await page.close();
   });
 
+  it('refreshes a page every 5 s while it is seen, and stops in a background tab or when paused', async () => {
+    const page = await browser.newPage();
+    const overviewCalls: number[] = [];
+    page.on('request', (r) => { if (r.url().endsWith('/api/overview')) overviewCalls.push(Date.now()); });
+    await page.goto(dashboard.url);
+    await page.locator('[data-count="ready"]').waitFor();
+    await expect.poll(() => overviewCalls.length, { timeout: 8_000 }).toBeGreaterThanOrEqual(2);
+    // The tab goes to the background: no request while hidden.
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    const hiddenAt = overviewCalls.length;
+    await new Promise((r) => setTimeout(r, 6_000));
+    expect(overviewCalls.length).toBe(hiddenAt);
+    // Back in front: it refreshes at once; the Live button pauses it.
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'visible' });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await expect.poll(() => overviewCalls.length).toBe(hiddenAt + 1);
+    await page.locator('#live').click();
+    expect(await page.locator('#live').getAttribute('aria-pressed')).toBe('false');
+    const pausedAt = overviewCalls.length;
+    await new Promise((r) => setTimeout(r, 6_000));
+    expect(overviewCalls.length).toBe(pausedAt);
+    await page.close();
+  });
+
   it('behind basic auth, the browser is asked for the password and the page works with it', async () => {
     const locked = await serveDashboard({ databaseUrl: h.db.url, port: 0, auth: { basic: { user: 'ops', password: 'correct horse' } } });
     try {

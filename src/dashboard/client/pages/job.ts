@@ -17,13 +17,14 @@ interface JobDetail {
 
 const jobLink = (id: string, text?: string) => link(`/job/${encodeURIComponent(id)}`, text ?? id, { 'data-job': id });
 
+// Shown in sections of their own below the table.
+const SECTIONED = new Set(['payload', 'result', 'attemptErrors', 'dependencies', 'name']);
+
+/** Every field of the job, as stored (times in local time). */
 function fields(j: JobDetail['job']): HTMLElement {
-  const rows: [string, unknown][] = [
-    ['id', j.id], ['type', j.jobType], ['queue', j.queue], ['status', j.status], ['priority', j['priority']],
-    ['attempts', `${j.attempts} (max retries ${j.maxRetries})`], ['worker', j.workerId], ['concurrency key', j['concurrencyKey']],
-    ['unique key', j['uniqueKey']], ['schedule', j['scheduleId']], ['error', j.errorMessage],
-  ];
-  return table(['field', 'value'], rows.filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, String(v)]), { id: 'fields' });
+  const show = (v: unknown) => (typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v) ? when(v) : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const rows = Object.entries(j).filter(([k, v]) => !SECTIONED.has(k) && v !== null && v !== undefined && v !== '');
+  return table(['field', 'value'], [...rows.map(([k, v]) => [k, show(v)]), ['dependencies', j.dependencies.length ? j.dependencies.join(', ') : '—']], { id: 'fields' });
 }
 
 function timeline(j: JobDetail['job']): HTMLElement {
