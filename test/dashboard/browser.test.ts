@@ -20,6 +20,11 @@ let dashboard: DashboardServer;
 let readOnly: DashboardServer;
 let failing = true;
 
+/** What the page sees when its tab goes to the background or comes back (a string: run in the page). */
+const setVisibility = (page: Page, state: 'hidden' | 'visible') => page.evaluate(`
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => '${state}' });
+  document.dispatchEvent(new Event('visibilitychange'));`);
+
 async function shot(page: Page, name: string): Promise<void> {
   if (!SHOTS) return;
   mkdirSync(SHOTS, { recursive: true });
@@ -132,18 +137,12 @@ describe('the dashboard in a browser', () => {
     await page.locator('[data-count="ready"]').waitFor();
     await expect.poll(() => overviewCalls.length, { timeout: 8_000 }).toBeGreaterThanOrEqual(2);
     // The tab goes to the background: no request while hidden.
-    await page.evaluate(() => {
-      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
-      document.dispatchEvent(new Event('visibilitychange'));
-    });
+    await setVisibility(page, 'hidden');
     const hiddenAt = overviewCalls.length;
     await new Promise((r) => setTimeout(r, 6_000));
     expect(overviewCalls.length).toBe(hiddenAt);
     // Back in front: it refreshes at once; the Live button pauses it.
-    await page.evaluate(() => {
-      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'visible' });
-      document.dispatchEvent(new Event('visibilitychange'));
-    });
+    await setVisibility(page, 'visible');
     await expect.poll(() => overviewCalls.length).toBe(hiddenAt + 1);
     await page.locator('#live').click();
     expect(await page.locator('#live').getAttribute('aria-pressed')).toBe('false');
