@@ -32,6 +32,8 @@ export async function main(args: string[]): Promise<void> {
       status: { type: 'boolean', default: false, describe: 'Print the status of the system and exit (no worker starts)' },
       json: { type: 'boolean', default: false, describe: 'With --status: print one JSON object' },
       'metrics-port': { type: 'number', describe: 'Serve Prometheus /metrics and /healthz on this port' },
+      'transaction-pooling': { type: 'boolean', describe: 'The database URL goes through a pooler in transaction mode (pgbouncer): no prepared statements, no LISTEN on it (default: $TAIAT_TRANSACTION_POOLING)' },
+      'listen-database-url': { type: 'string', describe: 'A direct URL for LISTEN when the main one goes through a pooler (default: $TAIAT_LISTEN_DATABASE_URL)' },
       'dashboard-port': { type: 'number', describe: 'Also serve the web dashboard on this port' },
       'dashboard-host': { type: 'string', default: '127.0.0.1', describe: 'With --dashboard-port: the address (off loopback only with credentials, see docs/dashboard.md)' },
     })
@@ -77,6 +79,8 @@ export async function main(args: string[]): Promise<void> {
       startupTimeout: argv.startupTimeout,
       leaseSeconds: argv.leaseSeconds,
       runSchedules: argv.runSchedules,
+      ...(argv.transactionPooling !== undefined ? { transactionPooling: argv.transactionPooling } : {}),
+      ...(argv.listenDatabaseUrl ? { listenDatabaseUrl: argv.listenDatabaseUrl } : {}),
       logger,
     });
     let signals = 0;

@@ -46,3 +46,8 @@ export function scrubSecret(text: string, url: string): string {
   }
   return password ? text.split(password).join('***') : text;
 }
+
+/** Whether the URL goes through a pooler in transaction mode: the option, else `TAIAT_TRANSACTION_POOLING` (`1` or `true`). */
+export function transactionPoolingFrom(option: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+  return option ?? /^(1|true)$/i.test(env.TAIAT_TRANSACTION_POOLING ?? '');
+}

@@ -6,7 +6,7 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { pino, type Logger } from 'pino';
-import { resolveDatabaseUrl } from '../config/database-url.js';
+import { resolveDatabaseUrl, transactionPoolingFrom } from '../config/database-url.js';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
 import { openConnection } from '../db/connection.js';
@@ -64,8 +64,9 @@ export async function createDashboardHandler(options: DashboardOptions & { logge
   const log = logger ?? pino({ level: 'warn' });
   const url = resolveDatabaseUrl({ explicit: opts.databaseUrl });
   const schema = resolveSchema(opts.schema);
-  const jobs = await JobManager.connect({ databaseUrl: url, schema, maxConnections: 2 });
-  const conn = openConnection(url, { max: opts.maxConnections, applicationName: 'taiat-dashboard' });
+  const pooled = transactionPoolingFrom(opts.transactionPooling);
+  const jobs = await JobManager.connect({ databaseUrl: url, schema, maxConnections: 2, transactionPooling: pooled });
+  const conn = openConnection(url, { max: opts.maxConnections, applicationName: 'taiat-dashboard', prepare: !pooled });
   const ctx: DashboardContext = { sql: conn.sql, t: schemaNames(schema), jobs, readOnly: opts.readOnly, csrfToken: newCsrfToken(), afterAction: [] };
   const dir = assetsDir();
 

@@ -25,6 +25,8 @@ export interface DashboardOptions {
   auth?: DashboardAuth;
   /** Pool size of the dashboard's reads (default 5). */
   maxConnections?: number;
+  /** `databaseUrl` goes through a pooler in transaction mode (default: `TAIAT_TRANSACTION_POOLING`). */
+  transactionPooling?: boolean;
 }
 
 const basePath = z.string().regex(/^(\/[A-Za-z0-9._~-]+)*$/, 'must be empty or like /admin/jobs (no trailing slash)').default('');
@@ -40,6 +42,7 @@ export const dashboardOptionsSchema = z.strictObject({
     authenticate: z.custom<DashboardAuth['authenticate']>((f) => typeof f === 'function', 'must be a function').optional(),
   }).optional(),
   maxConnections: z.number().int().min(1).max(100).default(5),
+  transactionPooling: z.boolean().optional(),
 });
 
 /** Whether any credentials are configured (a server off loopback refuses to start without). */

@@ -25,6 +25,12 @@ export interface ConnectOptions {
   /** Seconds to wait for a connection before failing. */
   connectTimeout?: number;
   applicationName?: string;
+  /**
+   * Named prepared statements (default true). Off through a pooler in transaction mode: a
+   * statement prepared on one server connection is unknown on the next (postgres.js then fails
+   * some queries, and leaves others hanging).
+   */
+  prepare?: boolean;
 }
 
 /** Opens a pool (lazily: nothing connects until the first query). */
@@ -34,6 +40,7 @@ export function openConnection(url: string, options: ConnectOptions = {}): Conne
     connect_timeout: options.connectTimeout ?? 10,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'taiat' },
+    prepare: options.prepare ?? true,
   });
   fetchTypesOnce(sql);
   const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: sql }) });

@@ -1,4 +1,4 @@
-import { resolveDatabaseUrl } from '../config/database-url.js';
+import { resolveDatabaseUrl, transactionPoolingFrom } from '../config/database-url.js';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
 import { openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
@@ -58,7 +58,7 @@ export class JobManager {
     const opts = parseOptions(managerOptionsSchema, options, '');
     const url = resolveDatabaseUrl({ explicit: opts.databaseUrl });
     const schema = resolveSchema(opts.schema);
-    const conn = openConnection(url, { max: opts.maxConnections });
+    const conn = openConnection(url, { max: opts.maxConnections, prepare: !transactionPoolingFrom(opts.transactionPooling) });
     const manager = new JobManager(conn, opts, schema);
     try {
       await manager.#run(async () => {

@@ -10,6 +10,11 @@ export interface JobManagerOptions {
   schema?: string;
   /** Pool size (default 10). */
   maxConnections?: number;
+  /**
+   * `databaseUrl` goes through a pooler in transaction mode (pgbouncer, pooled endpoints): no
+   * prepared statements (default: `TAIAT_TRANSACTION_POOLING` is `1` or `true`).
+   */
+  transactionPooling?: boolean;
   /** Largest payload in bytes of JSON (default 1 MiB). */
   maxPayloadBytes?: number;
   /** Most dependencies per job (default 10,000). */

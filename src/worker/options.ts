@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
+import { transactionPoolingFrom } from '../config/database-url.js';
 import { validateQueueDeclaration, type QueueDeclaration, type ValidatedQueueDeclaration } from '../jobs/queue-limits.js';
 import { validateSchedule, type ScheduleDefinition, type ValidatedSchedule } from '../jobs/schedule.js';
 import type { AgentRegistry, Executor } from './types.js';
@@ -70,6 +71,18 @@ export interface WorkerOptions {
   workerId?: string;
   /** Pool size (default maxConcurrentJobs / 4 + 4). */
   maxConnections?: number;
+  /**
+   * `databaseUrl` goes through a pooler in transaction mode (pgbouncer `pool_mode = transaction`,
+   * the pooled endpoints of Neon or Supabase): no prepared statements, and no LISTEN on it
+   * (default: `TAIAT_TRANSACTION_POOLING` is `1` or `true`). See docs/operations.md.
+   */
+  transactionPooling?: boolean;
+  /**
+   * A direct connection (not through the pooler) for LISTEN, so that new jobs and cancellations
+   * wake the worker at once (default: `TAIAT_LISTEN_DATABASE_URL`). Without it, under
+   * `transactionPooling`, the worker polls every `pollInterval` (and says so at start).
+   */
+  listenDatabaseUrl?: string;
 }
 
 const positive = (name: string) => z.number({ error: `${name} must be a number` }).positive(`${name} must be positive`);
@@ -116,6 +129,9 @@ const schema = z.strictObject({
   logger: z.custom<Logger>((l) => typeof l === 'object' && l !== null && typeof (l as Logger).child === 'function', 'logger must be a pino logger').optional(),
   workerId: z.string().min(1).max(200).optional(),
   maxConnections: z.number().int().min(2, 'maxConnections must be at least 2').optional(),
+  transactionPooling: z.boolean({ error: 'transactionPooling must be a boolean' }).optional(),
+  listenDatabaseUrl: z.string({ error: 'listenDatabaseUrl must be a string' })
+    .regex(/^postgres(ql)?:\/\//, 'listenDatabaseUrl must start with postgres:// or postgresql://').optional(),
 });
 
 export type ResolvedWorkerOptions = Omit<z.output<typeof schema>, 'cleanupIntervalHours' | 'pruneIntervalHours' | 'schema' | 'schedules' | 'queueLimits'> & {
@@ -126,6 +142,7 @@ export type ResolvedWorkerOptions = Omit<z.output<typeof schema>, 'cleanupInterv
   workerId: string;
   heartbeatInterval: number;
   maxConnections: number;
+  transactionPooling: boolean;
 };
 
 /** Validates worker options once, at construction; errors name the option. */
@@ -140,5 +157,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     workerId: parsed.workerId ?? `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     heartbeatInterval: parsed.heartbeatInterval ?? parsed.leaseSeconds / 3,
     maxConnections: parsed.maxConnections ?? Math.ceil(parsed.maxConcurrentJobs / 4) + 4,
+    transactionPooling: transactionPoolingFrom(parsed.transactionPooling),
+    listenDatabaseUrl: parsed.listenDatabaseUrl ?? (process.env.TAIAT_LISTEN_DATABASE_URL || undefined),
   };
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import pino, { type Logger } from 'pino';
 import { resolveDatabaseUrl } from '../config/database-url.js';
-import { isConnectionError, openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
+import { isConnectionError, translateDatabaseError, type Connection } from '../db/connection.js';
 import { SchemaNotCurrentError, TaiatError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
 import { DEFAULT_LIMITS, type NewJob } from '../jobs/validation.js';
@@ -15,17 +15,13 @@ import { JobRunner } from './job-runner.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { Maintenance, scheduleServices, type MaintenanceService } from './maintenance.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import { closePools, listenForNotifications, openPools, type Pools } from './pools.js';
 import { Producer } from './producer.js';
 import { retryWhileUnreachable, sleep, withDeadline } from './timers.js';
 import type { JobAbortReason } from './types.js';
 
 export type { WorkerEvents } from './events.js';
 
-/** The worker's pools: claims and heartbeats have one of their own, so that a backlog of outcome writes never delays a heartbeat. */
-interface Pools {
-  main: Connection;
-  claims: Connection;
-}
 
 // Typed events by overloads, not `EventEmitter<WorkerEvents>`: the generic form needs a recent
 // @types/node, and an application's older one failed to compile `worker.on(...)` (TS2576).
@@ -93,12 +89,7 @@ export class Worker extends EventEmitter {
     if (this.#lifecycle !== 'new') throw new TaiatError('TAIAT_INVALID_STATE', 'a worker can be started once');
     const url = resolveDatabaseUrl({ explicit: this.#opts.databaseUrl });
     const applicationName = `taiat worker ${this.id}`.slice(0, 63);
-    // Claims commit durably: committed asynchronously, a Postgres crash could undo a claim after
-    // its job had run, and the rerun would reuse the attempt number.
-    const pools: Pools = {
-      main: openConnection(url, { max: this.#opts.maxConnections, applicationName }),
-      claims: openConnection(url, { max: 2, applicationName }),
-    };
+    const pools = openPools(url, this.#opts, applicationName);
     this.#pools = pools;
     this.#assemble(pools);
     try {
@@ -109,8 +100,7 @@ export class Worker extends EventEmitter {
         () => this.#lifecycle !== 'new',
       );
     } catch (error) {
-      await pools.main.close();
-      await pools.claims.close();
+      await closePools(pools);
       this.#lifecycle = 'stopped';
       throw translateDatabaseError(error, url);
     }
@@ -143,13 +133,12 @@ export class Worker extends EventEmitter {
     // Only once the database answers: postgres.js retries a listen that failed to connect on a
     // back-off of its own, and a start-up retry's listen waited on it for a minute and more.
     try {
-      await withDeadline(Promise.all([
-        pools.main.sql.listen(this.#t.readyChannel, (queue) => {
+      this.#unlisten = await listenForNotifications(pools, this.#t, this.#opts, this.#log, {
+        ready: (queue) => {
           if (this.#opts.queues.includes(queue)) this.#producer!.nudge(true);
-        }).then((l) => this.#unlisten.push(() => l.unlisten())),
-        pools.main.sql.listen(this.#t.cancelChannel, (jobId) => this.#abort(jobId, 'cancelled'))
-          .then((l) => this.#unlisten.push(() => l.unlisten())),
-      ]), 10_000, 'listening for notifications');
+        },
+        cancel: (jobId) => this.#abort(jobId, 'cancelled'),
+      });
       // Also with none: a worker id reused by a process declaring none must not keep the old list.
       await Promise.all([syncModuleSchedules(pools.main.sql, this.#t, this.id, this.#opts.schedules), applyQueueDeclarations(pools.main.sql, this.#t, this.#opts.queueLimits)]);
     } catch (error) {
@@ -240,8 +229,7 @@ export class Worker extends EventEmitter {
     } catch (error) {
       this.#log.warn({ err: error }, 'could not mark the worker stopped');
     }
-    await pools.main.close();
-    await pools.claims.close();
+    await closePools(pools);
     this.#lifecycle = 'stopped';
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
     this.#log.info('worker stopped');
