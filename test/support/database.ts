@@ -4,8 +4,13 @@ import { afterAll, beforeAll, inject } from 'vitest';
 import { escapeIdentifier } from '../../src/db/embedded.js';
 
 export interface TestDatabase {
-  /** URL of this file's own database, freshly cloned from the migrated template. */
+  /**
+   * URL of this file's own database, freshly cloned from the migrated template; in the pooling
+   * pass (TAIAT_TEST_VIA_PGBOUNCER=1), through pgbouncer.
+   */
   url: string;
+  /** The same database, never through pgbouncer. */
+  directUrl: string;
   /** A small pool on it for assertions; closed by the helper. */
   sql: postgres.Sql;
 }
@@ -84,11 +89,23 @@ export function useTestDatabase(): TestDatabase {
   let handle: Awaited<ReturnType<typeof createDatabase>>;
   beforeAll(async () => {
     handle = await createDatabase();
+    db.directUrl = handle.url;
     db.url = handle.url;
+    const port = inject('pgbouncerPort');
+    if (port) {
+      const pooled = new URL(handle.url);
+      pooled.port = String(port);
+      db.url = pooled.toString();
+      // Each test file runs in a process of its own: its workers and managers pool through
+      // pgbouncer, and listen on the direct connection.
+      process.env.TAIAT_TRANSACTION_POOLING = '1';
+      process.env.TAIAT_LISTEN_DATABASE_URL = handle.url;
+    }
     db.sql = postgres(handle.url, { max: 2, onnotice: () => {} });
   });
   afterAll(async () => {
-    const leaked = await openConnections(db.sql, handle.name);
+    // Through pgbouncer its server connections stay open after the clients leave: the direct pass checks leaks.
+    const leaked = inject('pgbouncerPort') ? 0 : await openConnections(db.sql, handle.name);
     await db.sql.end();
     await handle.drop();
     if (leaked > 0) throw new Error(`test file left ${leaked} database connection(s) open`);

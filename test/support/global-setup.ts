@@ -7,6 +7,7 @@ import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { runMigrations } from '../../src/store/index.js';
+import { startPgbouncer } from './pgbouncer.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -14,6 +15,8 @@ declare module 'vitest' {
     adminUrl: string;
     /** A migrated database to clone (CREATE DATABASE ... TEMPLATE). */
     templateDatabase: string;
+    /** With TAIAT_TEST_VIA_PGBOUNCER=1: the port of a pgbouncer in transaction mode in front of the server; else 0. */
+    pgbouncerPort: number;
   }
 }
 
@@ -78,7 +81,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.stderr.write(`taiat tests: Postgres from ${server.kind}\n`);
   project.provide('adminUrl', server.adminUrl);
   project.provide('templateDatabase', TEMPLATE_DATABASE);
+  // The pooling pass (.ci/run): the same tests, their workers and managers through pgbouncer.
+  const bouncer = process.env.TAIAT_TEST_VIA_PGBOUNCER === '1' ? await startPgbouncer(server.adminUrl, 40) : null;
+  project.provide('pgbouncerPort', bouncer ? Number(new URL(bouncer.via(server.adminUrl)).port) : 0);
+  if (bouncer) process.stderr.write('taiat tests: through pgbouncer (transaction mode)\n');
   return async () => {
+    bouncer?.stop();
     await server.stop();
   };
 }

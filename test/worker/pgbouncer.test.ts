@@ -60,8 +60,15 @@ describe('through pgbouncer in transaction mode', () => {
   });
 
   it('without a direct connection for LISTEN, says so and finds the jobs by polling', async () => {
-    const lines = await runGraph('polled', { pollInterval: 0.2 });
-    expect(lines.some((l) => l.msg.includes('transactionPooling without listenDatabaseUrl'))).toBe(true);
+    // The pooling pass gives every worker one through the environment: not this one.
+    const fromEnv = process.env.TAIAT_LISTEN_DATABASE_URL;
+    delete process.env.TAIAT_LISTEN_DATABASE_URL;
+    try {
+      const lines = await runGraph('polled', { pollInterval: 0.2 });
+      expect(lines.some((l) => l.msg.includes('transactionPooling without listenDatabaseUrl'))).toBe(true);
+    } finally {
+      if (fromEnv !== undefined) process.env.TAIAT_LISTEN_DATABASE_URL = fromEnv;
+    }
   });
 
   it('a dependency result reaches its dependent, and a retry comes back, through the pooler', async () => {
