@@ -185,7 +185,9 @@ describe('worker', () => {
     });
     const created = await harness.jobs.createJobs(Array.from({ length: 30 }, (_, i) => ({ id: `lq-${String(i).padStart(2, '0')}`, jobType: 'agent', name: 'g', payload: { agent_name: 'gated' } })));
     // 2 running and 10 queued, all leased by this worker; the rest still pending.
-    await waitFor(async () => (await db.sql`SELECT count(*)::int AS n FROM taiat_jobs WHERE status = 'running'`)[0]!.n === 12, '12 claimed');
+    // And the 2 started: the claim commits before the worker has the jobs in hand (a race the
+    // pooling pass's extra hop made visible).
+    await waitFor(async () => runs.size === 2 && (await db.sql`SELECT count(*)::int AS n FROM taiat_jobs WHERE status = 'running'`)[0]!.n === 12, '12 claimed, 2 started');
     const queued = (await db.sql`SELECT id FROM taiat_jobs WHERE status = 'running' AND id NOT IN ${db.sql([...runs.keys()])} ORDER BY id LIMIT 1`)[0]!.id as string;
     await harness.jobs.cancelJob(queued);
     expect(await finished(queued)).toMatchObject({ status: 'cancelled', errorMessage: 'cancelled by request before it started' });
