@@ -2,6 +2,7 @@ import type { Sql } from '../db/connection.js';
 import type { AllJobsView } from '../db/schema.js';
 import type { Job, JsonValue } from '../jobs/model.js';
 import { CLAIM_ORDER, READY } from './fragments.js';
+import { historyByJobIds } from './dependencies.js';
 import { jobFromRow } from './job-row.js';
 import type { SchemaNames } from './schema-names.js';
 
@@ -109,14 +110,7 @@ export type DependencyResults = Map<string, { name: string; result: JsonValue | 
 export async function readDependencyResults(sql: Sql, t: SchemaNames, jobs: Job[]): Promise<DependencyResults> {
   const ids = [...new Set(jobs.flatMap((j) => j.dependencies))];
   if (ids.length === 0) return new Map();
-  // Not a prepared statement: history often starts empty and grows by thousands a second, and
-  // the plan a connection cached while it was small (a sequential scan) stayed until the next
-  // ANALYZE: every claim of a job with dependencies then read all of history (8 ms a claim at
-  // 10,000 rows; a 100,000-job graph drained at ~1,000 jobs/s). Planned each time, it is a
-  // primary-key lookup per id.
-  // (The ids are a parameter; the schema is a name resolveSchema allows: [a-z0-9_], quoted anyway.)
-  const rows = await sql.unsafe<{ job_id: string; name: string; status: string; result: JsonValue | null }[]>(
-    `SELECT job_id, name, status, result FROM "${t.schema}".taiat_job_history WHERE job_id = ANY($1::text[])`, [ids]);
+  const rows = await historyByJobIds<{ job_id: string; name: string; status: string; result: JsonValue | null }>(sql, t, 'job_id, name, status, result', ids);
   return new Map(rows.filter((r) => r.status === 'completed').map((r) => [r.job_id, { name: r.name, result: r.result }]));
 }
 

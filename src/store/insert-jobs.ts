@@ -2,7 +2,7 @@ import type { Sql, Tx } from '../db/connection.js';
 import { DuplicateJobIdError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
 import type { ValidatedJob } from '../jobs/validation.js';
-import { resolveExternalDependencies } from './dependencies.js';
+import { readFinished, resolveExternalDependencies } from './dependencies.js';
 import { jobFromCreated } from './job-row.js';
 import { announceCreated } from './notify.js';
 import type { SchemaNames } from './schema-names.js';
@@ -68,8 +68,7 @@ export async function insertJobs(tx: Sql | Tx, t: SchemaNames, jobs: ValidatedJo
   // After the insert: a job with a chosen id that moved to history meanwhile is seen here (the
   // insert waited for its mover on the primary key).
   if (chosen.length > 0) {
-    const taken = await tx<{ job_id: string }[]>`
-      SELECT job_id FROM ${tx(t.history)} WHERE job_id = ANY(${chosen}::text[])`;
+    const taken = await readFinished(tx, t, chosen);
     if (taken.length > 0) throw new DuplicateJobIdError(taken.map((t) => t.job_id));
   }
 
