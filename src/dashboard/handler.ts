@@ -18,7 +18,7 @@ import type { DashboardApp, DashboardContext } from './context.js';
 import { openApiDocument } from './openapi.js';
 import { dashboardOptionsSchema, type DashboardOptions } from './options.js';
 import { readRoutes } from './read-routes.js';
-import { authenticate, csrfGuard, newCsrfToken } from './security.js';
+import { authenticate, csrfGuard, newCsrfToken, type SecurityVariables } from './security.js';
 
 /** The dashboard as a request handler, for `taiat dashboard`, a worker, or a host application's server. */
 export interface DashboardHandler {
@@ -70,7 +70,7 @@ export async function createDashboardHandler(options: DashboardOptions & { logge
   const ctx: DashboardContext = { sql: conn.sql, t: schemaNames(schema), jobs, readOnly: opts.readOnly, csrfToken: newCsrfToken(), afterAction: [] };
   const dir = assetsDir();
 
-  const app: DashboardApp = new Hono<{ Variables: { actor: string; ambient: boolean } }>({ strict: false }).basePath(opts.basePath || '/');
+  const app: DashboardApp = new Hono<{ Variables: SecurityVariables }>({ strict: false }).basePath(opts.basePath || '/');
   app.onError((error, c) => errorResponse(error, c, log));
   app.notFound((c) => c.json({ error: { code: 'TAIAT_INVALID_INPUT', message: `no such route: ${c.req.method} ${c.req.path}` } }, 404));
   app.use('*', authenticate(opts.auth));

@@ -35,6 +35,8 @@ export interface JobCursor {
   id: string;
 }
 
+// A row's cursor time, to the microsecond, in UTC (the form CURSOR_TIME checks).
+const CURSOR_AT = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at`;
 const CURSOR_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
 /** The keyset cursor, opaque to callers. */
@@ -83,7 +85,7 @@ const PARTS: readonly (readonly JobStatus[])[] = [['pending'], ['running'], ['co
  */
 export async function searchJobs(sql: Sql, t: SchemaNames, filter: JobFilter, limit: number, after?: JobCursor): Promise<JobPage> {
   const page = (statuses: readonly JobStatus[] | null) => sql`
-    (SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at FROM ${sql(t.allJobs)}
+    (SELECT *, ${sql.unsafe(CURSOR_AT)} FROM ${sql(t.allJobs)}
       WHERE ${statuses ? sql`status = ANY(${statuses as JobStatus[]}) AND` : sql``} ${conditions(sql, filter)}
         -- As text: postgres.js would send a timestamptz parameter through a Date, to the millisecond.
         ${after ? sql`AND (created_at, id) < (${after.createdAt}::text::timestamptz, ${after.id})` : sql``}
@@ -93,7 +95,7 @@ export async function searchJobs(sql: Sql, t: SchemaNames, filter: JobFilter, li
     // A parent's children: found by parent_id first (an index), then sorted; never by walking the list.
     ? await sql<(AllJobsView & { cursor_at: string })[]>`
         WITH children AS MATERIALIZED (SELECT * FROM ${sql(t.allJobs)} WHERE parent_id = ${filter.parentId})
-        SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at FROM children
+        SELECT *, ${sql.unsafe(CURSOR_AT)} FROM children
          WHERE ${conditions(sql, { ...filter, parentId: undefined })}
            ${after ? sql`AND (created_at, id) < (${after.createdAt}::text::timestamptz, ${after.id})` : sql``}
          ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`
@@ -105,7 +107,7 @@ export async function searchJobs(sql: Sql, t: SchemaNames, filter: JobFilter, li
 }
 
 /** The ids of every job matching the filter (a bulk action's selection), at most `max` + 1, in no order. */
-export async function selectJobIds(sql: Sql, t: SchemaNames, filter: JobFilter, max: number): Promise<{ id: string; status: JobStatus }[]> {
-  return sql<{ id: string; status: JobStatus }[]>`
-    SELECT id, status FROM ${sql(t.allJobs)} WHERE ${conditions(sql, filter)} LIMIT ${max + 1}`;
+export async function selectJobIds(sql: Sql, t: SchemaNames, filter: JobFilter, max: number): Promise<{ id: string }[]> {
+  return sql<{ id: string }[]>`
+    SELECT id FROM ${sql(t.allJobs)} WHERE ${conditions(sql, filter)} LIMIT ${max + 1}`;
 }
