@@ -39,9 +39,15 @@ export async function cascadeFailure(tx: Tx, t: SchemaNames, roots: CascadeRoot[
   let total = 0;
   while (frontier.length > 0) {
     const byId = new Map(frontier.map((f) => [f.id, f]));
+    // One index probe per frontier job, as releaseDependents does: `dependencies ?| frontier`
+    // rechecked every candidate against the whole frontier, a comparison per pair (122 ms a
+    // level of 1,000, 12 of a 100,000-job cascade's 15 s). `id = ANY` keeps the lock on the key.
     const dependents = await tx<{ id: string; name: string; dependencies: string[]; parent_id: string | null }[]>`
       SELECT id, name, dependencies, parent_id FROM ${tx(t.jobs)}
-       WHERE dependencies ?| ${[...byId.keys()]}::text[] AND pending_dependencies > 0 AND status = 'pending'
+       WHERE id = ANY(ARRAY(
+               SELECT d.id FROM unnest(${[...byId.keys()]}::text[]) AS f(id)
+               CROSS JOIN LATERAL (SELECT id FROM ${tx(t.jobs)} WHERE dependencies ? f.id AND pending_dependencies > 0 OFFSET 0) AS d))
+         AND pending_dependencies > 0 AND status = 'pending'
        ORDER BY id FOR UPDATE`;
     if (dependents.length === 0) break;
     const next: Frontier[] = [];
