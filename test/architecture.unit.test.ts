@@ -15,9 +15,10 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   jobs: ['.'],
   db: ['.', 'config', 'jobs'],
   store: ['.', 'config', 'jobs', 'db'],
-  manager: ['.', 'config', 'jobs', 'db', 'store'],
-  worker: ['.', 'config', 'jobs', 'db', 'store'],
-  status: ['.', 'config', 'db', 'store'],
+  manager: ['.', 'config', 'jobs', 'db', 'store', 'tracing'],
+  worker: ['.', 'config', 'jobs', 'db', 'store', 'tracing'],
+  tracing: ['.', 'jobs'],
+  status: ['.', 'config', 'db', 'jobs', 'store'],
   demo: ['worker'],
   dashboard: ['.', 'config', 'jobs', 'db', 'store', 'manager', 'status'],
   // The page, bundled for the browser: nothing of the server's.

@@ -1,4 +1,5 @@
-import { resolveDatabaseUrl, transactionPoolingFrom } from '../config/database-url.js';
+import { resolveDatabaseUrl, tracingFrom, transactionPoolingFrom } from '../config/database-url.js';
+import { loadTracing, NO_TRACING, type Tracing } from '../tracing/tracing.js';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
 import { openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
@@ -44,9 +45,11 @@ export class JobManager {
   readonly #queues: QueueCalls;
   /** Calls in flight: `close()` lets them finish (a create's last step is its flush). */
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #tracing: Tracing;
 
-  private constructor(conn: Connection, limits: ValidationLimits, schema: string) {
+  private constructor(conn: Connection, limits: ValidationLimits, schema: string, tracing: Tracing = NO_TRACING) {
     this.#conn = conn;
+    this.#tracing = tracing;
     this.#limits = limits;
     this.#t = schemaNames(schema);
     this.#schedules = new ScheduleCalls(conn, this.#t);
@@ -58,8 +61,9 @@ export class JobManager {
     const opts = parseOptions(managerOptionsSchema, options, '');
     const url = resolveDatabaseUrl({ explicit: opts.databaseUrl });
     const schema = resolveSchema(opts.schema);
+    const tracing = await loadTracing(tracingFrom(opts.tracing));
     const conn = openConnection(url, { max: opts.maxConnections, prepare: !transactionPoolingFrom(opts.transactionPooling) });
-    const manager = new JobManager(conn, opts, schema);
+    const manager = new JobManager(conn, opts, schema, tracing);
     try {
       await manager.#run(async () => {
         // Asked now, alongside the check, rather than on the first create.
@@ -99,10 +103,10 @@ export class JobManager {
     const { tx } = parseOptions(createOptionsSchema, options, 'options');
     if (tx !== undefined) {
       const validated = validateNewJob(job, this.#limits);
-      const [created] = await this.#run(() => createJobsInTransaction(tx, this.#t, [validated]));
+      const [created] = await this.#traced([job], (traceContext) => this.#run(() => createJobsInTransaction(tx, this.#t, [validated], traceContext)));
       return created!;
     }
-    return this.#run(() => createJobFromInput(this.#conn.sql, this.#t, job, this.#limits));
+    return this.#traced([job], (traceContext) => this.#run(() => createJobFromInput(this.#conn.sql, this.#t, job, this.#limits, { traceContext })));
   }
 
   /**
@@ -117,9 +121,17 @@ export class JobManager {
     if (tx !== undefined) {
       checkJobList(jobs, this.#limits);
       const validated = validateJobRange(jobs, 0, jobs.length, this.#limits);
-      return this.#run(() => createJobsInTransaction(tx, this.#t, validated));
+      return this.#traced(jobs, (traceContext) => this.#run(() => createJobsInTransaction(tx, this.#t, validated, traceContext)));
     }
-    return this.#run(() => createJobsFromInput(this.#conn.sql, this.#t, jobs, this.#limits));
+    return this.#traced(jobs, (traceContext) => this.#run(() => createJobsFromInput(this.#conn.sql, this.#t, jobs, this.#limits, { traceContext })));
+  }
+
+  /** A create in a span of the caller's trace (tracing on), named for the jobs' queue when they share one. */
+  #traced<T>(jobs: unknown[], create: (traceContext: string | null) => Promise<T>): Promise<T> {
+    if (!this.#tracing.enabled) return create(null);
+    const queues = new Set(jobs.map((j) => (j as { queue?: unknown }).queue ?? 'default'));
+    const [queue] = queues;
+    return this.#tracing.create(jobs.length, queues.size === 1 && typeof queue === 'string' ? queue : null, create);
   }
 
   /** A job, live or finished; null when unknown. */

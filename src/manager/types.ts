@@ -15,6 +15,12 @@ export interface JobManagerOptions {
    * prepared statements (default: `TAIAT_TRANSACTION_POOLING` is `1` or `true`).
    */
   transactionPooling?: boolean;
+  /**
+   * Each create runs in a span (`create <queue>`) of the caller's active trace, whose context is
+   * stored with the jobs so that their attempts join that trace (`@opentelemetry/api`, an
+   * optional peer dependency; default: `TAIAT_TRACING` is `1` or `true`). See docs/observability.md.
+   */
+  tracing?: boolean;
   /** Largest payload in bytes of JSON (default 1 MiB). */
   maxPayloadBytes?: number;
   /** Most dependencies per job (default 10,000). */

@@ -32,6 +32,7 @@ export type { HeldBack, QueueSettings, QueueState } from './queues.js';
 export type { FlowHold } from './flow-hold.js';
 export { readKnownQueues } from './known-queues.js';
 export { writeOutcomes } from './write-outcomes.js';
+export { writeProgress } from './progress.js';
 export type { OutcomesWritten } from './write-outcomes.js';
 export { recordHeartbeat, renewLeases, markWorkerStopped } from './workers.js';
 export type { WorkerRegistration } from './workers.js';

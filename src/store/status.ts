@@ -3,6 +3,7 @@ import type { Sql } from '../db/connection.js';
 import type { WorkersTable } from '../db/schema.js';
 import { BLOCKED, READY, SCHEDULED } from './fragments.js';
 import { queueSettingsColumns, queueStatesFrom, settingsFromRow, type QueueSettingsRow, type QueueState } from './queues.js';
+import type { JobProgress } from '../jobs/progress.js';
 import type { SchemaNames } from './schema-names.js';
 
 /** Pending and running jobs of one queue and priority. */
@@ -43,7 +44,7 @@ export type WorkerRow = Selectable<WorkersTable> & { lost: boolean; jobs: number
  * when it recorded none).
  */
 export async function readStatusRows(sql: Sql, t: SchemaNames, lostAfterSeconds: number) {
-  const [queues, running, hour, day, failures, workers, blockedOn, oldest] = await Promise.all([
+  const [queues, running, hour, day, failures, workers, blockedOn, oldest, progress] = await Promise.all([
     readQueueCounts(sql, t),
     sql<{ worker_id: string; jobs: number; oldest: Date; seconds: number }[]>`
       SELECT lease_owner AS worker_id, count(*)::int AS jobs, min(started_at) AS oldest,
@@ -68,8 +69,12 @@ export async function readStatusRows(sql: Sql, t: SchemaNames, lostAfterSeconds:
        GROUP BY d.id, j.name, j.status ORDER BY waiting DESC, d.id LIMIT 10`,
     sql<{ seconds: number | null }[]>`
       SELECT extract(epoch FROM now() - min(run_at))::float8 AS seconds FROM ${sql(t.jobs)} WHERE ${sql.unsafe(READY)}`,
+    // Running jobs are few (a worker's slots): the partial lease index holds them.
+    sql<{ id: string; name: string; worker_id: string; seconds: number; progress: JobProgress }[]>`
+      SELECT id, name, lease_owner AS worker_id, extract(epoch FROM now() - started_at)::float8 AS seconds, progress
+        FROM ${sql(t.jobs)} WHERE status = 'running' AND progress IS NOT NULL ORDER BY started_at, id LIMIT 10`,
   ]);
-  return { queues, running, hour, day, failures, workers, blockedOn, oldestReadySeconds: oldest[0]?.seconds ?? null };
+  return { queues, running, hour, day, failures, workers, blockedOn, oldestReadySeconds: oldest[0]?.seconds ?? null, progress };
 }
 
 type FlowRow = QueueSettingsRow & {
