@@ -4,6 +4,9 @@ import { checkProgress, type JobProgress } from '../jobs/progress.js';
 /** At most one progress write per job per this many milliseconds. */
 export const PROGRESS_INTERVAL_MS = 1000;
 
+/** Longest an attempt's end waits for its last progress write. */
+const SETTLE_MS = 2000;
+
 /** Stores a running attempt's progress; false when the attempt's lease is no longer this worker's. */
 export type ProgressWriter = (job: Job, progress: JobProgress) => Promise<boolean>;
 
@@ -38,13 +41,23 @@ export class ProgressReporter {
     this.#schedule();
   }
 
-  /** The attempt ended: writes what is left unwritten, then stops. */
+  /**
+   * The attempt ended: writes what is left unwritten, then stops. Waits at most `SETTLE_MS` (a
+   * database that does not answer must not hold the outcome back; the outcome write has its own
+   * retries).
+   */
   async settle(): Promise<void> {
     this.#ending = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    while (this.#writing) await this.#writing;
-    if (this.#latest !== undefined && !this.#stopped) await this.#flush();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, SETTLE_MS)));
+    const last = (async () => {
+      while (this.#writing) await this.#writing;
+      if (this.#latest !== undefined && !this.#stopped) await this.#flush();
+    })();
+    await Promise.race([last, deadline]);
+    clearTimeout(timer);
     this.#stopped = true;
   }
 
