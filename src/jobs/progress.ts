@@ -3,12 +3,12 @@ import { findJsonProblem } from './json-check.js';
 import type { JsonObject } from './model.js';
 
 /** What a running attempt last reported of its progress (`ctx.progress`). */
-export interface JobProgress {
+export type JobProgress = {
   /** 0 to 100, or null when only details were reported. */
   percent: number | null;
   /** A small JSON object of the executor's own (a step name, counts), or null. */
   details: JsonObject | null;
-}
+};
 
 /** Largest details object, as JSON text: progress is a status line, not a result. */
 export const MAX_PROGRESS_BYTES = 4096;
