@@ -2,7 +2,7 @@ import type { JobProgress } from '../jobs/progress.js';
 import type { Sql } from '../db/connection.js';
 import { resolveSchema } from '../config/schema-name.js';
 import {
-  readFlowControlStates, readSchedules, readStatusRows, schemaNames, type HeldBack, type QueueSettings, type QueueState, type Schedule, type WorkerRow,
+  LOST_AFTER_SECONDS, readFlowControlStates, readSchedules, readStatusRows, schemaNames, type HeldBack, type QueueSettings, type QueueState, type Schedule, type WorkerRow,
 } from '../store/index.js';
 
 /** Counts of finished jobs by status. */
@@ -85,12 +85,6 @@ export interface ScheduleStatus {
   /** Set when a job of the schedule names an agent that no live worker runs. */
   warning: string | null;
 }
-
-/**
- * A worker is lost once it missed three heartbeats (its own interval). This is the limit for a
- * worker of taiat 0.1, which did not record its interval (10 s by default).
- */
-const LOST_AFTER_SECONDS = 90;
 
 function counts(rows: { status: string; n: number }[]): FinishedCounts {
   const c: FinishedCounts = { completed: 0, failed: 0, cancelled: 0 };

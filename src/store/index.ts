@@ -53,7 +53,7 @@ export { runDueTicks, triggerTick } from './schedule-ticks.js';
 export type { TicksRun } from './schedule-ticks.js';
 
 // Status and health.
-export { readStatusRows, readQueueCounts, readFlowControlStates } from './status.js';
+export { readStatusRows, readQueueCounts, readFlowControlStates, readOldestReadyWaits, countWorkers, LOST_AFTER_SECONDS } from './status.js';
 export type { QueueCounts, WorkerRow } from './status.js';
 export { databaseAnswers } from './ping.js';
 
