@@ -27,16 +27,6 @@ describe.skipIf(made.skip !== null)(`readDatabaseUrl against a streaming replica
   });
   afterAll(async () => jobs?.close());
 
-  /** Runs `fn` with replay paused: the replica shows the data of the moment it paused. */
-  async function whilePaused(fn: () => Promise<void>): Promise<void> {
-    await replica.caughtUp();
-    await replica.pause();
-    try {
-      await fn();
-    } finally {
-      await replica.resume();
-    }
-  }
 
   it('reads from a server in recovery, and writes to the primary', async () => {
     const [standby] = await replica.admin<{ r: boolean }[]>`SELECT pg_is_in_recovery() AS r`;
@@ -48,7 +38,7 @@ describe.skipIf(made.skip !== null)(`readDatabaseUrl against a streaming replica
 
   it('lists, gets and explains what the replica has replayed: with replay paused, the past', async () => {
     await jobs.createJob(agentJob('old-1', 'noop'));
-    await whilePaused(async () => {
+    await replica.whilePaused(async () => {
       await jobs.createJob(agentJob('new-1', 'noop'));
       await jobs.createJob(agentJob('new-2', 'noop', ['new-1']));
       expect((await db.sql`SELECT id FROM taiat_jobs WHERE id LIKE 'new-%'`).length).toBe(2);
@@ -64,7 +54,7 @@ describe.skipIf(made.skip !== null)(`readDatabaseUrl against a streaming replica
 
   it('history listings read the replica: a cancel on the primary shows there once replayed', async () => {
     await jobs.createJob(agentJob('h-1', 'noop'));
-    await whilePaused(async () => {
+    await replica.whilePaused(async () => {
       const cancelled = await jobs.cancelJob('h-1');
       // What a cancel returns is the primary's: never the replica's older copy.
       expect(cancelled.status).toBe('cancelled');
@@ -76,7 +66,7 @@ describe.skipIf(made.skip !== null)(`readDatabaseUrl against a streaming replica
 
   it('decides cancels, retries and unique ids on the primary while the replica lags', async () => {
     await jobs.createJobs([agentJob('d-a', 'noop'), agentJob('d-b', 'noop', ['d-a'])]);
-    await whilePaused(async () => {
+    await replica.whilePaused(async () => {
       await jobs.cancelJob('d-a'); // cascades to d-b, on the primary
       expect((await jobs.getJob('d-a'))!.status).toBe('pending'); // the replica has not seen it
       // A second cancel is refused by the primary's truth, not taken from the stale 'pending'.
@@ -137,7 +127,7 @@ describe.skipIf(made.skip !== null)(`readDatabaseUrl against a streaming replica
   });
 
   it('taiat-worker --status --json and taiat job list read the replica', async () => {
-    await whilePaused(async () => {
+    await replica.whilePaused(async () => {
       await jobs.createJobs([agentJob('s-1', 'noop'), agentJob('s-2', 'noop')]);
       const [{ n }] = await db.sql<[{ n: number }]>`SELECT count(*)::int AS n FROM taiat_jobs WHERE status = 'pending'`;
       const args = ['--database-url', db.url, '--read-database-url', readUrl];

@@ -17,6 +17,8 @@ export interface Replica {
   /** Holds replay: the replica keeps answering, with the data of the moment it paused. */
   pause(): Promise<void>;
   resume(): Promise<void>;
+  /** Catches up, then runs `fn` with replay paused (resumed after, whatever happens). */
+  whilePaused(fn: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -62,6 +64,7 @@ export async function startReplica(adminUrl: string): Promise<ReplicaResult> {
   const primary = postgres(adminUrl, { max: 1, onnotice: () => {} });
   let dir = '';
   let slot = '';
+  let stopServer = () => {};
   try {
     const [s] = await primary<{ data: string; level: string; senders: string }[]>`
       SELECT current_setting('data_directory') AS data, current_setting('wal_level') AS level, current_setting('max_wal_senders') AS senders`;
@@ -71,13 +74,11 @@ export async function startReplica(adminUrl: string): Promise<ReplicaResult> {
     // The server's own binaries: a standby must run the primary's major version.
     const bin = path.dirname(readlinkSync(`/proc/${readFileSync(pidFile, 'utf8').split('\n')[0]}/exe`));
 
-    const password = randomBytes(12).toString('hex');
-    await primary.unsafe(`DO $$ BEGIN
-      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'taiat_repl') THEN CREATE ROLE taiat_repl WITH REPLICATION LOGIN; END IF;
-      END $$`);
-    await primary.unsafe(`ALTER ROLE taiat_repl WITH REPLICATION LOGIN PASSWORD '${password}'`);
-    await allowReplication(primary);
+    // A role and a slot per replica: test files in parallel each make their own.
     slot = `taiat_replica_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    await primary.unsafe(`CREATE ROLE ${slot} WITH REPLICATION LOGIN PASSWORD '${password}'`);
+    await allowReplication(primary, slot);
     await primary`SELECT pg_create_physical_replication_slot(${slot}, true)`;
 
     dir = mkdtempSync(path.join(os.tmpdir(), 'taiat-replica-'));
@@ -99,7 +100,7 @@ export async function startReplica(adminUrl: string): Promise<ReplicaResult> {
     const port = await freePort();
     writeFileSync(path.join(data, 'standby.signal'), '');
     writeFileSync(path.join(data, 'postgresql.auto.conf'), [
-      `primary_conninfo = 'host=${server.hostname} port=${server.port} user=taiat_repl password=${password} application_name=${slot}'`,
+      `primary_conninfo = 'host=${server.hostname} port=${server.port} user=${slot} password=${password} application_name=${slot}'`,
       `primary_slot_name = '${slot}'`,
       `port = ${port}`, 'hot_standby = on', 'fsync = off',
       ...limits.map((l) => `${l.name} = ${l.setting}`),
@@ -108,6 +109,7 @@ export async function startReplica(adminUrl: string): Promise<ReplicaResult> {
 
     const as = runAs(dir);
     const pgCtl = (args: string[]) => spawnSync(path.join(bin, 'pg_ctl'), args, { ...as, encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+    stopServer = () => void pgCtl(['stop', '-D', data, '-m', 'immediate', '-w']);
     const started = pgCtl(['start', '-D', data, '-w', '-t', '60', '-l', path.join(dir, 'replica.log')]);
     if (started.status !== 0) {
       const log = existsSync(path.join(dir, 'replica.log')) ? readFileSync(path.join(dir, 'replica.log'), 'utf8') : '';
@@ -137,9 +139,18 @@ export async function startReplica(adminUrl: string): Promise<ReplicaResult> {
       },
       pause: async () => void (await admin`SELECT pg_wal_replay_pause()`),
       resume: async () => void (await admin`SELECT pg_wal_replay_resume()`),
+      async whilePaused(fn) {
+        await replica.caughtUp();
+        await replica.pause();
+        try {
+          await fn();
+        } finally {
+          await replica.resume();
+        }
+      },
       async stop() {
         await admin.end({ timeout: 1 });
-        pgCtl(['stop', '-D', data, '-m', 'immediate', '-w']);
+        stopServer();
         await dropSlot(primary, slot);
         await primary.end();
         rmSync(dir, { recursive: true, force: true });
@@ -148,6 +159,7 @@ export async function startReplica(adminUrl: string): Promise<ReplicaResult> {
     await retry(() => replica.caughtUp(), 30_000);
     return { replica, skip: null };
   } catch (error) {
+    stopServer(); // pg_ctl -w may have given up on a server still starting
     if (slot) await dropSlot(primary, slot).catch(() => undefined);
     await primary.end();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -156,21 +168,22 @@ export async function startReplica(adminUrl: string): Promise<ReplicaResult> {
 }
 
 /** A pg_hba.conf of initdb's allows replication from 127.0.0.1; any other gets a line for the role. */
-async function allowReplication(primary: postgres.Sql): Promise<void> {
+async function allowReplication(primary: postgres.Sql, role: string): Promise<void> {
   const [rule] = await primary<{ n: number }[]>`
     SELECT count(*)::int AS n FROM pg_hba_file_rules
      WHERE type = 'host' AND 'replication' = ANY(database) AND address IN ('127.0.0.1', '0.0.0.0') AND error IS NULL`;
   if (rule!.n > 0) return;
   const [{ file }] = await primary<[{ file: string }]>`SELECT current_setting('hba_file') AS file`;
-  writeFileSync(file, `${readFileSync(file, 'utf8')}\nhost replication taiat_repl 127.0.0.1/32 scram-sha-256\n`);
+  writeFileSync(file, `${readFileSync(file, 'utf8')}\nhost replication ${role} 127.0.0.1/32 scram-sha-256\n`);
   await primary`SELECT pg_reload_conf()`;
 }
 
-/** The slot holds WAL on the test server for as long as it exists. */
+/** The slot holds WAL on the test server for as long as it exists; its role goes with it. */
 async function dropSlot(primary: postgres.Sql, slot: string): Promise<void> {
   await retry(async () => {
     await primary`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ${slot}`;
   }, 10_000);
+  await primary.unsafe(`DROP ROLE IF EXISTS ${slot}`);
 }
 
 async function retry(fn: () => Promise<void>, ms: number): Promise<void> {
