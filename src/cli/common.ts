@@ -29,7 +29,7 @@ export const databaseOptions = {
   },
   'read-database-url': {
     type: 'string',
-    describe: 'A read replica for the status, listings, explain and the dashboard\'s pages; writes and their checks stay on the primary (default: $TAIAT_READ_DATABASE_URL)',
+    describe: 'A read replica for status, listings and the dashboard\'s pages (default: $TAIAT_READ_DATABASE_URL)',
   },
 } as const;
 
