@@ -130,16 +130,15 @@ export class JobManager {
   }
 
   /** A pure read, on the replica when there is one (which may lag the primary by a moment). */
-  #read<T>(fn: (reads: Connection) => Promise<T>): Promise<T> { return this.#run(() => fn(this.#reads), this.#reads); }
+  #read<T>(fn: (reads: Connection) => Promise<T>): Promise<T> {
+    return this.#run(() => fn(this.#reads), this.#reads);
+  }
 
   /** A job, live or finished; null when unknown. */
   async getJob(id: string): Promise<Job | null> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
     return this.#read((reads) => readJob(reads, this.#t, jobId));
   }
-
-  /** The job as the primary has it: what a cancel or retry returns is never a replica's older copy. */
-  async #jobAfterWrite(jobId: string): Promise<Job> { return (await this.#run(() => readJob(this.#conn, this.#t, jobId)))!; }
 
   /** Pending jobs whose dependencies all completed and whose `runAt` has come, in claim order. */
   async getReadyJobs(options: ReadyJobsOptions = {}): Promise<Job[]> {
@@ -175,7 +174,8 @@ export class JobManager {
   async cancelJob(id: string): Promise<Job> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
     await this.#run(() => this.#conn.sql.begin((tx) => cancelJob(tx, this.#t, jobId)));
-    return this.#jobAfterWrite(jobId);
+    // Read back on the primary: a replica's copy may not show the change yet.
+    return (await this.#run(() => readJob(this.#conn, this.#t, jobId)))!;
   }
 
   /**
@@ -188,7 +188,7 @@ export class JobManager {
     const jobId = parseOptions(jobIdSchema, id, 'id');
     const opts = parseOptions(retrySchema, options, 'options');
     await this.#run(() => this.#conn.sql.begin((tx) => retryJob(tx, this.#t, jobId, opts.dependents)));
-    return this.#jobAfterWrite(jobId);
+    return (await this.#run(() => readJob(this.#conn, this.#t, jobId)))!;
   }
 
   /**

@@ -77,6 +77,14 @@ describe.skipIf(made.skip !== null)(`the dashboard with readDatabaseUrl${made.sk
     });
   });
 
+  it('answers every read route from the standby (no statement of theirs writes)', async () => {
+    await jobs.createJobs([agentJob('g-1', 'noop'), agentJob('g-2', 'noop', ['g-1'])]);
+    await replica.caughtUp();
+    for (const path of ['/api/overview', '/api/workers', '/api/queues', '/api/schedules', '/api/actions', '/api/jobs/g-2', '/api/jobs/g-2/graph', '/api/graph/g-1']) {
+      expect((await call(path)).status, path).toBe(200);
+    }
+  });
+
   it('refuses a bad readDatabaseUrl, naming the field', async () => {
     const error = await createDashboardHandler({ databaseUrl: db.url, readDatabaseUrl: 'http://u:s3cret@h/d' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
