@@ -70,6 +70,7 @@ export async function startReplica(adminUrl: string): Promise<ReplicaResult> {
       SELECT current_setting('data_directory') AS data, current_setting('wal_level') AS level, current_setting('max_wal_senders') AS senders`;
     const pidFile = path.join(s!.data, 'postmaster.pid');
     if (!existsSync(pidFile)) return { replica: null, skip: `the test server's data directory (${s!.data}) is not readable here` };
+    if (!existsSync('/proc/self/exe')) return { replica: null, skip: 'no /proc here: the replica runs the server\'s own binaries, found by its pid' };
     if (s!.level === 'minimal' || s!.senders === '0') return { replica: null, skip: `the test server cannot stream (wal_level ${s!.level}, max_wal_senders ${s!.senders})` };
     // The server's own binaries: a standby must run the primary's major version.
     const bin = path.dirname(readlinkSync(`/proc/${readFileSync(pidFile, 'utf8').split('\n')[0]}/exe`));
