@@ -1,7 +1,7 @@
-import { resolveDatabaseUrl, transactionPoolingFrom } from '../config/database-url.js';
+import { readDatabaseUrlFrom, resolveDatabaseUrl, transactionPoolingFrom } from '../config/database-url.js';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
-import { openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
+import { openConnection, openReadConnection, translateDatabaseError, type Connection } from '../db/connection.js';
 import { SchemaNotCurrentError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
 import type { KeyLimits, QueueLimits } from '../jobs/queue-limits.js';
@@ -28,7 +28,7 @@ export type {
 
 /**
  * The programmatic API: create, inspect, cancel and retry jobs. One instance holds a connection
- * pool; `close()` it when done.
+ * pool (two with `readDatabaseUrl`: pure reads go to the replica); `close()` it when done.
  *
  * @example
  * const jobs = await JobManager.connect({ databaseUrl: 'postgres://localhost/taiat' });
@@ -38,6 +38,8 @@ export type {
  */
 export class JobManager {
   readonly #conn: Connection;
+  /** Pure reads (get, lists, explain): the replica's pool, or `#conn`. Nothing that writes or decides a write. */
+  readonly #reads: Connection;
   readonly #limits: ValidationLimits;
   readonly #t: SchemaNames;
   readonly #schedules: ScheduleCalls;
@@ -45,12 +47,13 @@ export class JobManager {
   /** Calls in flight: `close()` lets them finish (a create's last step is its flush). */
   readonly #inFlight = new Set<Promise<unknown>>();
 
-  private constructor(conn: Connection, limits: ValidationLimits, schema: string) {
+  private constructor(conn: Connection, reads: Connection, limits: ValidationLimits, schema: string) {
     this.#conn = conn;
+    this.#reads = reads;
     this.#limits = limits;
     this.#t = schemaNames(schema);
-    this.#schedules = new ScheduleCalls(conn, this.#t);
-    this.#queues = new QueueCalls(conn, this.#t);
+    this.#schedules = new ScheduleCalls(conn, reads, this.#t);
+    this.#queues = new QueueCalls(conn, reads, this.#t);
   }
 
   /** Connects, and checks the database is reachable and initialised (`taiat init`). */
@@ -58,8 +61,11 @@ export class JobManager {
     const opts = parseOptions(managerOptionsSchema, options, '');
     const url = resolveDatabaseUrl({ explicit: opts.databaseUrl });
     const schema = resolveSchema(opts.schema);
-    const conn = openConnection(url, { max: opts.maxConnections, prepare: !transactionPoolingFrom(opts.transactionPooling) });
-    const manager = new JobManager(conn, opts, schema);
+    const prepare = !transactionPoolingFrom(opts.transactionPooling);
+    const conn = openConnection(url, { max: opts.maxConnections, prepare });
+    // Lazy, like every pool: a program that only writes never connects to the replica.
+    const reads = openReadConnection(conn, readDatabaseUrlFrom(opts.readDatabaseUrl), { max: opts.maxConnections, prepare, applicationName: 'taiat reads' });
+    const manager = new JobManager(conn, reads, opts, schema);
     try {
       await manager.#run(async () => {
         // Asked now, alongside the check, rather than on the first create.
@@ -67,7 +73,7 @@ export class JobManager {
         if (missing.length > 0) throw new SchemaNotCurrentError(missing);
       });
     } catch (error) {
-      await conn.close();
+      await Promise.all([conn.close(), reads.close()]);
       throw error;
     }
     return manager;
@@ -75,17 +81,18 @@ export class JobManager {
 
   /** @internal Wraps an existing pool (tests: a pool that cannot connect). */
   static fromConnection(conn: Connection, limits: Partial<ValidationLimits> = {}): JobManager {
-    return new JobManager(conn, parseOptions(managerOptionsSchema, limits, ''), resolveSchema());
+    return new JobManager(conn, conn, parseOptions(managerOptionsSchema, limits, ''), resolveSchema());
   }
 
-  async #run<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs a call on `conn` (default the primary), its errors told with that pool's URL, redacted. */
+  async #run<T>(fn: () => Promise<T>, conn = this.#conn): Promise<T> {
     let call: Promise<T> | undefined;
     try {
       call = fn();
       this.#inFlight.add(call);
       return await call;
     } catch (error) {
-      throw translateDatabaseError(error, this.#conn.url);
+      throw translateDatabaseError(error, conn.url);
     } finally {
       if (call) this.#inFlight.delete(call);
     }
@@ -122,16 +129,21 @@ export class JobManager {
     return this.#run(() => createJobsFromInput(this.#conn.sql, this.#t, jobs, this.#limits));
   }
 
+  /** A pure read, on the replica when there is one (which may lag the primary by a moment). */
+  #read<T>(fn: (reads: Connection) => Promise<T>): Promise<T> {
+    return this.#run(() => fn(this.#reads), this.#reads);
+  }
+
   /** A job, live or finished; null when unknown. */
   async getJob(id: string): Promise<Job | null> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
-    return this.#run(() => readJob(this.#conn, this.#t, jobId));
+    return this.#read((reads) => readJob(reads, this.#t, jobId));
   }
 
   /** Pending jobs whose dependencies all completed and whose `runAt` has come, in claim order. */
   async getReadyJobs(options: ReadyJobsOptions = {}): Promise<Job[]> {
     const opts = parseOptions(readyJobsSchema, options, 'options');
-    return this.#run(() => readReadyJobs(this.#conn, this.#t, opts));
+    return this.#read((reads) => readReadyJobs(reads, this.#t, opts));
   }
 
   /**
@@ -142,15 +154,15 @@ export class JobManager {
     const opts = parseOptions(listJobsSchema, options, 'options');
     if (opts.readyOnly) {
       if (opts.status && opts.status !== 'pending') return [];
-      return this.#run(() => readReadyJobs(this.#conn, this.#t, opts));
+      return this.#read((reads) => readReadyJobs(reads, this.#t, opts));
     }
-    return this.#run(() => readJobs(this.#conn, this.#t, opts));
+    return this.#read((reads) => readJobs(reads, this.#t, opts));
   }
 
   /** Finished jobs, most recently finished first. */
   async getJobHistory(options: HistoryOptions = {}): Promise<Job[]> {
     const opts = parseOptions(historySchema, options, 'options');
-    return this.#run(() => readHistory(this.#conn, this.#t, opts));
+    return this.#read((reads) => readHistory(reads, this.#t, opts));
   }
 
   /**
@@ -162,7 +174,8 @@ export class JobManager {
   async cancelJob(id: string): Promise<Job> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
     await this.#run(() => this.#conn.sql.begin((tx) => cancelJob(tx, this.#t, jobId)));
-    return (await this.getJob(jobId))!;
+    // Read back on the primary: a replica's copy may not show the change yet.
+    return (await this.#run(() => readJob(this.#conn, this.#t, jobId)))!;
   }
 
   /**
@@ -175,7 +188,7 @@ export class JobManager {
     const jobId = parseOptions(jobIdSchema, id, 'id');
     const opts = parseOptions(retrySchema, options, 'options');
     await this.#run(() => this.#conn.sql.begin((tx) => retryJob(tx, this.#t, jobId, opts.dependents)));
-    return (await this.getJob(jobId))!;
+    return (await this.#run(() => readJob(this.#conn, this.#t, jobId)))!;
   }
 
   /**
@@ -186,7 +199,7 @@ export class JobManager {
    */
   async explain(id: string): Promise<Explanation | null> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
-    return this.#run(() => explainJob(this.#conn.sql, this.#t, jobId));
+    return this.#read((reads) => explainJob(reads.sql, this.#t, jobId));
   }
 
   /** Deletes history rows finished more than `days` days ago, in batches. Returns the count. */
@@ -211,12 +224,12 @@ export class JobManager {
 
   /** Every schedule, with its next and last tick and how the last tick's jobs stand. */
   async listSchedules(): Promise<Schedule[]> {
-    return this.#run(() => this.#schedules.list());
+    return this.#read(() => this.#schedules.list());
   }
 
   /** A schedule; null when unknown. */
   async getSchedule(id: string): Promise<Schedule | null> {
-    return this.#run(() => this.#schedules.get(id));
+    return this.#read(() => this.#schedules.get(id));
   }
 
   /** Removes a schedule (the jobs its ticks created stay). Throws `ScheduleNotFoundError`. */
@@ -268,15 +281,15 @@ export class JobManager {
 
   /** A queue's stored settings; null when it has none. */
   async getQueue(name: string): Promise<QueueSettings | null> {
-    return this.#run(() => this.#queues.get(name));
+    return this.#read(() => this.#queues.get(name));
   }
 
   /** Every queue with settings or live jobs: its settings, counts, and the ready jobs its limits hold back now. */
   async listQueues(): Promise<QueueState[]> {
-    return this.#run(() => this.#queues.list());
+    return this.#read(() => this.#queues.list());
   }
 
-  /** Closes the pool once the calls in flight have finished, in at most 5 s (later, they fail). */
+  /** Closes the pools once the calls in flight have finished, in at most 5 s (later, they fail). */
   async close(): Promise<void> {
     // A create closed between its commit and its flush would report an error for jobs that were
     // committed: calls in flight finish first, the whole close taking at most 5 s.
@@ -287,6 +300,7 @@ export class JobManager {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000).unref())),
     ]);
     clearTimeout(timer);
-    await this.#conn.close(Math.max(0, 5 - (performance.now() - start) / 1000));
+    const left = Math.max(0, 5 - (performance.now() - start) / 1000);
+    await Promise.all([this.#conn.close(left), this.#reads.close(left)]);
   }
 }

@@ -15,6 +15,14 @@ export interface JobManagerOptions {
    * prepared statements (default: `TAIAT_TRANSACTION_POOLING` is `1` or `true`).
    */
   transactionPooling?: boolean;
+  /**
+   * A read replica (a streaming standby) for pure reads: `getJob`, `listJobs`, `getReadyJobs`,
+   * `getJobHistory`, `explain`, `listQueues`, `getQueue`, `listSchedules`, `getSchedule`. They may
+   * be a moment behind the primary. Creates, cancels, retries and every check that decides a
+   * write stay on `databaseUrl`, and so does the job a cancel or retry returns (default:
+   * `TAIAT_READ_DATABASE_URL`; without either, reads share the one pool). See docs/scaling.md.
+   */
+  readDatabaseUrl?: string;
   /** Largest payload in bytes of JSON (default 1 MiB). */
   maxPayloadBytes?: number;
   /** Most dependencies per job (default 10,000). */
