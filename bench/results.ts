@@ -1,38 +1,48 @@
 /** The benchmark's output: the checks (quick mode), or medians, ratios and a table (full mode). */
-import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { VERSION } from '../dist/version.js';
 import { CEILING_SCRIPT, type CeilingResult } from './lib/ceiling.js';
 import { fmt, ratio, table, writeJson } from './lib/report.js';
 import type { ServerInfo } from './lib/server.js';
-import { median, round } from './lib/stats.js';
+import { median, round, summarize, type Summary } from './lib/stats.js';
 import { checks } from './checks.js';
-import { CEILING_CLIENTS, CONCURRENCY, PGSS, RESULTS_DIR, ROOT, RUNS, SIZES, W6_RATE } from './config.js';
+import { CEILING_CLIENTS, CONCURRENCY, PGSS, RESULTS_DIR, RUNS, SIZES, W6_RATE } from './config.js';
 import type { DrainResult } from './workloads/drain.js';
 import type { KeyedLimitResult, QueueLimitResult } from './workloads/flow-control.js';
 import type { GraphResult } from './workloads/graph.js';
 import type { KeyedCreatesResult } from './workloads/keyed-creates.js';
 import type { LatencyResult } from './workloads/latency.js';
 import type { SoakResult } from './workloads/memory-soak.js';
+import type { BigGraphResult } from './workloads/big-graphs.js';
+import type { ProcessesResult } from './workloads/processes.js';
+import { scaleReport } from './results-scale.js';
 
 /** Every run's figures (null: the run failed), in the order run.ts took them. */
 export interface Measurements {
   w1Taiat: (DrainResult | null)[];
   w1Graphile: (DrainResult | null)[];
+  w1Pgboss: (DrainResult | null)[];
   ceil1: (CeilingResult | null)[];
   ceil50: (CeilingResult | null)[];
   w2Taiat: (LatencyResult | null)[];
   w2Graphile: (LatencyResult | null)[];
+  w2Pgboss: (LatencyResult | null)[];
   w2Floor: (LatencyResult | null)[];
   w3: (GraphResult | null)[];
   w4: (GraphResult | null)[];
+  w3Pgboss: (GraphResult | null)[];
+  w4Pgboss: (GraphResult | null)[];
   w5Blocked: (DrainResult | null)[];
   w5History: (DrainResult | null)[];
   w6: (SoakResult | null)[];
   w7: (KeyedCreatesResult | null)[];
   w8: (KeyedLimitResult | null)[];
   w9: (QueueLimitResult | null)[];
+  /** WP: by system, then by number of processes. */
+  wp: Record<'taiat' | 'graphile', Record<number, (ProcessesResult | null)[]>>;
+  /** G1-G4, by key. */
+  graphs: Record<string, (BigGraphResult | null)[]>;
   skipped: string[];
 }
 
@@ -44,28 +54,6 @@ export interface RunContext {
   serverKind: string;
   pg: ServerInfo;
   pgbench: string | null;
-}
-
-interface Summary<T> {
-  runs: (T | null)[];
-  median: Record<string, number>;
-  min: Record<string, number>;
-  max: Record<string, number>;
-}
-
-function summarize<T extends object>(runs: (T | null)[]): Summary<T> {
-  const ok = runs.filter((r): r is T => r !== null);
-  const out: Summary<T> = { runs, median: {}, min: {}, max: {} };
-  if (ok.length > 0) {
-    for (const [key, value] of Object.entries(ok[0]!)) {
-      if (typeof value !== 'number') continue;
-      const values = ok.map((r) => (r as Record<string, number>)[key]!).filter((v) => typeof v === 'number');
-      out.median[key] = round(median(values), 3);
-      out.min[key] = round(Math.min(...values), 3);
-      out.max[key] = round(Math.max(...values), 3);
-    }
-  }
-  return out;
 }
 
 /** The median of each run's keyed/plain ratio. */
@@ -136,7 +124,8 @@ export async function reportFull(context: RunContext, measured: Measurements): P
     taiatW9OverLimitSlotsWorth: W9.median.ratio ?? null,
   };
 
-  const graphileVersion = (JSON.parse(await readFile(path.join(ROOT, 'node_modules/graphile-worker/package.json'), 'utf8')) as { version: string }).version;
+  const scale = await scaleReport(measured);
+  const graphileVersion = scale.versions.graphileWorker;
   const cpus = os.cpus();
   const results = {
     mode: 'full',
@@ -156,7 +145,7 @@ export async function reportFull(context: RunContext, measured: Measurements): P
       loadAverageEnd: loadEnd.map((l) => round(l, 2)),
     },
     postgres: { source: serverKind, ...pg, pgStatStatements: PGSS },
-    versions: { taiat: VERSION, graphileWorker: graphileVersion, pgbench },
+    versions: { taiat: VERSION, ...scale.versions, orchestratorNode: process.version, pgbench },
     graphileWorkerSettings: { concurrentJobs: CONCURRENCY, maxPoolSize: CONCURRENCY + 1, pollInterval: 2000, localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 },
     workloads: {
       w1Throughput: { taiat: W1T, graphileWorker: W1G },
@@ -171,6 +160,7 @@ export async function reportFull(context: RunContext, measured: Measurements): P
     },
     ceiling: { clients: CEILING_CLIENTS, script: { '1': CEILING_SCRIPT(1), '50': CEILING_SCRIPT(50) }, perTx1: C1, perTx50: C50 },
     ratios,
+    ...scale.json,
     skipped,
     correctness: { ok: failures.length === 0, checks },
   };
@@ -206,8 +196,9 @@ export async function reportFull(context: RunContext, measured: Measurements): P
     [`W6 soak ${W6 ? fmt(W6.seconds / 60, 1) : '-'} min at ${W6_RATE}/s: RSS early -> late (MB)`, W6 ? `${fmt(W6.rssEarlyMb, 1)} -> ${fmt(W6.rssLateMb, 1)}` : '-', W6 ? `peak ${fmt(W6.rssPeakMb, 1)}` : '-', '-', '-', '-', '-'],
     ['W6 soak: RSS growth (MB), slope (MB/min)', W6 ? fmt(W6.rssGrowthMb, 1) : '-', W6 ? `${fmt(W6.rssSlopeMbPerMin, 2)}/min` : '-', '-', '-', '-', '-'],
   ];
-  console.log(`\ntaiat ${VERSION} vs graphile-worker ${graphileVersion} vs the pgbench ceiling (W1) and the bare-SQL floor (W2); Postgres ${pg.settings.server_version}, fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronous_commit}; ${cpus.length} cpus, node ${process.version}; median of ${RUNS} run(s)\n`);
+  console.log(`\ntaiat ${VERSION} vs graphile-worker ${graphileVersion} vs the pgbench ceiling (W1) and the bare-SQL floor (W2); Postgres ${pg.settings.server_version}, fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronous_commit}; ${cpus.length} cpus; worker processes on node ${scale.versions.childNode ?? process.version}, orchestrator (taiat's creates) on ${process.version}; median of ${RUNS} run(s)\n`);
   console.log(table(['metric', 'taiat', 'taiat min-max', 'graphile-worker', 'ceiling / floor', 'taiat/graphile', 'taiat/ceiling or floor'], rows));
+  scale.print();
   for (const s of skipped) console.log(`skipped: ${s}`);
   console.log(`\ncorrectness: ${failures.length === 0 ? `all ${checks.length} checks passed (every job executed exactly once)` : `${failures.length} of ${checks.length} checks FAILED`}`);
   for (const f of failures) console.log(`  FAIL ${f.workload} ${f.system} run ${f.run}: ${f.detail}`);

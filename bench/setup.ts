@@ -1,15 +1,13 @@
 /**
  * What every workload run stands on: the benchmark's server, a fresh migrated database per run,
- * worker processes, and graphile-worker's utilities.
+ * and the worker processes (and the peers' creators), all on the one child Node (CHILD_NODE).
  */
 import path from 'node:path';
-import pg from 'pg';
-import { Logger as GraphileLogger, makeWorkerUtils } from 'graphile-worker';
 import { runMigrations } from '../dist/index.js';
 import { BenchChild } from './lib/child.js';
 import { freshDatabase, startServer, type BenchDatabase, type BenchServer } from './lib/server.js';
 import { withTimeout } from './lib/time.js';
-import { CHILDREN, CONCURRENCY, log, PGSS, ROOT, TIMEOUTS } from './config.js';
+import { CHILD_NODE, CHILDREN, CONCURRENCY, log, PGSS, ROOT, TIMEOUTS } from './config.js';
 
 let current: BenchServer | undefined;
 
@@ -31,33 +29,12 @@ export async function stopBenchServer(): Promise<void> {
   current = undefined;
 }
 
-const silentGraphileLogger = new GraphileLogger(() => (level, message) => {
-  if (level === 'error') log(`graphile-worker: ${message}`);
-});
-
-/**
- * graphile-worker utilities on a pool of ours: WorkerUtils.release() ends its own pool without
- * waiting and removes its error handlers first, so a DROP DATABASE right after could crash us.
- */
-export async function graphileUtils(url: string): Promise<{ utils: Awaited<ReturnType<typeof makeWorkerUtils>>; close(): Promise<void> }> {
-  const pool = new pg.Pool({ connectionString: url, max: 2 });
-  pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
-  const utils = await makeWorkerUtils({ pgPool: pool, logger: silentGraphileLogger });
-  return {
-    utils,
-    async close() {
-      await utils.release();
-      await pool.end();
-    },
-  };
-}
-
-const CHILD_SCRIPTS = { taiat: 'taiat-worker.mjs', graphile: 'graphile-worker.mjs', floor: 'latency-floor.mjs' } as const;
+const CHILD_SCRIPTS = { taiat: 'taiat-worker.mjs', graphile: 'graphile-worker.mjs', pgboss: 'pg-boss.mjs', floor: 'latency-floor.mjs', creator: 'peer-creator.mjs' } as const;
+export type Peer = 'graphile' | 'pgboss';
 
 export function spawnWorker(system: keyof typeof CHILD_SCRIPTS, db: BenchDatabase, expect: number, env: Record<string, string> = {}): BenchChild {
   const script = path.join(CHILDREN, CHILD_SCRIPTS[system]);
-  return new BenchChild(`${system} worker (${db.name})`, script, {
+  return new BenchChild(`${system === 'creator' ? `${env.BENCH_SYSTEM} creator` : `${system} worker`} (${db.name})`, script, {
     BENCH_DATABASE_URL: db.url,
     BENCH_CONCURRENCY: String(CONCURRENCY),
     BENCH_EXPECT: String(expect),
@@ -66,22 +43,30 @@ export function spawnWorker(system: keyof typeof CHILD_SCRIPTS, db: BenchDatabas
     TAIAT_DATABASE_URL: '',
     DATABASE_URL: '',
     ...env,
-  }, ROOT);
+  }, ROOT, CHILD_NODE?.path);
 }
 
-/** Runs `fn` with a fresh database, always dropping it afterwards. */
-export async function withDatabase<T>(name: string, system: 'taiat' | 'graphile' | 'ceiling', fn: (db: BenchDatabase) => Promise<T>): Promise<T> {
+/**
+ * A peer's creator: a child on the child Node that holds the peer's client (graphile-worker's
+ * utilities, a pg-boss instance), installs its schema in the run's database, and creates jobs on
+ * request, timing the calls itself (see children/peer-creator.mjs).
+ */
+export async function peerCreator(peer: Peer, db: BenchDatabase): Promise<BenchChild> {
+  const child = spawnWorker('creator', db, 0, { BENCH_SYSTEM: peer });
+  try {
+    await child.next('ready', TIMEOUTS.ready);
+    return child;
+  } catch (error) {
+    child.kill();
+    throw error;
+  }
+}
+
+/** Runs `fn` with a fresh database, always dropping it afterwards (a peer's creator installs its schema). */
+export async function withDatabase<T>(name: string, system: 'taiat' | 'peer' | 'ceiling', fn: (db: BenchDatabase) => Promise<T>): Promise<T> {
   const db = await freshDatabase(server(), name);
   try {
     if (system === 'taiat') await withTimeout(runMigrations(db.url), 120_000, 'taiat migrations');
-    if (system === 'graphile') {
-      const { utils, close } = await graphileUtils(db.url);
-      try {
-        await withTimeout(utils.migrate(), 120_000, 'graphile-worker migrations');
-      } finally {
-        await close();
-      }
-    }
     return await fn(db);
   } finally {
     await db.drop().catch((e: unknown) => log(`could not drop ${name}: ${e}`));

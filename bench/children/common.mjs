@@ -65,6 +65,23 @@ export function report(extra = {}) {
 }
 
 /**
+ * With BENCH_START_ON_GO=1 (several workers on one queue), says `waiting` and resolves at the
+ * orchestrator's `go`, so that all of them start together; otherwise at once.
+ */
+export function waitForGo() {
+  if (process.env.BENCH_START_ON_GO !== '1') return Promise.resolve();
+  return new Promise((resolve) => {
+    const onMessage = (message) => {
+      if (message?.type !== 'go') return;
+      process.off('message', onMessage);
+      resolve();
+    };
+    process.on('message', onMessage);
+    send({ type: 'waiting' });
+  });
+}
+
+/**
  * Answers `ping` (clock offset), `report` and `stop`. `stop` runs `onStop`, then acknowledges
  * and exits.
  */

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { Logger, run } from 'graphile-worker';
-import { executions, recordExecution, send, serve } from './common.mjs';
+import { executions, recordExecution, send, serve, waitForGo } from './common.mjs';
 
 const url = process.env.BENCH_DATABASE_URL;
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -61,6 +61,7 @@ const taskList = {
   },
 };
 
+await waitForGo();
 cpu0 = process.cpuUsage();
 t0 = performance.now();
 const runner = await run({
@@ -75,6 +76,14 @@ for (const event of ['job:error', 'job:failed']) {
     send({ type: 'job-failed', id: String(job.id), error: `${event}: ${String(error?.message ?? error)}` });
   });
 }
+// Database fetches answered, and those that found nothing (the multi-process workload, WP): the
+// local queue's batch fetches (a worker's `worker:getJob:empty` is the local queue, in memory).
+let claims = 0;
+let emptyClaims = 0;
+runner.events.on('localQueue:getJobs:complete', ({ jobs }) => {
+  claims += 1;
+  if (jobs.length === 0) emptyClaims += 1;
+});
 send({ type: 'ready', startMs: performance.now() - t0, rss: process.memoryUsage.rss(), settings: GRAPHILE_SETTINGS });
 
 serve({
@@ -82,5 +91,5 @@ serve({
     await runner.stop();
     await probe.end();
   },
-  extraReport: () => ({ failed }),
+  extraReport: () => ({ failed, claims, emptyClaims }),
 });

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from '../../dist/index.js';
-import { now, recordExecution, send, serve } from './common.mjs';
+import { now, recordExecution, send, serve, waitForGo } from './common.mjs';
 
 const url = process.env.BENCH_DATABASE_URL;
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -59,10 +59,18 @@ worker.on('job:retried', (job, error) => {
   retried += 1;
   send({ type: 'job-failed', id: job.id, error: `retried: ${error}` });
 });
+// Claims answered, and those that found nothing (the multi-process workload, WP).
+let claims = 0;
+let emptyClaims = 0;
+worker.on('worker:claimed', (jobs) => {
+  claims += 1;
+  if (jobs === 0) emptyClaims += 1;
+});
 worker.on('worker:error', (error) => send({ type: 'worker-error', message: String(error?.message ?? error) }));
 
-serve({ onStop: () => worker.stop(), extraReport: () => ({ completed, failed, retried, pid: process.pid, spans }) });
+serve({ onStop: () => worker.stop(), extraReport: () => ({ completed, failed, retried, pid: process.pid, spans, claims, emptyClaims }) });
 
+await waitForGo();
 cpu0 = process.cpuUsage();
 t0 = performance.now();
 await worker.start();

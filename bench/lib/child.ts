@@ -18,11 +18,12 @@ export class BenchChild {
   #exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
-  constructor(name: string, script: string, env: Record<string, string>, cwd: string) {
+  /** `execPath`: the Node that runs `script` (default: this process's). */
+  constructor(name: string, script: string, env: Record<string, string>, cwd: string, execPath = process.execPath) {
     this.name = name;
     // BENCH_CHILD_NODE_ARGS: extra node flags for worker processes (e.g. --cpu-prof), for diagnosis.
     const nodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-    this.proc = spawn(process.execPath, [...nodeArgs, script], {
+    this.proc = spawn(execPath, [...nodeArgs, script], {
       cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

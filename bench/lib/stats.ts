@@ -23,3 +23,26 @@ export const round = (value: number, digits = 1): number => {
 
 /** Bytes as megabytes, one decimal; null for missing (or zero). */
 export const mb = (bytes: number | null | undefined): number | null => (bytes ? round(bytes / 1024 / 1024, 1) : null);
+
+/** Every run's figures (null: failed), and the median, min and max of each numeric field. */
+export interface Summary<T> {
+  runs: (T | null)[];
+  median: Record<string, number>;
+  min: Record<string, number>;
+  max: Record<string, number>;
+}
+
+export function summarize<T extends object>(runs: (T | null)[]): Summary<T> {
+  const ok = runs.filter((r): r is T => r !== null);
+  const out: Summary<T> = { runs, median: {}, min: {}, max: {} };
+  if (ok.length > 0) {
+    for (const [key, value] of Object.entries(ok[0]!)) {
+      if (typeof value !== 'number') continue;
+      const values = ok.map((r) => (r as Record<string, number>)[key]!).filter((v) => typeof v === 'number');
+      out.median[key] = round(median(values), 3);
+      out.min[key] = round(Math.min(...values), 3);
+      out.max[key] = round(Math.max(...values), 3);
+    }
+  }
+  return out;
+}

@@ -1,6 +1,6 @@
 /**
  * W1 (throughput), W5 (W1's drain over a backlog) and W8's variants (keys, limits): jobs created in one call, then drained by
- * one worker process; jobs/s created and drained, worker and server CPU, worker memory.
+ * one worker process; jobs/s created and drained, worker and server CPU, worker memory. The peers' W1: workloads/peers.ts.
  */
 import { performance } from 'node:perf_hooks';
 import { JobManager, type NewJob } from '../../dist/index.js';
@@ -11,7 +11,7 @@ import { withTimeout } from '../lib/time.js';
 import { check, childProblems, executionProblems, taiatHistoryProblems } from '../checks.js';
 import { QUICK, SIZES, TIMEOUTS } from '../config.js';
 import { explainClaim, pgssReset, pgssTop } from '../diagnostics.js';
-import { graphileUtils, server, spawnWorker, withDatabase } from '../setup.js';
+import { server, spawnWorker, withDatabase } from '../setup.js';
 import { backlogProblems, setupBacklog, type Backlog } from './backlog.js';
 
 export interface DrainResult {
@@ -29,11 +29,11 @@ export interface DrainResult {
   pgss?: unknown[];
 }
 
-const noopJobs = (n: number, keyOf?: (i: number) => string): NewJob[] =>
+export const noopJobs = (n: number, keyOf?: (i: number) => string): NewJob[] =>
   Array.from({ length: n }, (_, i) => ({ jobType: 'agent', name: 'noop', payload: { agent_name: 'noop' }, ...(keyOf ? { concurrencyKey: keyOf(i) } : {}) }));
 
 /** Waits for a drain child to be ready and to drain, then takes its figures and stops it. */
-async function drainFigures(child: BenchChild, cpuBefore: Awaited<ReturnType<BenchServer['cpuTicks']>>, db: BenchDatabase, run: number, drainMs = TIMEOUTS.drain) {
+export async function drainFigures(child: BenchChild, cpuBefore: Awaited<ReturnType<BenchServer['cpuTicks']>>, db: BenchDatabase, run: number, drainMs = TIMEOUTS.drain) {
   const ready = await child.next('ready', TIMEOUTS.ready);
   const drained = await child.next('drained', drainMs).catch(async (error: unknown) => {
     // How far it got, for the failure's message.
@@ -48,7 +48,7 @@ async function drainFigures(child: BenchChild, cpuBefore: Awaited<ReturnType<Ben
 }
 
 /** The figures both systems report, from a drain and the create call's duration. */
-function drainResult(n: number, createMs: number, figures: Awaited<ReturnType<typeof drainFigures>>): DrainResult {
+export function drainResult(n: number, createMs: number, figures: Awaited<ReturnType<typeof drainFigures>>): DrainResult {
   const { ready, drained, serverCpuSeconds, report } = figures;
   return {
     createJobsPerSec: n / (createMs / 1000),
@@ -140,33 +140,6 @@ export async function taiatDrainVariant(run: number, v: DrainVariant): Promise<W
       await watch?.stop().catch(() => undefined);
       child?.kill();
       await jobs.close();
-    }
-  });
-}
-
-export async function graphileDrain(run: number): Promise<DrainResult | null> {
-  const n = SIZES.w1Jobs;
-  return withDatabase(`bench_w1_graphile_r${run}`, 'graphile', async (db) => {
-    const { utils, close } = await graphileUtils(db.url);
-    let child: BenchChild | undefined;
-    try {
-      const specs = Array.from({ length: n }, () => ({ identifier: 'noop', payload: {} }));
-      const t0 = performance.now();
-      const created = await utils.addJobs(specs);
-      const createMs = performance.now() - t0;
-      const ids = created.map((j) => String(j.id));
-      await pgssReset();
-      const cpuBefore = await server().cpuTicks();
-      child = spawnWorker('graphile', db, n);
-      const figures = await drainFigures(child, cpuBefore, db, run);
-      const left = await withSql(db.url, async (sql) => (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM graphile_worker.jobs`)[0]!.n);
-      const problems = [...executionProblems(figures.report, ids), ...childProblems(child)];
-      if (left !== 0) problems.push(`${left} job row(s) left (graphile-worker deletes completed jobs)`);
-      check('W1 throughput', 'graphile-worker', run, problems, `${n} jobs, each executed once; no job row left`);
-      return { ...drainResult(n, createMs, figures), ...(figures.pgss ? { pgss: figures.pgss } : {}) };
-    } finally {
-      child?.kill();
-      await close();
     }
   });
 }

@@ -14,7 +14,7 @@ export interface GraphResult {
   jobsPerSec: number;
 }
 
-function buildGraph(kind: 'chains' | 'fan-in'): NewJob[] {
+export function buildGraph(kind: 'chains' | 'fan-in'): NewJob[] {
   const graph: NewJob[] = [];
   const noop = { agent_name: 'noop' };
   if (kind === 'chains') {

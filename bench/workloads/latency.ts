@@ -1,7 +1,9 @@
 /**
  * W2: an idle worker process; jobs created one at a time at a fixed pace from this process.
  * Latency = executor start (child clock, corrected by the measured offset) - createJob call.
- * `floor` measures the same path with no job runner (see children/latency-floor.mjs).
+ * `floor` measures the same path with no job runner (see children/latency-floor.mjs). A peer's
+ * creates are made by its creator child, which stamps each call's start (corrected by its own
+ * clock offset), so the IPC to it is not counted.
  */
 import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
@@ -11,7 +13,8 @@ import { percentile } from '../lib/stats.js';
 import { sleep, wallNow } from '../lib/time.js';
 import { check, childProblems, executionProblems, taiatHistoryProblems } from '../checks.js';
 import { SIZES, TIMEOUTS } from '../config.js';
-import { graphileUtils, spawnWorker, withDatabase } from '../setup.js';
+import { peerCreator, spawnWorker, withDatabase } from '../setup.js';
+import { creatorCall, PEER_LABEL } from './peers.js';
 
 export interface LatencyResult {
   p50: number;
@@ -25,18 +28,22 @@ export interface LatencyResult {
 /** W2's floor: bare SQL doing the least taiat's create-to-start path must (latency-floor.mjs). */
 const FLOOR_TABLE = 'CREATE TABLE bench_floor (id bigserial PRIMARY KEY, seq int NOT NULL, taken boolean NOT NULL DEFAULT false)';
 
-export async function latency(system: 'taiat' | 'graphile' | 'floor', run: number): Promise<LatencyResult | null> {
+export async function latency(system: 'taiat' | 'graphile' | 'pgboss' | 'floor', run: number): Promise<LatencyResult | null> {
   const n = SIZES.w2Jobs;
-  const label = system === 'taiat' ? 'taiat' : system === 'graphile' ? 'graphile-worker' : 'floor (bare SQL)';
-  return withDatabase(`bench_w2_${system}_r${run}`, system === 'floor' ? 'ceiling' : system, async (db) => {
+  const label = system === 'taiat' ? 'taiat' : system === 'floor' ? 'floor (bare SQL)' : PEER_LABEL[system];
+  return withDatabase(`bench_w2_${system}_r${run}`, system === 'floor' ? 'ceiling' : system === 'taiat' ? 'taiat' : 'peer', async (db) => {
     const jobs = system === 'taiat' ? await JobManager.connect({ databaseUrl: db.url, maxConnections: 2 }) : undefined;
-    const graphile = system === 'graphile' ? await graphileUtils(db.url) : undefined;
-    const utils = graphile?.utils;
+    const creator = system === 'graphile' || system === 'pgboss' ? await peerCreator(system, db) : undefined;
+    const creatorClock = creator ? await creator.clockOffset() : undefined;
     const bare = system === 'floor' ? postgres(db.url, { max: 2, onnotice: () => {} }) : undefined;
     await bare?.unsafe(FLOOR_TABLE);
-    const create = async (seq: number): Promise<string> => {
+    /** Creates job `seq`; a creator child's reply carries its own start stamp, on our clock. */
+    const create = async (seq: number): Promise<string | { id: string; start: number }> => {
       if (jobs) return (await jobs.createJob({ jobType: 'agent', name: 'latency', payload: { agent_name: 'noop', parameters: { seq } } })).id;
-      if (utils) return String((await utils.addJob('noop', { seq })).id);
+      if (creator) {
+        const reply = await creatorCall(creator, { type: 'create-one', seq }, 'created-one');
+        return { id: String(reply.id), start: (reply.t as number) - creatorClock!.offsetMs };
+      }
       const [row] = await bare!<{ id: string }[]>`
         WITH i AS (INSERT INTO bench_floor (seq) VALUES (${seq}) RETURNING id)
         SELECT id, pg_notify('bench_floor', ''), set_config('synchronous_commit', 'off', true) FROM i`;
@@ -57,9 +64,10 @@ export async function latency(system: 'taiat' | 'graphile' | 'floor', run: numbe
         const wait = t0 + seq * SIZES.w2GapMs - performance.now();
         if (wait > 0) await sleep(wait);
         const start = wallNow();
-        ids.push(await create(seq));
+        const created = await create(seq);
         callMs.push(wallNow() - start);
-        createdAt[seq] = start;
+        ids.push(typeof created === 'string' ? created : created.id);
+        createdAt[seq] = typeof created === 'string' ? start : created.start;
       }
       await child.next('drained', TIMEOUTS.drain);
       const report = await child.request({ type: 'report' }, 'report', 30_000);
@@ -80,7 +88,7 @@ export async function latency(system: 'taiat' | 'graphile' | 'floor', run: numbe
     } finally {
       child?.kill();
       await jobs?.close();
-      await graphile?.close();
+      await creator?.stop(10_000);
       await bare?.end();
     }
   });

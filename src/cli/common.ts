@@ -10,6 +10,7 @@ export interface DatabaseArgs {
   databaseUrl?: string | undefined;
   embedded?: boolean | undefined;
   schema?: string | undefined;
+  readDatabaseUrl?: string | undefined;
 }
 
 export const databaseOptions = {
@@ -25,6 +26,10 @@ export const databaseOptions = {
   schema: {
     type: 'string',
     describe: 'Schema of the taiat instance (default: $TAIAT_SCHEMA, then public)',
+  },
+  'read-database-url': {
+    type: 'string',
+    describe: 'A read replica for status, listings and the dashboard\'s pages (default: $TAIAT_READ_DATABASE_URL)',
   },
 } as const;
 
@@ -65,7 +70,7 @@ export const jsonOption = {
 /** Runs a command with a connected `JobManager` (and the URL it connected to), closing it afterwards. */
 export async function withManager(args: DatabaseArgs, fn: (jobs: JobManager, url: string) => Promise<void>): Promise<void> {
   const url = await databaseUrlFor(args);
-  const jobs = await JobManager.connect({ databaseUrl: url, schema: args.schema });
+  const jobs = await JobManager.connect({ databaseUrl: url, schema: args.schema, ...(args.readDatabaseUrl ? { readDatabaseUrl: args.readDatabaseUrl } : {}) });
   try {
     await fn(jobs, url);
   } finally {

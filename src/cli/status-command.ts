@@ -1,3 +1,4 @@
+import { readDatabaseUrlFrom } from '../config/database-url.js';
 import { openConnection, translateDatabaseError } from '../db/connection.js';
 import { verifySchema } from '../store/index.js';
 import { SchemaNotCurrentError } from '../errors.js';
@@ -5,12 +6,18 @@ import { ansi, formatStatus, plain } from '../status/format.js';
 import { readStatus } from '../status/status.js';
 import { printJson } from './common.js';
 
-/** Prints the system status; fails (non-zero) when the database is unreachable or not migrated. */
-export async function printStatus(url: string, json: boolean, schema?: string): Promise<void> {
-  const conn = openConnection(url, { max: 8, applicationName: 'taiat status' });
+/**
+ * Prints the system status; fails (non-zero) when the database is unreachable or not migrated. The
+ * report is read from the replica when there is one (`readDatabaseUrl`); the schema check asks the primary.
+ */
+export async function printStatus(url: string, json: boolean, schema?: string, readDatabaseUrl?: string): Promise<void> {
+  const conn = openConnection(readDatabaseUrlFrom(readDatabaseUrl) ?? url, { max: 8, applicationName: 'taiat status' });
   try {
     // The schema check and the report run at once; the report is only shown if the schema is current.
-    const [verified, status] = await Promise.all([verifySchema(url, { schema }), readStatus(conn.sql, { schema }).catch((error: unknown) => error as Error)]);
+    const [verified, status] = await Promise.all([
+      verifySchema(url, { schema }),
+      readStatus(conn.sql, { schema }).catch((error: unknown) => translateDatabaseError(error, conn.url) as Error),
+    ]);
     if (!verified.current) throw new SchemaNotCurrentError(verified.missing);
     if (status instanceof Error) throw status;
     if (json) printJson(status);

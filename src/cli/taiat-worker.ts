@@ -53,7 +53,7 @@ export async function main(args: string[]): Promise<void> {
   try {
     const url = await databaseUrlFor(argv);
     if (argv.status) {
-      await printStatus(url, argv.json, argv.schema);
+      await printStatus(url, argv.json, argv.schema, argv.readDatabaseUrl);
       return;
     }
     const specifiers = argv.agents.length > 0 ? argv.agents : process.env.TAIAT_AGENT_CONFIG ? parseAgentConfig(process.env.TAIAT_AGENT_CONFIG) : [];
@@ -107,7 +107,10 @@ export async function main(args: string[]): Promise<void> {
     }
     if (argv.dashboardPort !== undefined) {
       const { serveDashboard } = await import('../dashboard/serve.js');
-      const dashboard = await serveDashboard({ databaseUrl: url, schema: argv.schema, host: argv.dashboardHost, port: argv.dashboardPort, logger });
+      const dashboard = await serveDashboard({
+        databaseUrl: url, schema: argv.schema, host: argv.dashboardHost, port: argv.dashboardPort, logger,
+        ...(argv.readDatabaseUrl ? { readDatabaseUrl: argv.readDatabaseUrl } : {}),
+      });
       logger.info({ url: dashboard.url }, `dashboard at ${dashboard.url}`);
       worker.once('worker:stopped', () => void dashboard.close());
     }

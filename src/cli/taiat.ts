@@ -50,7 +50,7 @@ function statusCommand(y: Argv) {
   return y.command('status', 'Print the status of the system (same as taiat-worker --status)', (c) =>
     c.options({ ...databaseOptions, json: { type: 'boolean', default: false, describe: 'Print one JSON object' } })
       .example('$0 status --json', 'the status as JSON'),
-    async (argv) => printStatus(await databaseUrlFor(argv), argv.json, argv.schema));
+    async (argv) => printStatus(await databaseUrlFor(argv), argv.json, argv.schema, argv.readDatabaseUrl));
 }
 
 /** The `taiat` admin command. */

@@ -1,4 +1,11 @@
+import { z } from 'zod';
 import { ValidationError } from '../errors.js';
+
+const POSTGRES_URL = /^postgres(ql)?:\/\//;
+
+/** An option holding a URL besides `databaseUrl` (`listenDatabaseUrl`, `readDatabaseUrl`): checked, never echoed. */
+export const postgresUrlOption = (name: string) =>
+  z.string({ error: `${name} must be a string` }).regex(POSTGRES_URL, `${name} must start with postgres:// or postgresql://`);
 
 /** Where a database URL may come from, in order of precedence. */
 export interface DatabaseUrlSources {
@@ -19,7 +26,7 @@ export function resolveDatabaseUrl({ explicit, env = process.env }: DatabaseUrlS
       'TAIAT_CONFIG_INVALID',
     );
   }
-  if (!/^postgres(ql)?:\/\//.test(url)) {
+  if (!POSTGRES_URL.test(url)) {
     throw new ValidationError('databaseUrl', 'must start with postgres:// or postgresql://', 'TAIAT_CONFIG_INVALID');
   }
   return url;
@@ -55,4 +62,16 @@ export function transactionPoolingFrom(option: boolean | undefined, env: NodeJS.
 /** Whether to trace with OpenTelemetry: the option, else `TAIAT_TRACING` (`1` or `true`). */
 export function tracingFrom(option: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
   return option ?? /^(1|true)$/i.test(env.TAIAT_TRACING ?? '');
+}
+
+/**
+ * The URL of a read replica: the option, else `TAIAT_READ_DATABASE_URL`; undefined when neither is
+ * set (then reads use the primary's pool, and no second pool is opened).
+ */
+export function readDatabaseUrlFrom(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const url = option || env.TAIAT_READ_DATABASE_URL || undefined;
+  if (url !== undefined && !POSTGRES_URL.test(url)) {
+    throw new ValidationError('readDatabaseUrl', 'must start with postgres:// or postgresql:// (from TAIAT_READ_DATABASE_URL or the option)', 'TAIAT_CONFIG_INVALID');
+  }
+  return url;
 }

@@ -6,8 +6,10 @@ import type { SecurityVariables } from './security.js';
 
 /** What every route of one dashboard handler shares. */
 export interface DashboardContext {
-  /** The dashboard's reads (its own pool). */
+  /** The actions' own statements on the primary: the checks that guard them and their record. */
   sql: Sql;
+  /** The pages' reads (the dashboard's pool): on the read replica when there is one, else the same pool. */
+  reads: Sql;
   t: SchemaNames;
   /** Actions go through the library's API, as a program's would. */
   jobs: JobManager;

@@ -6,10 +6,10 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { pino, type Logger } from 'pino';
-import { resolveDatabaseUrl, transactionPoolingFrom } from '../config/database-url.js';
+import { readDatabaseUrlFrom, resolveDatabaseUrl, transactionPoolingFrom } from '../config/database-url.js';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
-import { openConnection } from '../db/connection.js';
+import { openConnection, openReadConnection } from '../db/connection.js';
 import { DatabaseUnavailableError, TaiatError, ValidationError, type TaiatErrorCode } from '../errors.js';
 import { JobManager } from '../manager/job-manager.js';
 import { schemaNames } from '../store/index.js';
@@ -65,9 +65,15 @@ export async function createDashboardHandler(options: DashboardOptions & { logge
   const url = resolveDatabaseUrl({ explicit: opts.databaseUrl });
   const schema = resolveSchema(opts.schema);
   const pooled = transactionPoolingFrom(opts.transactionPooling);
-  const jobs = await JobManager.connect({ databaseUrl: url, schema, maxConnections: 2, transactionPooling: pooled });
-  const conn = openConnection(url, { max: opts.maxConnections, applicationName: 'taiat-dashboard', prepare: !pooled });
-  const ctx: DashboardContext = { sql: conn.sql, t: schemaNames(schema), jobs, readOnly: opts.readOnly, csrfToken: newCsrfToken(), afterAction: [] };
+  const readUrl = readDatabaseUrlFrom(opts.readDatabaseUrl);
+  const replica = readUrl ? { readDatabaseUrl: readUrl } : {};
+  const jobs = await JobManager.connect({ databaseUrl: url, schema, maxConnections: 2, transactionPooling: pooled, ...replica });
+  // With a replica the pages read there, and the actions' checks and records keep 2 on the primary.
+  const conn = openConnection(url, { max: readUrl ? 2 : opts.maxConnections, applicationName: 'taiat-dashboard', prepare: !pooled });
+  const reads = openReadConnection(conn, readUrl, { max: opts.maxConnections, applicationName: 'taiat-dashboard reads', prepare: !pooled });
+  const ctx: DashboardContext = {
+    sql: conn.sql, reads: reads.sql, t: schemaNames(schema), jobs, readOnly: opts.readOnly, csrfToken: newCsrfToken(), afterAction: [],
+  };
   const dir = assetsDir();
 
   const app: DashboardApp = new Hono<{ Variables: SecurityVariables }>({ strict: false }).basePath(opts.basePath || '/');
@@ -98,7 +104,7 @@ export async function createDashboardHandler(options: DashboardOptions & { logge
       void listener(req, res);
     },
     async close() {
-      await Promise.all([jobs.close(), conn.close()]);
+      await Promise.all([jobs.close(), conn.close(), reads.close()]);
     },
   };
 }

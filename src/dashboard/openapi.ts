@@ -39,7 +39,7 @@ export const OPENAPI_PATHS: Record<string, object> = {
   '/api/jobs/{id}/graph': get('The jobs around one, bounded', ok('A graph', ref('Graph')), [
     idParam('id', 'Job id'), query('depth', 'Steps each way, 1 to 50 (default 3)', { type: 'integer' }), query('max', 'Most nodes, up to 5000 (default 300)', { type: 'integer' }),
   ]),
-  '/api/jobs/{id}/cancel-preview': get('What cancelling this job would cancel with it', ok('The pending dependents'), [idParam('id', 'Job id')]),
+  '/api/jobs/{id}/cancel-preview': get('What cancelling this job would cancel with it (read from the replica when there is one: may be a moment stale)', ok('The pending dependents'), [idParam('id', 'Job id')]),
   '/api/graph/{id}': get('The whole graph the job belongs to', ok('A graph', ref('Graph')), [idParam('id', 'Job id'), query('max', 'Most nodes (default 5000)', { type: 'integer' })]),
   '/api/queues': get('Queues with flow control and their counts', ok('The queues', { type: 'array' })),
   '/api/workers': get('Live and lost workers, and what each runs', ok('The workers')),

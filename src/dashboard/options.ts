@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { postgresUrlOption } from '../config/database-url.js';
 
 /** Who may use the dashboard, besides a loopback server with no credentials set. */
 export interface DashboardAuth {
@@ -27,6 +28,11 @@ export interface DashboardOptions {
   maxConnections?: number;
   /** `databaseUrl` goes through a pooler in transaction mode (default: `TAIAT_TRANSACTION_POOLING`). */
   transactionPooling?: boolean;
+  /**
+   * A read replica for the pages' reads (overview, lists, jobs, graphs, the cancel preview);
+   * actions and their checks stay on `databaseUrl` (default: `TAIAT_READ_DATABASE_URL`).
+   */
+  readDatabaseUrl?: string;
 }
 
 const basePath = z.string().regex(/^(\/[A-Za-z0-9._~-]+)*$/, 'must be empty or like /admin/jobs (no trailing slash)').default('');
@@ -43,6 +49,7 @@ export const dashboardOptionsSchema = z.strictObject({
   }).optional(),
   maxConnections: z.number().int().min(1).max(100).default(5),
   transactionPooling: z.boolean().optional(),
+  readDatabaseUrl: postgresUrlOption('readDatabaseUrl').optional(),
 });
 
 /** Whether any credentials are configured (a server off loopback refuses to start without). */

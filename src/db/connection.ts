@@ -61,6 +61,15 @@ export function openConnection(url: string, options: ConnectOptions = {}): Conne
   };
 }
 
+/**
+ * The pool for pure reads (listings, explain, status): a pool of its own on a read replica's URL
+ * when one is given, else `primary` itself (no second pool). Never for a read that decides a
+ * write: a replica lags, and the decision must see the primary's truth.
+ */
+export function openReadConnection(primary: Connection, readUrl: string | undefined, options: ConnectOptions = {}): Connection {
+  return readUrl ? openConnection(readUrl, options) : primary;
+}
+
 /** The parts of postgres.js's parsed options that `fetchTypesOnce` reads and sets. */
 interface DriverOptions {
   fetch_types: boolean;

@@ -137,7 +137,8 @@ async function run(file: string, args: string[], as: RunAs, env: NodeJS.ProcessE
   });
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port free at the moment of asking (also the test support's, for the servers it starts). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

@@ -1,8 +1,8 @@
-import { resolveDatabaseUrl, tracingFrom, transactionPoolingFrom } from '../config/database-url.js';
+import { readDatabaseUrlFrom, resolveDatabaseUrl, tracingFrom, transactionPoolingFrom } from '../config/database-url.js';
 import { loadTracing, NO_TRACING, type Tracing } from '../tracing/tracing.js';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
-import { openConnection, translateDatabaseError, type Connection } from '../db/connection.js';
+import { openConnection, openReadConnection, translateDatabaseError, type Connection } from '../db/connection.js';
 import { SchemaNotCurrentError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
 import type { KeyLimits, QueueLimits } from '../jobs/queue-limits.js';
@@ -29,7 +29,7 @@ export type {
 
 /**
  * The programmatic API: create, inspect, cancel and retry jobs. One instance holds a connection
- * pool; `close()` it when done.
+ * pool (two with `readDatabaseUrl`: pure reads go to the replica); `close()` it when done.
  *
  * @example
  * const jobs = await JobManager.connect({ databaseUrl: 'postgres://localhost/taiat' });
@@ -39,6 +39,8 @@ export type {
  */
 export class JobManager {
   readonly #conn: Connection;
+  /** Pure reads (get, lists, explain): the replica's pool, or `#conn`. Nothing that writes or decides a write. */
+  readonly #reads: Connection;
   readonly #limits: ValidationLimits;
   readonly #t: SchemaNames;
   readonly #schedules: ScheduleCalls;
@@ -47,13 +49,14 @@ export class JobManager {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #tracing: Tracing;
 
-  private constructor(conn: Connection, limits: ValidationLimits, schema: string, tracing: Tracing = NO_TRACING) {
+  private constructor(conn: Connection, reads: Connection, limits: ValidationLimits, schema: string, tracing: Tracing = NO_TRACING) {
     this.#conn = conn;
+    this.#reads = reads;
     this.#tracing = tracing;
     this.#limits = limits;
     this.#t = schemaNames(schema);
-    this.#schedules = new ScheduleCalls(conn, this.#t);
-    this.#queues = new QueueCalls(conn, this.#t);
+    this.#schedules = new ScheduleCalls(conn, reads, this.#t);
+    this.#queues = new QueueCalls(conn, reads, this.#t);
   }
 
   /** Connects, and checks the database is reachable and initialised (`taiat init`). */
@@ -62,8 +65,11 @@ export class JobManager {
     const url = resolveDatabaseUrl({ explicit: opts.databaseUrl });
     const schema = resolveSchema(opts.schema);
     const tracing = await loadTracing(tracingFrom(opts.tracing));
-    const conn = openConnection(url, { max: opts.maxConnections, prepare: !transactionPoolingFrom(opts.transactionPooling) });
-    const manager = new JobManager(conn, opts, schema, tracing);
+    const prepare = !transactionPoolingFrom(opts.transactionPooling);
+    const conn = openConnection(url, { max: opts.maxConnections, prepare });
+    // Lazy, like every pool: a program that only writes never connects to the replica.
+    const reads = openReadConnection(conn, readDatabaseUrlFrom(opts.readDatabaseUrl), { max: opts.maxConnections, prepare, applicationName: 'taiat reads' });
+    const manager = new JobManager(conn, reads, opts, schema, tracing);
     try {
       await manager.#run(async () => {
         // Asked now, alongside the check, rather than on the first create.
@@ -71,7 +77,7 @@ export class JobManager {
         if (missing.length > 0) throw new SchemaNotCurrentError(missing);
       });
     } catch (error) {
-      await conn.close();
+      await Promise.all([conn.close(), reads.close()]);
       throw error;
     }
     return manager;
@@ -79,17 +85,18 @@ export class JobManager {
 
   /** @internal Wraps an existing pool (tests: a pool that cannot connect). */
   static fromConnection(conn: Connection, limits: Partial<ValidationLimits> = {}): JobManager {
-    return new JobManager(conn, parseOptions(managerOptionsSchema, limits, ''), resolveSchema());
+    return new JobManager(conn, conn, parseOptions(managerOptionsSchema, limits, ''), resolveSchema());
   }
 
-  async #run<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs a call on `conn` (default the primary), its errors told with that pool's URL, redacted. */
+  async #run<T>(fn: () => Promise<T>, conn = this.#conn): Promise<T> {
     let call: Promise<T> | undefined;
     try {
       call = fn();
       this.#inFlight.add(call);
       return await call;
     } catch (error) {
-      throw translateDatabaseError(error, this.#conn.url);
+      throw translateDatabaseError(error, conn.url);
     } finally {
       if (call) this.#inFlight.delete(call);
     }
@@ -103,10 +110,10 @@ export class JobManager {
     const { tx } = parseOptions(createOptionsSchema, options, 'options');
     if (tx !== undefined) {
       const validated = validateNewJob(job, this.#limits);
-      const [created] = await this.#traced([job], (traceContext) => this.#run(() => createJobsInTransaction(tx, this.#t, [validated], traceContext)));
+      const [created] = await this.#tracing.create([job], (traceContext) => this.#run(() => createJobsInTransaction(tx, this.#t, [validated], traceContext)));
       return created!;
     }
-    return this.#traced([job], (traceContext) => this.#run(() => createJobFromInput(this.#conn.sql, this.#t, job, this.#limits, { traceContext })));
+    return this.#tracing.create([job], (traceContext) => this.#run(() => createJobFromInput(this.#conn.sql, this.#t, job, this.#limits, { traceContext })));
   }
 
   /**
@@ -121,29 +128,26 @@ export class JobManager {
     if (tx !== undefined) {
       checkJobList(jobs, this.#limits);
       const validated = validateJobRange(jobs, 0, jobs.length, this.#limits);
-      return this.#traced(jobs, (traceContext) => this.#run(() => createJobsInTransaction(tx, this.#t, validated, traceContext)));
+      return this.#tracing.create(jobs, (traceContext) => this.#run(() => createJobsInTransaction(tx, this.#t, validated, traceContext)));
     }
-    return this.#traced(jobs, (traceContext) => this.#run(() => createJobsFromInput(this.#conn.sql, this.#t, jobs, this.#limits, { traceContext })));
+    return this.#tracing.create(jobs, (traceContext) => this.#run(() => createJobsFromInput(this.#conn.sql, this.#t, jobs, this.#limits, { traceContext })));
   }
 
-  /** A create in a span of the caller's trace (tracing on), named for the jobs' queue when they share one. */
-  #traced<T>(jobs: unknown[], create: (traceContext: string | null) => Promise<T>): Promise<T> {
-    if (!this.#tracing.enabled) return create(null);
-    const queues = new Set(jobs.map((j) => (j as { queue?: unknown }).queue ?? 'default'));
-    const [queue] = queues;
-    return this.#tracing.create(jobs.length, queues.size === 1 && typeof queue === 'string' ? queue : null, create);
+  /** A pure read, on the replica when there is one (which may lag the primary by a moment). */
+  #read<T>(fn: (reads: Connection) => Promise<T>): Promise<T> {
+    return this.#run(() => fn(this.#reads), this.#reads);
   }
 
   /** A job, live or finished; null when unknown. */
   async getJob(id: string): Promise<Job | null> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
-    return this.#run(() => readJob(this.#conn, this.#t, jobId));
+    return this.#read((reads) => readJob(reads, this.#t, jobId));
   }
 
   /** Pending jobs whose dependencies all completed and whose `runAt` has come, in claim order. */
   async getReadyJobs(options: ReadyJobsOptions = {}): Promise<Job[]> {
     const opts = parseOptions(readyJobsSchema, options, 'options');
-    return this.#run(() => readReadyJobs(this.#conn, this.#t, opts));
+    return this.#read((reads) => readReadyJobs(reads, this.#t, opts));
   }
 
   /**
@@ -154,15 +158,15 @@ export class JobManager {
     const opts = parseOptions(listJobsSchema, options, 'options');
     if (opts.readyOnly) {
       if (opts.status && opts.status !== 'pending') return [];
-      return this.#run(() => readReadyJobs(this.#conn, this.#t, opts));
+      return this.#read((reads) => readReadyJobs(reads, this.#t, opts));
     }
-    return this.#run(() => readJobs(this.#conn, this.#t, opts));
+    return this.#read((reads) => readJobs(reads, this.#t, opts));
   }
 
   /** Finished jobs, most recently finished first. */
   async getJobHistory(options: HistoryOptions = {}): Promise<Job[]> {
     const opts = parseOptions(historySchema, options, 'options');
-    return this.#run(() => readHistory(this.#conn, this.#t, opts));
+    return this.#read((reads) => readHistory(reads, this.#t, opts));
   }
 
   /**
@@ -174,7 +178,8 @@ export class JobManager {
   async cancelJob(id: string): Promise<Job> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
     await this.#run(() => this.#conn.sql.begin((tx) => cancelJob(tx, this.#t, jobId)));
-    return (await this.getJob(jobId))!;
+    // Read back on the primary: a replica's copy may not show the change yet.
+    return (await this.#run(() => readJob(this.#conn, this.#t, jobId)))!;
   }
 
   /**
@@ -187,7 +192,7 @@ export class JobManager {
     const jobId = parseOptions(jobIdSchema, id, 'id');
     const opts = parseOptions(retrySchema, options, 'options');
     await this.#run(() => this.#conn.sql.begin((tx) => retryJob(tx, this.#t, jobId, opts.dependents)));
-    return (await this.getJob(jobId))!;
+    return (await this.#run(() => readJob(this.#conn, this.#t, jobId)))!;
   }
 
   /**
@@ -198,7 +203,7 @@ export class JobManager {
    */
   async explain(id: string): Promise<Explanation | null> {
     const jobId = parseOptions(jobIdSchema, id, 'id');
-    return this.#run(() => explainJob(this.#conn.sql, this.#t, jobId));
+    return this.#read((reads) => explainJob(reads.sql, this.#t, jobId));
   }
 
   /** Deletes history rows finished more than `days` days ago, in batches. Returns the count. */
@@ -223,12 +228,12 @@ export class JobManager {
 
   /** Every schedule, with its next and last tick and how the last tick's jobs stand. */
   async listSchedules(): Promise<Schedule[]> {
-    return this.#run(() => this.#schedules.list());
+    return this.#read(() => this.#schedules.list());
   }
 
   /** A schedule; null when unknown. */
   async getSchedule(id: string): Promise<Schedule | null> {
-    return this.#run(() => this.#schedules.get(id));
+    return this.#read(() => this.#schedules.get(id));
   }
 
   /** Removes a schedule (the jobs its ticks created stay). Throws `ScheduleNotFoundError`. */
@@ -280,15 +285,15 @@ export class JobManager {
 
   /** A queue's stored settings; null when it has none. */
   async getQueue(name: string): Promise<QueueSettings | null> {
-    return this.#run(() => this.#queues.get(name));
+    return this.#read(() => this.#queues.get(name));
   }
 
   /** Every queue with settings or live jobs: its settings, counts, and the ready jobs its limits hold back now. */
   async listQueues(): Promise<QueueState[]> {
-    return this.#run(() => this.#queues.list());
+    return this.#read(() => this.#queues.list());
   }
 
-  /** Closes the pool once the calls in flight have finished, in at most 5 s (later, they fail). */
+  /** Closes the pools once the calls in flight have finished, in at most 5 s (later, they fail). */
   async close(): Promise<void> {
     // A create closed between its commit and its flush would report an error for jobs that were
     // committed: calls in flight finish first, the whole close taking at most 5 s.
@@ -299,6 +304,7 @@ export class JobManager {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000).unref())),
     ]);
     clearTimeout(timer);
-    await this.#conn.close(Math.max(0, 5 - (performance.now() - start) / 1000));
+    const left = Math.max(0, 5 - (performance.now() - start) / 1000);
+    await Promise.all([this.#conn.close(left), this.#reads.close(left)]);
   }
 }

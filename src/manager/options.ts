@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { postgresUrlOption } from '../config/database-url.js';
 import { JOB_STATUSES, FINISHED_STATUSES } from '../jobs/model.js';
 
 const limit = (max: number, dflt: number) =>
@@ -46,6 +47,7 @@ export const managerOptionsSchema = z.strictObject({
   schema: z.string({ error: 'schema must be a string' }).optional(),
   maxConnections: z.number().int().min(1, 'maxConnections must be at least 1').max(1000).default(10),
   transactionPooling: z.boolean({ error: 'transactionPooling must be a boolean' }).optional(),
+  readDatabaseUrl: postgresUrlOption('readDatabaseUrl').optional(),
   tracing: z.boolean({ error: 'tracing must be a boolean' }).optional(),
   maxPayloadBytes: z.number().int().min(1).default(1024 * 1024),
   maxDependencies: z.number().int().min(1).default(10_000),

@@ -9,10 +9,13 @@ import {
 /** The queue calls of `JobManager` (pause, resume, limits), on its pool and schema (see docs/flow-control.md). */
 export class QueueCalls {
   readonly #conn: Connection;
+  /** Lists and gets: the replica's pool, or `conn`. What a change returns is read on `conn`. */
+  readonly #reads: Connection;
   readonly #t: SchemaNames;
 
-  constructor(conn: Connection, t: SchemaNames) {
+  constructor(conn: Connection, reads: Connection, t: SchemaNames) {
     this.#conn = conn;
+    this.#reads = reads;
     this.#t = t;
   }
 
@@ -20,29 +23,29 @@ export class QueueCalls {
     const queue = checkName(name, 'queue', 'a queue name');
     if (!paused) await this.#known(queue);
     await setQueuePaused(this.#conn.sql, this.#t, queue, paused);
-    return (await this.get(queue))!;
+    return (await this.get(queue, this.#conn))!;
   }
 
   async setLimits(name: unknown, limits: unknown): Promise<QueueSettings> {
     const queue = checkName(name, 'queue', 'a queue name');
     await setQueueLimits(this.#conn.sql, this.#t, queue, validateQueueLimits(limits, 'limits'), 'api');
-    return (await this.get(queue))!;
+    return (await this.get(queue, this.#conn))!;
   }
 
   async setKeyLimits(name: unknown, key: unknown, limits: unknown): Promise<QueueSettings> {
     const queue = checkName(name, 'queue', 'a queue name');
     const concurrencyKey = checkName(key, 'concurrencyKey', 'a concurrency key');
     await setKeyLimits(this.#conn.sql, this.#t, queue, concurrencyKey, validateKeyLimits(limits, 'limits'));
-    return (await this.get(queue))!;
+    return (await this.get(queue, this.#conn))!;
   }
 
-  async get(name: unknown): Promise<QueueSettings | null> {
-    const [settings] = await readQueueSettings(this.#conn.sql, this.#t, [checkName(name, 'queue', 'a queue name')]);
+  async get(name: unknown, on = this.#reads): Promise<QueueSettings | null> {
+    const [settings] = await readQueueSettings(on.sql, this.#t, [checkName(name, 'queue', 'a queue name')]);
     return settings ?? null;
   }
 
   async list(): Promise<QueueState[]> {
-    return readQueueStates(this.#conn.sql, this.#t);
+    return readQueueStates(this.#reads.sql, this.#t);
   }
 
   /** A queue to resume must be known: a typo would otherwise resume nothing, and say nothing. */

@@ -8,24 +8,27 @@ import {
 /** The schedule calls of `JobManager`, on its pool and schema (see docs/schedules.md). */
 export class ScheduleCalls {
   readonly #conn: Connection;
+  /** Lists and gets: the replica's pool, or `conn`. What a change returns is read on `conn`. */
+  readonly #reads: Connection;
   readonly #t: SchemaNames;
 
-  constructor(conn: Connection, t: SchemaNames) {
+  constructor(conn: Connection, reads: Connection, t: SchemaNames) {
     this.#conn = conn;
+    this.#reads = reads;
     this.#t = t;
   }
 
   async upsert(id: string, definition: ScheduleDefinition): Promise<Schedule> {
     await upsertSchedule(this.#conn.sql, this.#t, validateSchedule(id, definition), 'api');
-    return (await this.get(id))!;
+    return (await this.get(id, this.#conn))!;
   }
 
   async list(): Promise<Schedule[]> {
-    return readSchedules(this.#conn.sql, this.#t);
+    return readSchedules(this.#reads.sql, this.#t);
   }
 
-  async get(id: string): Promise<Schedule | null> {
-    const [schedule] = await readSchedules(this.#conn.sql, this.#t, [checkId(id)]);
+  async get(id: string, on = this.#reads): Promise<Schedule | null> {
+    const [schedule] = await readSchedules(on.sql, this.#t, [checkId(id)]);
     return schedule ?? null;
   }
 
@@ -35,7 +38,7 @@ export class ScheduleCalls {
 
   async setPaused(id: string, paused: boolean): Promise<Schedule> {
     if (!(await setSchedulePaused(this.#conn.sql, this.#t, checkId(id), paused))) throw new ScheduleNotFoundError(id);
-    return (await this.get(id))!;
+    return (await this.get(id, this.#conn))!;
   }
 
   async trigger(id: string): Promise<string[]> {

@@ -16,6 +16,14 @@ export interface JobManagerOptions {
    */
   transactionPooling?: boolean;
   /**
+   * A read replica (a streaming standby) for pure reads: `getJob`, `listJobs`, `getReadyJobs`,
+   * `getJobHistory`, `explain`, `listQueues`, `getQueue`, `listSchedules`, `getSchedule`. They may
+   * be a moment behind the primary. Creates, cancels, retries and every check that decides a
+   * write stay on `databaseUrl`, and so does the job a cancel or retry returns (default:
+   * `TAIAT_READ_DATABASE_URL`; without either, reads share the one pool). See docs/scaling.md.
+   */
+  readDatabaseUrl?: string;
+  /**
    * Each create runs in a span (`create <queue>`) of the caller's active trace, whose context is
    * stored with the jobs so that their attempts join that trace (`@opentelemetry/api`, an
    * optional peer dependency; default: `TAIAT_TRACING` is `1` or `true`). See docs/observability.md.

@@ -40,13 +40,16 @@ export function otelTracing(api: OtelApi): Tracing {
 
   return {
     enabled: true,
-    async create(jobs, queue, fn) {
+    async create(jobs, fn) {
+      const queues = new Set(jobs.map((j) => (typeof j === 'object' && j !== null ? (j as { queue?: unknown }).queue : undefined) ?? 'default'));
+      const [first] = queues;
+      const queue = queues.size === 1 && typeof first === 'string' ? first : null;
       return tracer.startActiveSpan(`create ${queue ?? 'jobs'}`, {
         kind: api.SpanKind.PRODUCER,
         attributes: {
           'messaging.system': 'taiat', 'messaging.operation.type': 'create', 'messaging.operation.name': 'create',
           ...(queue === null ? {} : { 'messaging.destination.name': queue }),
-          'messaging.batch.message_count': jobs,
+          'messaging.batch.message_count': jobs.length,
         },
       }, async (span) => {
         try {

@@ -27,8 +27,11 @@ export interface AttemptSpan {
  */
 export interface Tracing {
   readonly enabled: boolean;
-  /** Runs a create call in a span of the caller's trace; `fn` gets the traceparent to store. */
-  create<T>(jobs: number, queue: string | null, fn: (traceparent: string | null) => Promise<T>): Promise<T>;
+  /**
+   * Runs a create call (`jobs`: the caller's input) in a span of the caller's trace, named for the
+   * jobs' queue when they share one; `fn` gets the traceparent to store with them.
+   */
+  create<T>(jobs: readonly unknown[], fn: (traceparent: string | null) => Promise<T>): Promise<T>;
   /**
    * Starts a claimed job's attempt: records its wait in the queue (creation or `runAt` to claim)
    * and opens its run span, a child of the span that created the job, linked to the last
@@ -48,7 +51,7 @@ const NO_SPAN: AttemptSpan = {
 
 export const NO_TRACING: Tracing = {
   enabled: false,
-  create: (_jobs, _queue, fn) => fn(null),
+  create: (_jobs, fn) => fn(null),
   attempt: () => NO_SPAN,
   outcomes: (_attempts, fn) => fn(),
 };

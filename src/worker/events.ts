@@ -12,6 +12,8 @@ export interface WorkerEvents {
   'job:cancelled': [job: Job];
   /** Jobs of a lost worker that this worker took back. */
   'job:recovered': [jobId: string, outcome: 'retried' | 'failed'];
+  /** A claim was answered: the jobs it took (0: it found none ready). */
+  'worker:claimed': [jobs: number];
   /** A database error the worker survived (it retries with backoff). */
   'worker:error': [error: Error];
   /** The worker stopped (after `stop()`). */

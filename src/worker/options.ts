@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
-import { tracingFrom, transactionPoolingFrom } from '../config/database-url.js';
+import { postgresUrlOption, tracingFrom, transactionPoolingFrom } from '../config/database-url.js';
 import { validateQueueDeclaration, type QueueDeclaration, type ValidatedQueueDeclaration } from '../jobs/queue-limits.js';
 import { validateSchedule, type ScheduleDefinition, type ValidatedSchedule } from '../jobs/schedule.js';
 import type { AgentRegistry, Executor } from './types.js';
@@ -136,8 +136,7 @@ const schema = z.strictObject({
   workerId: z.string().min(1).max(200).optional(),
   maxConnections: z.number().int().min(2, 'maxConnections must be at least 2').optional(),
   transactionPooling: z.boolean({ error: 'transactionPooling must be a boolean' }).optional(),
-  listenDatabaseUrl: z.string({ error: 'listenDatabaseUrl must be a string' })
-    .regex(/^postgres(ql)?:\/\//, 'listenDatabaseUrl must start with postgres:// or postgresql://').optional(),
+  listenDatabaseUrl: postgresUrlOption('listenDatabaseUrl').optional(),
   tracing: z.boolean({ error: 'tracing must be a boolean' }).optional(),
 });
 

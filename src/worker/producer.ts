@@ -72,6 +72,8 @@ export interface ProducerPorts {
   release(job: Job): void;
   /** The local queue is empty and the database had nothing more at the last look. */
   quiet(): void;
+  /** A claim was answered with this many jobs (0: none ready). */
+  claimed(jobs: number): void;
   /** A database error, survived: the loop backs off and retries. */
   survive(error: unknown): void;
 }
@@ -206,6 +208,7 @@ export class Producer {
           const open = flow.queues.length === 0 ? this.#opts.queues : this.#opts.queues.filter((q) => !flow.queues.includes(q));
           const jobs = await claimJobs(this.#pools.claims, this.#opts.t, this.#opts.workerId, open, want, this.#opts.leaseSeconds, limited);
           failures = 0;
+          this.#ports.claimed(jobs.length);
           if (jobs.length === want) this.#supply = 'maybe';
           // A place freed elsewhere under a limit is announced by the worker holding it, but not
           // always (a rescued lease, a reading a second old): with limited queues, look every second.

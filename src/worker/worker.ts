@@ -160,6 +160,7 @@ export class Worker extends EventEmitter {
       start: (queued) => this.#runner.run(queued),
       release: (job) => this.#completer!.record({ kind: 'released', job }, () => this.#log.child(jobLogFields(job))),
       quiet: () => this.#quiet(),
+      claimed: (jobs) => this.emit('worker:claimed', jobs),
       survive,
     });
     this.#completer = new Completer(

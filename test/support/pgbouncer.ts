@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../src/db/embedded.js';
 
 /** A real pgbouncer (Debian's package) in transaction mode in front of a test server. */
 export interface Pgbouncer {
@@ -12,17 +12,6 @@ export interface Pgbouncer {
 }
 
 const BINARY = process.env.TAIAT_PGBOUNCER ?? '/usr/sbin/pgbouncer';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Starts pgbouncer in transaction mode for the server of `adminUrl` (its user and password), pools

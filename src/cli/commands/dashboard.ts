@@ -20,6 +20,7 @@ export function dashboardCommand(y: Argv) {
       const logger = await createCliLogger('info');
       const server = await serveDashboard({
         databaseUrl: await databaseUrlFor(argv), schema: argv.schema, host: argv.host, port: argv.port, readOnly: argv.readOnly, logger,
+        ...(argv.readDatabaseUrl ? { readDatabaseUrl: argv.readDatabaseUrl } : {}),
       });
       logger.info({ url: server.url, readOnly: argv.readOnly }, `dashboard at ${server.url}`);
       await new Promise<void>((resolve) => {

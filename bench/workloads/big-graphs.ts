@@ -1,27 +1,25 @@
 /**
- * Big graphs (issue 22): `npm run bench:graphs`. Each on a fresh database, with one worker process
- * of CONCURRENCY slots (the benchmark's child):
+ * Big graphs (issue 22), `--only g1,g2,g3,g4` (`npm run bench:graphs`). Each on a fresh database,
+ * with one worker process of CONCURRENCY slots (the benchmark's child), sizes divided by
+ * SIZES.graphScale (quick: 100):
  * - G1: one createJobs of a 100,000-job graph (100 layers of 1,000, each job depending on one or
  *   two jobs of the layer before), then its drain;
  * - G2: a fan-out of 1 -> 10,000 -> 1;
  * - G3: a chain of 1,000 steps;
  * - G4: a failure that cascades to 100,000 dependents (the root's agent fails for good; its
  *   dependents are G1's graph below it).
- * Each reports its create time, its run time, the creator's and the worker's peak memory, and
- * checks that every job ran exactly once (G1-G3) or was cancelled without running (G4).
- * --quick: a tenth of every size. --only g1,g4: those scenarios.
+ * Each reports its create time, its run time, the creator's (this process's) and the worker's peak
+ * memory, and checks that every job ran exactly once (G1-G3) or was cancelled without running (G4).
  */
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
-import { JobManager, type NewJob } from '../dist/index.js';
-import type { BenchChild, Message } from './lib/child.js';
-import { withSql } from './lib/server.js';
-import { check, childProblems, executionProblems, taiatHistoryProblems } from './checks.js';
-import { log } from './config.js';
-import { spawnWorker, startBenchServer, stopBenchServer, withDatabase } from './setup.js';
+import { JobManager, type NewJob } from '../../dist/index.js';
+import type { BenchChild, Message } from '../lib/child.js';
+import { withSql } from '../lib/server.js';
+import { check, childProblems, executionProblems, taiatHistoryProblems } from '../checks.js';
+import { log, SIZES } from '../config.js';
+import { spawnWorker, withDatabase } from '../setup.js';
 
-const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } }, strict: false });
-const SCALE = flags.quick ? 10 : 1;
+const SCALE = SIZES.graphScale;
 const noop = { agent_name: 'noop' };
 
 function layered(prefix: string, layers: number, width: number, root?: string): NewJob[] {
@@ -35,27 +33,41 @@ function layered(prefix: string, layers: number, width: number, root?: string): 
   return jobs;
 }
 
-const SCENARIOS: Record<string, () => { jobs: NewJob[]; fails?: boolean }> = {
-  'G1 graph of 100,000': () => ({ jobs: layered('g', 100, 1000 / SCALE) }),
-  'G2 fan-out 1 -> 10,000 -> 1': () => {
+const n = (full: number) => (full / SCALE).toLocaleString('en-US');
+/** G1-G4, by key: the name in the report and the graph. */
+const SCENARIOS: Record<string, { name: string; build: () => { jobs: NewJob[]; fails?: boolean } }> = {
+  g1: { name: `G1 graph of ${n(100_000)}`, build: () => ({ jobs: layered('g', 100, 1000 / SCALE) }) },
+  g2: { name: `G2 fan-out 1 -> ${n(10_000)} -> 1`, build: () => {
     const wide = Array.from({ length: 10_000 / SCALE }, (_, i): NewJob => ({ id: `f-${i}`, jobType: 'agent', name: 'wide', payload: noop, dependencies: ['f-root'] }));
     return { jobs: [{ id: 'f-root', jobType: 'agent', name: 'root', payload: noop }, ...wide, { id: 'f-join', jobType: 'agent', name: 'join', payload: noop, dependencies: wide.map((j) => j.id!) }] };
-  },
-  'G3 chain of 1,000': () => ({ jobs: Array.from({ length: 1000 / SCALE }, (_, i): NewJob => ({ id: `c-${i}`, jobType: 'agent', name: 'step', payload: noop, dependencies: i ? [`c-${i - 1}`] : [] })) }),
+  } },
+  g3: { name: `G3 chain of ${n(1000)}`, build: () => ({ jobs: Array.from({ length: 1000 / SCALE }, (_, i): NewJob => ({ id: `c-${i}`, jobType: 'agent', name: 'step', payload: noop, dependencies: i ? [`c-${i - 1}`] : [] })) }) },
   // The root first, on its own (a call holds at most 100,000 jobs), then its dependents in one call.
-  'G4 failure cascading to 100,000': () => ({
+  g4: { name: `G4 failure cascading to ${n(100_000)}`, build: () => ({
     jobs: [{ id: 'x-root', jobType: 'agent', name: 'root', payload: { agent_name: 'no-such-agent' }, maxRetries: 0 }, ...layered('x', 100, 1000 / SCALE, 'x-root')],
     fails: true,
-  }),
+  }) },
 };
+export const GRAPH_KEYS = Object.keys(SCENARIOS);
 
-interface Figures { scenario: string; jobs: number; createSeconds: number; runSeconds: number; creatorPeakRssMb: number; workerPeakRssMb: number | null }
+export interface BigGraphResult {
+  scenario: string;
+  jobs: number;
+  createSeconds: number;
+  runSeconds: number;
+  /** This process's peak RSS during the create, and its growth over the RSS before it. */
+  creatorPeakRssMb: number;
+  creatorRssGrowthMb: number;
+  workerPeakRssMb: number | null;
+}
 
-async function scenario(name: string, build: () => { jobs: NewJob[]; fails?: boolean }, index: number): Promise<Figures | null> {
-  return withDatabase(`bench_graphs_${index}`, 'taiat', async (db) => {
+export async function bigGraph(key: string, run: number): Promise<BigGraphResult | null> {
+  const { name, build } = SCENARIOS[key]!;
+  return withDatabase(`bench_${key}_r${run}`, 'taiat', async (db) => {
     const { jobs: graph, fails } = build();
     const manager = await JobManager.connect({ databaseUrl: db.url, maxConnections: 2 });
-    let peak = process.memoryUsage.rss();
+    const before = process.memoryUsage.rss();
+    let peak = before;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
     let child: BenchChild | undefined;
     try {
@@ -86,9 +98,9 @@ async function scenario(name: string, build: () => { jobs: NewJob[]; fails?: boo
       const problems = fails
         ? await cascadeProblems(db.url, graph.length, report)
         : [...executionProblems(report, ids), ...childProblems(child), ...(await taiatHistoryProblems(db.url, ids))];
-      check(name, 'taiat', 1, problems, fails ? `the root failed, its ${graph.length - 1} dependents cancelled, none ran` : `${graph.length} jobs each executed once`);
+      check(name, 'taiat', run, problems, fails ? `the root failed, its ${graph.length - 1} dependents cancelled, none ran` : `${graph.length} jobs each executed once`);
       const mb = (bytes: number | undefined) => (bytes === undefined ? null : Math.round(bytes / 1024 / 1024));
-      const figures = { scenario: name, jobs: graph.length, createSeconds, runSeconds, creatorPeakRssMb: mb(peak)!, workerPeakRssMb: mb(report.vmHwm ?? report.peakRssSampled) };
+      const figures = { scenario: name, jobs: graph.length, createSeconds, runSeconds, creatorPeakRssMb: mb(peak)!, creatorRssGrowthMb: mb(peak - before)!, workerPeakRssMb: mb(report.vmHwm ?? report.peakRssSampled) };
       log(`${name}: create ${createSeconds.toFixed(2)} s, run ${runSeconds.toFixed(2)} s, creator ${figures.creatorPeakRssMb} MB, worker ${figures.workerPeakRssMb} MB`);
       return figures;
     } finally {
@@ -110,20 +122,3 @@ async function cascadeProblems(url: string, total: number, report: Message): Pro
   return problems;
 }
 
-await startBenchServer();
-const results: Figures[] = [];
-try {
-  let i = 0;
-  for (const [name, build] of Object.entries(SCENARIOS)) {
-    // --only g1,g4: those scenarios.
-    if (typeof flags.only === 'string' && !flags.only.toLowerCase().split(',').includes(name.slice(0, 2).toLowerCase())) continue;
-    const r = await scenario(name, build, i++);
-    if (r) results.push(r);
-  }
-} finally {
-  await stopBenchServer();
-}
-process.stdout.write(`\n${'scenario'.padEnd(34)}${'jobs'.padStart(9)}${'create s'.padStart(10)}${'run s'.padStart(9)}${'creator MB'.padStart(12)}${'worker MB'.padStart(11)}\n`);
-for (const r of results) {
-  process.stdout.write(`${r.scenario.padEnd(34)}${String(r.jobs).padStart(9)}${r.createSeconds.toFixed(2).padStart(10)}${r.runSeconds.toFixed(2).padStart(9)}${String(r.creatorPeakRssMb).padStart(12)}${String(r.workerPeakRssMb).padStart(11)}\n`);
-}
