@@ -62,11 +62,10 @@ export class JobManager {
   /** Connects, and checks the database is reachable and initialised (`taiat init`). */
   static async connect(options: JobManagerOptions = {}): Promise<JobManager> {
     const opts = parseOptions(managerOptionsSchema, options, '');
-    const url = resolveDatabaseUrl({ explicit: opts.databaseUrl });
     const schema = resolveSchema(opts.schema);
     const tracing = await loadTracing(tracingFrom(opts.tracing));
     const prepare = !transactionPoolingFrom(opts.transactionPooling);
-    const conn = openConnection(url, { max: opts.maxConnections, prepare });
+    const conn = openConnection(resolveDatabaseUrl({ explicit: opts.databaseUrl }), { max: opts.maxConnections, prepare });
     // Lazy, like every pool: a program that only writes never connects to the replica.
     const reads = openReadConnection(conn, readDatabaseUrlFrom(opts.readDatabaseUrl), { max: opts.maxConnections, prepare, applicationName: 'taiat reads' });
     const manager = new JobManager(conn, reads, opts, schema, tracing);
