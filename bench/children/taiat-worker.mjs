@@ -16,7 +16,20 @@ let fault = process.env.BENCH_FAULT === 'duplicate';
 /** The sleep agent's runs: [job id, start, end]. */
 const spans = [];
 
+// BENCH_TRACING=1: tracing on, spans batched to an exporter that drops them (the cost of making
+// them, issue 23), with the async context an application's SDK would register.
+const tracing = process.env.BENCH_TRACING === '1' || process.env.BENCH_TRACING === 'nocm';
+if (tracing) {
+  const [{ context, trace }, { AsyncLocalStorageContextManager }, { BasicTracerProvider, BatchSpanProcessor }] = await Promise.all([
+    import('@opentelemetry/api'), import('@opentelemetry/context-async-hooks'), import('@opentelemetry/sdk-trace-base'),
+  ]);
+  const dropAll = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropAll)] }));
+  if (process.env.BENCH_TRACING !== 'nocm') context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+}
+
 const worker = new Worker({
+  tracing,
   databaseUrl: url,
   maxConcurrentJobs: concurrency,
   // The throughput setting, like graphile-worker's localQueue below: claim ahead of free slots.

@@ -65,20 +65,22 @@ export function otelTracing(api: OtelApi): Tracing {
 
     attempt(job: Job, workerId: string, dependencyRuns: readonly string[]): AttemptSpan {
       const parent = remote(job.traceContext);
-      const common = { 'messaging.system': 'taiat', 'messaging.destination.name': job.queue, 'messaging.message.id': job.id };
       const claimedAt = job.startedAt ?? new Date();
       const readyAt = job.runAt > job.createdAt ? job.runAt : job.createdAt;
-      tracer.startSpan(`wait ${job.queue}`, { kind: api.SpanKind.INTERNAL, startTime: readyAt, attributes: { ...common, 'taiat.job.attempt': job.attempts } }, parent)
-        .end(claimedAt < readyAt ? readyAt : claimedAt);
+      tracer.startSpan(`wait ${job.queue}`, {
+        kind: api.SpanKind.INTERNAL, startTime: readyAt,
+        attributes: { 'messaging.system': 'taiat', 'messaging.destination.name': job.queue, 'messaging.message.id': job.id, 'taiat.job.attempt': job.attempts },
+      }, parent).end(claimedAt < readyAt ? readyAt : claimedAt);
+      const attributes: Api.Attributes = {
+        'messaging.system': 'taiat', 'messaging.destination.name': job.queue, 'messaging.message.id': job.id,
+        'messaging.operation.type': 'process', 'messaging.operation.name': 'process',
+        'taiat.job.name': job.name, 'taiat.job.type': job.jobType, 'taiat.job.attempt': job.attempts,
+        'taiat.job.step': job.step, 'taiat.worker.id': workerId,
+      };
+      if (job.parentId !== null) attributes['taiat.job.parent_id'] = job.parentId;
       const span = tracer.startSpan(`process ${job.queue}`, {
-        kind: api.SpanKind.CONSUMER,
-        links: links(dependencyRuns, 'dependency'),
-        attributes: {
-          ...common, 'messaging.operation.type': 'process', 'messaging.operation.name': 'process',
-          'taiat.job.name': job.name, 'taiat.job.type': job.jobType, 'taiat.job.attempt': job.attempts,
-          'taiat.job.step': job.step, 'taiat.worker.id': workerId,
-          ...(job.parentId === null ? {} : { 'taiat.job.parent_id': job.parentId }),
-        },
+        kind: api.SpanKind.CONSUMER, attributes,
+        ...(dependencyRuns.length === 0 ? {} : { links: links(dependencyRuns, 'dependency') }),
       }, parent);
       const context = span.spanContext();
       const active = api.trace.setSpan(api.context.active(), span);

@@ -85,14 +85,16 @@ export class JobRunner {
     };
     if (this.#log.isLevelEnabled('debug')) log().debug({ attempt: job.attempts, jobType: job.jobType }, 'job started');
     this.#ports.started(job);
-    const done = span.run(() => runAttempt(job, ctx, abort, this.#registry, log)).then(async (outcome) => {
-      // The last progress reported is written before the outcome, which moves the row to history.
-      if (progress) await progress.settle();
+    const finish = (outcome: AttemptOutcome | null) => {
       span.end(outcome);
       if (outcome && span.traceparent) outcome.traceContext = span.traceparent;
       this.#running.delete(job.id);
       this.#ports.finished(outcome, log);
-    });
+    };
+    // The last progress reported is written before the outcome, which moves the row to history
+    // (a job that reported none takes no extra step).
+    const done = span.run(() => runAttempt(job, ctx, abort, this.#registry, log))
+      .then((outcome) => (progress ? progress.settle().then(() => finish(outcome)) : finish(outcome)));
     this.#running.set(job.id, { job, abort, done });
   }
 
