@@ -104,6 +104,14 @@ describe('architecture', () => {
     expect(cycles).toEqual([]);
   });
 
+  it('loads @opentelemetry/api only when tracing is asked for', () => {
+    // Static imports of it are type-only (erased); the one run-time import is loadTracing's import().
+    const loading = files.filter((f) => /(^import (?!type )[^;]*from '@opentelemetry\/|require\('@opentelemetry\/)/m.test(text.get(f)!));
+    expect(loading).toEqual([]);
+    const dynamic = files.filter((f) => /import\('@opentelemetry\/api'\)/.test(text.get(f)!.replace(/typeof import\('@opentelemetry\/api'\)/g, '')));
+    expect(dynamic).toEqual(['tracing/tracing.ts']);
+  });
+
   it('keeps every file under ~300 lines', () => {
     const long = files.filter((f) => text.get(f)!.split('\n').length > 310);
     expect(long).toEqual([]);

@@ -24,7 +24,7 @@ export interface JobManagerOptions {
    */
   readDatabaseUrl?: string;
   /**
-   * Each create runs in a span (`create <queue>`) of the caller's active trace, whose context is
+   * Each create runs in a span (`send <queue>`) of the caller's active trace, whose context is
    * stored with the jobs so that their attempts join that trace (`@opentelemetry/api`, an
    * optional peer dependency; default: `TAIAT_TRACING` is `1` or `true`). See docs/observability.md.
    */

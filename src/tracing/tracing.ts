@@ -28,17 +28,18 @@ export interface AttemptSpan {
 export interface Tracing {
   readonly enabled: boolean;
   /**
-   * Runs a create call (`jobs`: the caller's input) in a span of the caller's trace, named for the
-   * jobs' queue when they share one; `fn` gets the traceparent to store with them.
+   * Runs a create call (`jobs`: the caller's input) in a span, named for the jobs' queue when they
+   * share one, under `parent` (a traceparent: a child job's create under its parent's attempt)
+   * or else the caller's active span; `fn` gets the traceparent to store with the jobs.
    */
-  create<T>(jobs: readonly unknown[], fn: (traceparent: string | null) => Promise<T>): Promise<T>;
+  create<T>(jobs: readonly unknown[], fn: (traceparent: string | null) => Promise<T>, parent?: string | null): Promise<T>;
   /**
    * Starts a claimed job's attempt: records its wait in the queue (creation or `runAt` to claim)
    * and opens its run span, a child of the span that created the job, linked to the last
    * attempts of its dependencies (`links`: their traceparents).
    */
   attempt(job: Job, workerId: string, links: readonly string[]): AttemptSpan;
-  /** Runs an outcome write of `count` outcomes in a span linked to their attempts. */
+  /** Runs an outcome write in a span linked to the attempts (their traceparents) whose outcomes it writes. */
   outcomes<T>(attempts: readonly (string | null | undefined)[], fn: () => Promise<T>): Promise<T>;
 }
 

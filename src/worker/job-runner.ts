@@ -4,6 +4,7 @@ import type { AttemptOutcome } from '../jobs/outcome.js';
 import type { NewJob } from '../jobs/validation.js';
 import { NO_TRACING, type Tracing } from '../tracing/tracing.js';
 import { AttemptAbort } from './attempt-abort.js';
+import { jobLogFields } from './job-log.js';
 import { ProgressReporter, type ProgressWriter } from './progress-reporter.js';
 import type { QueuedJob } from './producer.js';
 import { runAttempt, type ExecutorRegistry } from './run-attempt.js';
@@ -79,11 +80,12 @@ export class JobRunner {
         return log();
       },
       dependencyResults,
-      createJobs: (children: NewJob[]) => this.#ports.createChildren(job.id, children, span.traceparent),
+      createJobs: (children: NewJob[]) =>
+        this.#tracing.create(children, (traceContext) => this.#ports.createChildren(job.id, children, traceContext ?? span.traceparent), span.traceparent),
       waitFor: (jobIds: string[]): WaitFor => ({ [WAIT_FOR]: true, jobIds }),
       progress: (value, details) => (progress ??= new ProgressReporter(job, this.#ports.writeProgress)).report(value, details),
     };
-    if (this.#log.isLevelEnabled('debug')) log().debug({ attempt: job.attempts, jobType: job.jobType }, 'job started');
+    if (this.#log.isLevelEnabled('debug')) log().debug({ jobType: job.jobType }, 'job started');
     this.#ports.started(job);
     const finish = (outcome: AttemptOutcome | null) => {
       span.end(outcome);
@@ -94,7 +96,7 @@ export class JobRunner {
     // The last progress reported is written before the outcome, which moves the row to history
     // (a job that reported none takes no extra step).
     const done = span.run(() => runAttempt(job, ctx, abort, this.#registry, log))
-      .then((outcome) => (progress ? progress.settle().then(() => finish(outcome)) : finish(outcome)));
+      .then((outcome) => (progress ? progress.settle().catch(() => undefined).then(() => finish(outcome)) : finish(outcome)));
     this.#running.set(job.id, { job, abort, done });
   }
 
@@ -113,7 +115,3 @@ export class JobRunner {
   }
 }
 
-/** What every log line about a job carries, so that its lines can be found together. */
-export function jobLogFields(job: Job): { jobId: string; jobName: string; queue: string; attempt: number } {
-  return { jobId: job.id, jobName: job.name, queue: job.queue, attempt: job.attempts };
-}

@@ -12,7 +12,8 @@ import {
 import { loadTracing, type Tracing } from '../tracing/tracing.js';
 import { Completer } from './completer.js';
 import { emitWritten, type Listener, type WorkerEvents } from './events.js';
-import { jobLogFields, JobRunner } from './job-runner.js';
+import { jobLogFields } from './job-log.js';
+import { JobRunner } from './job-runner.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { Maintenance, scheduleServices, type MaintenanceService } from './maintenance.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
@@ -75,7 +76,7 @@ export class Worker extends EventEmitter {
       this.#log,
       {
         createChildren: (parentId, children, traceContext) => this.#createChildren(parentId, children, traceContext),
-        writeProgress: (job, progress) => writeProgress(this.#pools!.main.sql, this.#t, job.id, this.id, job.attempts, progress),
+        writeProgress: (job, progress) => writeProgress(this.#pools!.main.sql, this.#t, { jobId: job.id, workerId: this.id, attempt: job.attempts, step: job.step }, progress),
         started: (job) => this.emit('job:started', job),
         finished: (outcome, log) => {
           if (outcome) this.#completer!.record(outcome, log);

@@ -111,14 +111,14 @@ describe('ctx.progress', () => {
     await db.sql`UPDATE taiat_jobs SET lease_owner = 'someone-else', progress = '{"percent": 5, "details": null}' WHERE id = 'stale'`;
     ctx.progress(90);
     const t = schemaNames('public');
-    expect(await writeProgress(db.sql as never, t, 'stale', ctx.job.workerId!, ctx.job.attempts, { percent: 91, details: null })).toBe(false);
-    expect(await writeProgress(db.sql as never, t, 'stale', 'someone-else', ctx.job.attempts + 1, { percent: 92, details: null })).toBe(false);
+    expect(await writeProgress(db.sql as never, t, { jobId: 'stale', workerId: ctx.job.workerId!, attempt: ctx.job.attempts, step: 0 }, { percent: 91, details: null })).toBe(false);
+    expect(await writeProgress(db.sql as never, t, { jobId: 'stale', workerId: 'someone-else', attempt: ctx.job.attempts, step: 1 }, { percent: 92, details: null })).toBe(false);
     await new Promise((r) => setTimeout(r, 300));
     expect((await harness.jobs.getJob('stale'))!.progress).toEqual({ percent: 5, details: null });
     g.release();
   });
 
-  it('clears the progress when a failed attempt goes back to pending for its retry', async () => {
+  it('clears the progress when the job goes back to pending for a retry or a waitFor step', async () => {
     let attempt = 0;
     await startWorker({
       agents: {
@@ -134,5 +134,30 @@ describe('ctx.progress', () => {
     });
     await harness.jobs.createJob(agentJob('twice', 'twice', [], { maxRetries: 1, retryDelaySeconds: 0.1 }));
     expect((await finished('twice')).result).toBeNull();
+    expect(await writes('twice')).toEqual([{ progress: { percent: 70, details: null } }]);
+  });
+
+  it('starts a waitFor step with no progress, and the step before cannot write to it', async () => {
+    let stale: JobContext | undefined;
+    await startWorker({
+      agents: {
+        leaf: () => 'leaf',
+        parent: async (_p, ctx) => {
+          if (ctx.job.step === 0) {
+            ctx.progress(30);
+            stale = ctx;
+            const [child] = await ctx.createJobs([agentJob('leaf-1', 'leaf')]);
+            return ctx.waitFor([child!.id]);
+          }
+          const seen = (await harness.jobs.getJob(ctx.job.id))!.progress;
+          // The first step's context, reporting late: its attempt number is 1 again, but not its step.
+          stale!.progress(99);
+          await new Promise((r) => setTimeout(r, 100));
+          return { seen, after: (await harness.jobs.getJob(ctx.job.id))!.progress };
+        },
+      },
+    });
+    await harness.jobs.createJob(agentJob('stepper', 'parent'));
+    expect((await finished('stepper')).result).toEqual({ seen: null, after: null });
   });
 });
