@@ -30,7 +30,8 @@ if (tracing) {
     spanProcessors: [new sdk.BatchSpanProcessor(dropAll)],
     ...(ratio < 1 ? { sampler: new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(ratio) }) } : {}),
   }));
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  // BENCH_TRACING_CONTEXT=none: no async context manager (spans still nest by explicit parents).
+  if (process.env.BENCH_TRACING_CONTEXT !== 'none') context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 }
 
 const worker = new Worker({

@@ -80,24 +80,30 @@ export function otelTracing(api: OtelApi): Tracing {
     attempt(job: Job, workerId: string, dependencyRuns: readonly string[]): AttemptSpan {
       const creation = spanContext(job.traceContext);
       const parent = remote(creation);
-      const attributes: Api.Attributes = {
-        'messaging.system': 'taiat', 'messaging.destination.name': job.queue, 'messaging.message.id': job.id,
-        'messaging.operation.type': 'process', 'messaging.operation.name': 'process',
-        'taiat.job.name': job.name, 'taiat.job.type': job.jobType, 'taiat.job.attempt': job.attempts,
-        'taiat.job.step': job.step, 'taiat.worker.id': workerId,
-      };
-      if (job.parentId !== null) attributes['taiat.job.parent_id'] = job.parentId;
       const linked = dependencyRuns.length === 0 ? [] : links(dependencyRuns, 'dependency');
       if (creation) linked.push({ context: creation, attributes: { 'taiat.link': 'creation' } });
-      const span = tracer.startSpan(`process ${job.queue}`, { kind: api.SpanKind.CONSUMER, attributes, links: linked }, parent);
-      // The wait in the queue, from creation or runAt to the claim: beside the attempt under the
-      // creator's span, or, for a job created without a trace, under the attempt (one trace, not two).
-      const claimedAt = job.startedAt ?? new Date();
-      const readyAt = job.runAt > job.createdAt ? job.runAt : job.createdAt;
-      tracer.startSpan(`wait ${job.queue}`, {
-        kind: api.SpanKind.INTERNAL, startTime: readyAt,
-        attributes: { 'messaging.system': 'taiat', 'messaging.destination.name': job.queue, 'messaging.message.id': job.id, 'taiat.job.attempt': job.attempts },
-      }, creation ? parent : api.trace.setSpan(api.ROOT_CONTEXT, span)).end(claimedAt < readyAt ? readyAt : claimedAt);
+      // Only the attributes a sampler may look at go in at the start; the rest, and the wait span,
+      // only for a span that records (an unsampled attempt costs little more than its ids).
+      const span = tracer.startSpan(`process ${job.queue}`, {
+        kind: api.SpanKind.CONSUMER, links: linked,
+        attributes: { 'messaging.system': 'taiat', 'messaging.operation.type': 'process', 'messaging.destination.name': job.queue },
+      }, parent);
+      if (span.isRecording()) {
+        span.setAttributes({
+          'messaging.message.id': job.id, 'messaging.operation.name': 'process',
+          'taiat.job.name': job.name, 'taiat.job.type': job.jobType, 'taiat.job.attempt': job.attempts,
+          'taiat.job.step': job.step, 'taiat.worker.id': workerId,
+        });
+        if (job.parentId !== null) span.setAttribute('taiat.job.parent_id', job.parentId);
+        // The wait in the queue, from creation or runAt to the claim: beside the attempt under the
+        // creator's span, or, for a job created without a trace, under the attempt (one trace, not two).
+        const claimedAt = job.startedAt ?? new Date();
+        const readyAt = job.runAt > job.createdAt ? job.runAt : job.createdAt;
+        tracer.startSpan(`wait ${job.queue}`, {
+          kind: api.SpanKind.INTERNAL, startTime: readyAt,
+          attributes: { 'messaging.system': 'taiat', 'messaging.destination.name': job.queue, 'messaging.message.id': job.id, 'taiat.job.attempt': job.attempts },
+        }, creation ? parent : api.trace.setSpan(api.ROOT_CONTEXT, span)).end(claimedAt < readyAt ? readyAt : claimedAt);
+      }
       const context = span.spanContext();
       const active = api.trace.setSpan(api.context.active(), span);
       return {
@@ -105,6 +111,7 @@ export function otelTracing(api: OtelApi): Tracing {
         ids: { trace_id: context.traceId, span_id: context.spanId },
         run: (fn) => api.context.with(active, fn),
         end(outcome) {
+          if (!span.isRecording()) return span.end();
           span.setAttribute('taiat.job.outcome', outcomeName(outcome));
           if (outcome?.kind === 'failed' || outcome?.kind === 'cancelled') {
             span.setStatus({ code: api.SpanStatusCode.ERROR, message: outcome.error });
