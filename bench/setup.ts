@@ -5,9 +5,9 @@
 import path from 'node:path';
 import pg from 'pg';
 import { Logger as GraphileLogger, makeWorkerUtils } from 'graphile-worker';
-import { runMigrations } from '../dist/index.js';
+import { JobManager, runMigrations } from '../dist/index.js';
 import { BenchChild } from './lib/child.js';
-import { freshDatabase, startServer, type BenchDatabase, type BenchServer } from './lib/server.js';
+import { freshDatabase, startServer, withSql, type BenchDatabase, type BenchServer } from './lib/server.js';
 import { withTimeout } from './lib/time.js';
 import { CHILDREN, CONCURRENCY, log, PGSS, ROOT, TIMEOUTS } from './config.js';
 
@@ -69,11 +69,44 @@ export function spawnWorker(system: keyof typeof CHILD_SCRIPTS, db: BenchDatabas
   }, ROOT);
 }
 
+/** BENCH_HISTORY_PARTITION=day|week|month: every taiat run on a partitioned history (docs/scaling.md). */
+const HISTORY_PARTITION = process.env.BENCH_HISTORY_PARTITION as 'day' | 'week' | 'month' | undefined;
+
+/**
+ * Partitions the fresh database's history, with the partitions a week's retention leaves (7 past
+ * periods, today's, 3 ahead), so lookups by job id probe as many as they would in production.
+ */
+async function partitionedHistory(url: string, period: 'day' | 'week' | 'month'): Promise<void> {
+  const partition = async () => {
+    const jobs = await JobManager.connect({ databaseUrl: url });
+    try {
+      await jobs.partitionHistory({ period });
+    } finally {
+      await jobs.close();
+    }
+  };
+  await partition();
+  // The former table (empty here) goes; rows of 7 past periods land in the default partition and
+  // the second call splits them out into partitions of their own; then they go.
+  await withSql(url, (sql) => sql`DROP TABLE taiat_job_history_unpartitioned`);
+  await withSql(url, (sql) => sql`
+    INSERT INTO taiat_job_history (id, job_id, job_type, name, status, completed_at)
+    SELECT 'past-' || g, 'past-' || g, 'x', 'x', 'completed', now() - ${`${period === 'day' ? 1 : period === 'week' ? 7 : 30} days`}::interval * g
+      FROM generate_series(1, 7) g`);
+  await partition();
+  await withSql(url, (sql) => sql`DELETE FROM taiat_job_history WHERE job_id LIKE 'past-%'`);
+  const [n] = await withSql(url, (sql) => sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'taiat_job_history'::regclass`);
+  log(`history partitioned by ${period}: ${n!.n} partitions`);
+}
+
 /** Runs `fn` with a fresh database, always dropping it afterwards. */
 export async function withDatabase<T>(name: string, system: 'taiat' | 'graphile' | 'ceiling', fn: (db: BenchDatabase) => Promise<T>): Promise<T> {
   const db = await freshDatabase(server(), name);
   try {
-    if (system === 'taiat') await withTimeout(runMigrations(db.url), 120_000, 'taiat migrations');
+    if (system === 'taiat') {
+      await withTimeout(runMigrations(db.url), 120_000, 'taiat migrations');
+      if (HISTORY_PARTITION) await partitionedHistory(db.url, HISTORY_PARTITION);
+    }
     if (system === 'graphile') {
       const { utils, close } = await graphileUtils(db.url);
       try {
