@@ -35,7 +35,8 @@ export const partitionNames = (t: SchemaNames) => ({
 export const periodComment = (period: HistoryPartitionPeriod) => `taiat: history partitioned by completed_at; period=${period}`;
 const PERIOD_IN_COMMENT = /period=(day|week|month)\b/;
 
-const INTERVAL: Record<HistoryPartitionPeriod, string> = { day: '1 day', week: '1 week', month: '1 month' };
+/** Each period as an interval. */
+export const PERIOD_INTERVAL: Record<HistoryPartitionPeriod, string> = { day: '1 day', week: '1 week', month: '1 month' };
 
 /** A timestamp as a literal for a partition bound (DDL takes no parameters); an ISO string holds no quote. */
 export const boundLiteral = (d: Date) => `'${d.toISOString()}'`;
@@ -96,7 +97,7 @@ export async function ensurePartitionsIn(tx: Tx, t: SchemaNames, ahead = PARTITI
   if (!state) return null;
   const { default: def } = partitionNames(t);
   if (!state.partitions.some((p) => p.isDefault)) await tx`CREATE TABLE ${tx(def)} PARTITION OF ${tx(t.history)} DEFAULT`;
-  const interval = INTERVAL[state.period];
+  const interval = PERIOD_INTERVAL[state.period];
   const wanted = await tx<{ from: Date; to: Date }[]>`
     SELECT lo AS "from", lo + ${interval}::interval AS "to" FROM generate_series(
       date_trunc(${state.period}, least(now(), (SELECT min(completed_at) FROM ${tx(def)}))),

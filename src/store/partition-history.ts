@@ -1,6 +1,6 @@
 import type { Sql, Tx } from '../db/connection.js';
 import {
-  boundLiteral, ensurePartitionsIn, partitionNames, periodComment, readHistoryPartitioning, type HistoryPartitionPeriod,
+  boundLiteral, ensurePartitionsIn, partitionNames, PERIOD_INTERVAL, periodComment, readHistoryPartitioning, type HistoryPartitionPeriod,
 } from './history-partitions.js';
 import type { SchemaNames } from './schema-names.js';
 
@@ -12,7 +12,6 @@ export interface PartitionedHistory {
   created: string[];
 }
 
-const INTERVAL: Record<HistoryPartitionPeriod, string> = { day: '1 day', week: '1 week', month: '1 month' };
 const GRANTABLE = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER', 'MAINTAIN']);
 
 /**
@@ -49,7 +48,7 @@ async function prepareBound(sql: Sql, t: SchemaNames, period: HistoryPartitionPe
   if (idx && !idx.valid) await sql`DROP INDEX CONCURRENTLY ${sql(jobIdIndex(t))}`;
   await sql`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${sql(jobIdIndex(t).split('.')[1]!)} ON ${sql(t.history)} (job_id)`;
   const [row] = await sql<{ bound: Date }[]>`
-    SELECT date_trunc(${period}, now(), 'UTC') + 2 * ${INTERVAL[period]}::interval AS bound`;
+    SELECT date_trunc(${period}, now(), 'UTC') + 2 * ${PERIOD_INTERVAL[period]}::interval AS bound`;
   const bound = row!.bound;
   await sql.begin(async (tx) => {
     await tx`SELECT set_config('lock_timeout', '5s', true)`;
