@@ -119,7 +119,8 @@ export async function ensureHistoryPartitions(sql: Sql, t: SchemaNames, ahead = 
  * Drops one partition whose rows all finished before the cutoff, with the unique keys its jobs
  * held, in one transaction: DROP TABLE takes ACCESS EXCLUSIVE on history for the catalog change
  * (milliseconds), but waits for it at most `lock_timeout`, so a long audit query makes this prune
- * give up (false) rather than hold every claim and insert behind it. Under the prune lock when
+ * give up (false) rather than hold every claim and insert behind it; so does a role that is not
+ * the owner (false). Under the prune lock when
  * `locked` (null when another process holds it). Returns the rows dropped.
  */
 export async function dropPartition(sql: Sql, t: SchemaNames, name: string, locked: boolean): Promise<number | null | false> {
@@ -136,7 +137,9 @@ export async function dropPartition(sql: Sql, t: SchemaNames, name: string, lock
       return count!.n;
     });
   } catch (error) {
-    if ((error as { code?: string }).code === '55P03') return false;
+    // Not granted in time, or a role that does not own the table (it cannot drop it).
+    const code = (error as { code?: string }).code;
+    if (code === '55P03' || code === '42501') return false;
     throw error;
   }
 }
