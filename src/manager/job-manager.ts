@@ -9,20 +9,21 @@ import type { ScheduleDefinition } from '../jobs/schedule.js';
 import { checkJobList, validateJobRange, validateNewJob, type ValidationLimits } from '../jobs/validation.js';
 import {
   cancelJob, commitsEarly, createJobFromInput, createJobsFromInput, createJobsInTransaction, explainJob, missingRelations,
-  pruneHistory, readHistory, readJob, readJobs, readReadyJobs, retryJob, schemaNames,
-  type Explanation, type QueueSettings, type QueueState, type Schedule, type SchemaNames,
+  partitionHistory, pruneHistory, readHistory, readJob, readJobs, readReadyJobs, retryJob, schemaNames,
+  type Explanation, type PartitionedHistory, type QueueSettings, type QueueState, type Schedule, type SchemaNames,
 } from '../store/index.js';
 import {
-  createOptionsSchema, historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, pruneHistorySchema, readyJobsSchema, retrySchema,
+  createOptionsSchema, historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, partitionHistorySchema, pruneHistorySchema, readyJobsSchema, retrySchema,
 } from './options.js';
 import { QueueCalls } from './queues.js';
 import { ScheduleCalls } from './schedules.js';
 import type {
-  AgentJob, CreateJobOptions, HistoryOptions, JobManagerOptions, ListJobsOptions, PruneHistoryOptions, ReadyJobsOptions, RetryOptions,
+  AgentJob, CreateJobOptions, HistoryOptions, JobManagerOptions, ListJobsOptions, PartitionHistoryOptions, PruneHistoryOptions, ReadyJobsOptions,
+  RetryOptions,
 } from './types.js';
 
 export type {
-  AgentJob, CleanupOptions, CreateJobOptions, HistoryOptions, JobManagerOptions, ListJobsOptions, PruneHistoryOptions,
+  AgentJob, CleanupOptions, CreateJobOptions, HistoryOptions, JobManagerOptions, ListJobsOptions, PartitionHistoryOptions, PruneHistoryOptions,
   ReadyJobsOptions, RetryOptions,
 } from './types.js';
 
@@ -206,6 +207,16 @@ export class JobManager {
   async pruneHistory(options: PruneHistoryOptions): Promise<number> {
     const opts = parseOptions(pruneHistorySchema, options, 'options');
     return this.#run(() => pruneHistory(this.#conn, this.#t, opts.days, opts.batchSize, options.onProgress));
+  }
+
+  /**
+   * Partitions history by finish time, one partition per `period`, without copying its rows (run
+   * as the tables' owner); on a partitioned history, records the period and creates missing
+   * partitions. Workers then create partitions ahead and prune by dropping them. See docs/operations.md.
+   */
+  async partitionHistory(options: PartitionHistoryOptions): Promise<PartitionedHistory> {
+    const opts = parseOptions(partitionHistorySchema, options, 'options');
+    return this.#run(() => partitionHistory(this.#conn.sql, this.#t, opts.period));
   }
 
   /** @deprecated Renamed `pruneHistory`. */

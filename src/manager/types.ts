@@ -85,5 +85,10 @@ export interface PruneHistoryOptions {
   onProgress?: (deleted: number) => void;
 }
 
+export interface PartitionHistoryOptions {
+  /** One partition of history per day, week or month of `completed_at` (docs/scaling.md). */
+  period: 'day' | 'week' | 'month';
+}
+
 /** @deprecated Renamed `PruneHistoryOptions`. */
 export type CleanupOptions = PruneHistoryOptions;

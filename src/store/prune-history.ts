@@ -1,4 +1,5 @@
 import type { Connection } from '../db/connection.js';
+import { dropPartition, partitionNames, readHistoryPartitioning } from './history-partitions.js';
 import type { SchemaNames } from './schema-names.js';
 
 /**
@@ -9,14 +10,15 @@ import type { SchemaNames } from './schema-names.js';
  * (tried, not waited for, and held only for this statement) when `locked`. Returns whether it
  * ran, the history rows it deleted, and whether a table had more to delete than one batch.
  */
-async function deleteBatch(conn: Connection, t: SchemaNames, days: number, batchSize: number, locked: boolean) {
+async function deleteBatch(conn: Connection, t: SchemaNames, target: string, days: number, batchSize: number, locked: boolean) {
   const { sql } = conn;
   const [row] = await sql<{ ran: boolean; n: number; more: boolean }[]>`
     WITH lock AS (
       SELECT CASE WHEN ${locked}::boolean THEN pg_try_advisory_xact_lock(${t.lockKey('prune')}::bigint) ELSE true END AS ran
     ), deleted AS (
-      DELETE FROM ${sql(t.history)} WHERE (SELECT ran FROM lock) AND id IN (
-        SELECT id FROM ${sql(t.history)}
+      -- By job_id, which is indexed (id is not since 000002): by id, each batch read all of history.
+      DELETE FROM ${sql(target)} WHERE (SELECT ran FROM lock) AND job_id IN (
+        SELECT job_id FROM ${sql(target)}
          WHERE completed_at < now() - make_interval(secs => ${days * 86400}::float8)
          LIMIT ${batchSize})
       RETURNING job_id
@@ -37,8 +39,48 @@ async function deleteBatch(conn: Connection, t: SchemaNames, days: number, batch
 }
 
 /**
- * Deletes history rows that finished more than `days` days ago, `batchSize` rows per statement
- * (each its own short transaction, so nothing waits long on it). Returns the number deleted.
+ * The whole prune. A plain history is deleted from in batches. A partitioned one first drops every
+ * partition whose rows all finished before the cutoff (a catalog change, whatever its size), then
+ * deletes in batches from the two partitions that are not one period long: the former
+ * unpartitioned table until its bound expires too, and the default. Rows of the period partition
+ * straddling the cutoff wait for their partition to expire (at most one period longer). Returns
+ * the rows removed, or null when `locked` and another process held the prune lock at the start.
+ */
+async function prune(conn: Connection, t: SchemaNames, days: number, batchSize: number, locked: boolean, onProgress: (n: number) => void): Promise<number | null> {
+  let total = 0;
+  let targets = [t.history];
+  const state = await readHistoryPartitioning(conn.sql, t);
+  if (state) {
+    const [row] = await conn.sql<{ cutoff: Date }[]>`SELECT now() - make_interval(secs => ${days * 86400}::float8) AS cutoff`;
+    const cutoff = row!.cutoff;
+    for (const p of state.partitions.filter((p) => p.to !== null && p.to <= cutoff)) {
+      const dropped = await dropPartition(conn.sql, t, p.name, locked);
+      if (dropped === null) return total === 0 ? null : total;
+      // The lock was not granted in time: the next prune drops it.
+      if (dropped === false) break;
+      total += dropped;
+      onProgress(total);
+    }
+    const names = partitionNames(t);
+    targets = [names.unpartitioned, names.default].filter((n) => state.partitions.some((p) => p.name === n && !(p.to !== null && p.to <= cutoff)));
+    if (targets.length === 0) targets = [t.history];
+  }
+  for (const [i, target] of targets.entries()) {
+    for (let batch = 0; ; batch++) {
+      const { ran, n, more } = await deleteBatch(conn, t, target, days, batchSize, locked);
+      if (!ran) return total === 0 && i === 0 && batch === 0 ? null : total;
+      total += n;
+      onProgress(total);
+      if (!more) break;
+    }
+  }
+  return total;
+}
+
+/**
+ * Deletes history rows that finished more than `days` days ago: whole partitions of a partitioned
+ * history, else `batchSize` rows per statement (each its own short transaction, so nothing waits
+ * long on it). Returns the number removed.
  */
 export async function pruneHistory(
   conn: Connection,
@@ -47,27 +89,15 @@ export async function pruneHistory(
   batchSize: number,
   onProgress: (deleted: number) => void = () => {},
 ): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const { n, more } = await deleteBatch(conn, t, days, batchSize, false);
-    total += n;
-    onProgress(total);
-    if (!more) return total;
-  }
+  return (await prune(conn, t, days, batchSize, false, onProgress))!;
 }
 
 /**
  * `pruneHistory`, unless another process is pruning: workers prune on a timer, and one at a time
- * is enough. Each batch takes the lock in the statement that deletes (no connection is held
- * between batches); a batch that does not get it ends the run. Returns the rows deleted, or null
- * when another process held the lock at the start.
+ * is enough. Each batch (each partition dropped) takes the lock in its own transaction (no
+ * connection is held between them); one that does not get it ends the run. Returns the rows
+ * removed, or null when another process held the lock at the start.
  */
 export async function pruneHistoryUnlessBusy(conn: Connection, t: SchemaNames, days: number, batchSize = 5_000): Promise<number | null> {
-  let total = 0;
-  for (let batch = 0; ; batch++) {
-    const { ran, n, more } = await deleteBatch(conn, t, days, batchSize, true);
-    if (!ran) return batch === 0 ? null : total;
-    total += n;
-    if (!more) return total;
-  }
+  return prune(conn, t, days, batchSize, true, () => {});
 }

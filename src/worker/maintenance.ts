@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Connection } from '../db/connection.js';
-import { removeOrphanedModuleSchedules, runDueTicks, type SchemaNames } from '../store/index.js';
+import { ensureHistoryPartitions, removeOrphanedModuleSchedules, runDueTicks, type SchemaNames } from '../store/index.js';
 import { runEvery } from './timers.js';
 
 /**
@@ -60,4 +60,29 @@ export function scheduleServices(conn: Connection, t: SchemaNames, runTicks: boo
     });
   }
   return services;
+}
+
+/**
+ * Every 10 minutes, the partitions of a partitioned history for the current period and the next
+ * ones (idempotent, one worker at a time under an advisory lock; nothing when history is one
+ * table). Creating a table needs the tables' owner: a worker running as a role with only table
+ * privileges says so once and leaves it to `taiat history partition` (the default partition keeps
+ * every insert working meanwhile).
+ */
+export function historyPartitionService(conn: Connection, t: SchemaNames, log: Logger): MaintenanceService {
+  let warned = false;
+  return {
+    name: 'create history partitions',
+    intervalSeconds: 600,
+    run: async () => {
+      try {
+        const created = await ensureHistoryPartitions(conn.sql, t);
+        if (created && created.length > 0) log.info({ partitions: created }, 'history partitions created');
+      } catch (error) {
+        if ((error as { code?: string }).code !== '42501') throw error;
+        if (!warned) log.warn({ err: error }, 'history partitions cannot be created by this role; run `taiat history partition` as the owner');
+        warned = true;
+      }
+    },
+  };
 }

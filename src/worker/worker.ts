@@ -13,7 +13,7 @@ import { Completer } from './completer.js';
 import { emitWritten, type Listener, type WorkerEvents } from './events.js';
 import { JobRunner } from './job-runner.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import { Maintenance, scheduleServices, type MaintenanceService } from './maintenance.js';
+import { historyPartitionService, Maintenance, scheduleServices, type MaintenanceService } from './maintenance.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { closePools, listenForNotifications, openPools, type Pools } from './pools.js';
 import { Producer } from './producer.js';
@@ -192,6 +192,7 @@ export class Worker extends EventEmitter {
       },
     );
     const services: MaintenanceService[] = scheduleServices(pools.main, this.#t, o.runSchedules, this.#log);
+    services.push(historyPartitionService(pools.main, this.#t, this.#log));
     if (o.pruneIntervalHours > 0) {
       services.push({ name: 'prune history', intervalSeconds: o.pruneIntervalHours * 3600, run: () => this.pruneHistory() });
     }

@@ -158,7 +158,15 @@ export function historyCommand(y: Argv) {
       status: { type: 'string', describe: 'completed, failed or cancelled' },
       limit: { type: 'number', default: 100 },
       since: { type: 'string', describe: 'Only jobs finished at or after this ISO 8601 time' },
-    }).example('$0 history --status failed --since 2026-01-01', 'failures since New Year'),
+    }).example('$0 history --status failed --since 2026-01-01', 'failures since New Year')
+      .command('partition', 'Partition history by finish time (pruning then drops whole partitions)', (p) =>
+        p.options({ ...databaseOptions, ...jsonOption, period: { type: 'string', demandOption: true, describe: 'day, week or month' } })
+          .example('$0 history partition --period day', 'one partition per day; see docs/operations.md'),
+      (argv) => withManager(argv, async (jobs) => {
+        const done = await jobs.partitionHistory({ period: argv.period as 'day' });
+        if (argv.json) printJson(done);
+        else process.stdout.write(`history ${done.converted ? 'partitioned' : 'was partitioned already'} by ${done.period}; created ${done.created.length} partition(s)\n`);
+      })),
     (argv) => withManager(argv, async (jobs) => {
       const list = await jobs.getJobHistory({
         ...(argv.status ? { status: argv.status as 'completed' } : {}), limit: argv.limit, ...(argv.since ? { since: argv.since } : {}),
