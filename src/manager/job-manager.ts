@@ -16,6 +16,7 @@ import {
   createOptionsSchema, historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, partitionHistorySchema, pruneHistorySchema, readyJobsSchema, retrySchema,
 } from './options.js';
 import { QueueCalls } from './queues.js';
+import { InFlight } from './in-flight.js';
 import { ScheduleCalls } from './schedules.js';
 import type {
   AgentJob, CreateJobOptions, HistoryOptions, JobManagerOptions, ListJobsOptions, PartitionHistoryOptions, PruneHistoryOptions, ReadyJobsOptions,
@@ -45,8 +46,7 @@ export class JobManager {
   readonly #t: SchemaNames;
   readonly #schedules: ScheduleCalls;
   readonly #queues: QueueCalls;
-  /** Calls in flight: `close()` lets them finish (a create's last step is its flush). */
-  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #inFlight = new InFlight();
 
   private constructor(conn: Connection, reads: Connection, limits: ValidationLimits, schema: string) {
     this.#conn = conn;
@@ -87,15 +87,10 @@ export class JobManager {
 
   /** Runs a call on `conn` (default the primary), its errors told with that pool's URL, redacted. */
   async #run<T>(fn: () => Promise<T>, conn = this.#conn): Promise<T> {
-    let call: Promise<T> | undefined;
     try {
-      call = fn();
-      this.#inFlight.add(call);
-      return await call;
+      return await this.#inFlight.run(fn);
     } catch (error) {
       throw translateDatabaseError(error, conn.url);
-    } finally {
-      if (call) this.#inFlight.delete(call);
     }
   }
 
@@ -302,16 +297,7 @@ export class JobManager {
 
   /** Closes the pools once the calls in flight have finished, in at most 5 s (later, they fail). */
   async close(): Promise<void> {
-    // A create closed between its commit and its flush would report an error for jobs that were
-    // committed: calls in flight finish first, the whole close taking at most 5 s.
-    const start = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled(this.#inFlight),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000).unref())),
-    ]);
-    clearTimeout(timer);
-    const left = Math.max(0, 5 - (performance.now() - start) / 1000);
+    const left = await this.#inFlight.settle(5);
     await Promise.all([this.#conn.close(left), this.#reads.close(left)]);
   }
 }
