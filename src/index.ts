@@ -16,7 +16,7 @@ export type {
 } from './jobs/model.js';
 export {
   TaiatError, ValidationError, JobNotFoundError, DuplicateJobIdError, InvalidStateError,
-  DependencyError, DatabaseUnavailableError, SchemaNotCurrentError, ScheduleNotFoundError, UnauthorizedError, ForbiddenError, ERROR_CODES,
+  DependencyError, DatabaseUnavailableError, SchemaNotCurrentError, ScheduleNotFoundError, UnauthorizedError, ForbiddenError, HistoryPartitionError, ERROR_CODES,
 } from './errors.js';
 export type { ScheduleDefinition, CatchUp } from './jobs/schedule.js';
 export type { PartitionedHistory, HistoryPartitionPeriod } from './store/index.js';

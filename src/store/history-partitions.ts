@@ -64,82 +64,137 @@ export async function readHistoryPartitioning(sql: Sql | Tx, t: SchemaNames): Pr
   return { period, partitions: rows.map((r) => ({ name: r.name, from: r.from, to: r.to, isDefault: r.is_default })) };
 }
 
+/** A range of `completed_at`, [from, to). */
+export interface HistoryRange {
+  from: Date;
+  to: Date;
+}
+
+/**
+ * The parts of [from, to) no partition covers: all of it, nothing, or (after the period changed,
+ * e.g. day to month) what the old period's partitions leave of the new one.
+ */
+export function uncoveredRanges(from: Date, to: Date, partitions: HistoryPartition[]): HistoryRange[] {
+  const out: HistoryRange[] = [];
+  let cursor = from;
+  // Partitions do not overlap: ordered by their end, they are ordered by their start too.
+  const ranged = partitions.filter((p) => !p.isDefault && p.to !== null).sort((a, b) => a.to!.getTime() - b.to!.getTime());
+  for (const p of ranged) {
+    if (p.to! <= cursor) continue;
+    if (p.from !== null && p.from >= to) break;
+    if (p.from !== null && p.from > cursor) out.push({ from: cursor, to: p.from });
+    cursor = p.to!;
+    if (cursor >= to) break;
+  }
+  if (cursor < to) out.push({ from: cursor, to });
+  return out;
+}
+
+/**
+ * In a transaction: periods are cut in UTC (a day is 24 hours, whatever the session's time zone);
+ * a lock that is not granted soon gives up rather than queue the fleet's statements behind it.
+ * Returns whether this transaction holds the partitions lock (tried, not waited for).
+ */
+async function lockPartitions(tx: Tx, t: SchemaNames): Promise<boolean> {
+  await tx`SELECT set_config('TimeZone', 'UTC', true), set_config('lock_timeout', '2s', true)`;
+  const [lock] = await tx<{ ok: boolean }[]>`SELECT pg_try_advisory_xact_lock(${t.lockKey('partitions')}::bigint) AS ok`;
+  return lock!.ok;
+}
+
 /**
  * Creates the partition [from, to) as a table of its own, moves into it the rows of the default
  * partition it covers, and attaches it: attaching takes SHARE UPDATE EXCLUSIVE on history (inserts
- * and reads go on), where CREATE TABLE ... PARTITION OF would take ACCESS EXCLUSIVE. The default
- * partition is locked while it is checked for rows of the range (it was just emptied of them).
+ * go on), where CREATE TABLE ... PARTITION OF would take ACCESS EXCLUSIVE. It takes ACCESS
+ * EXCLUSIVE on the default partition while it checks it (it was just emptied of the range).
  */
-async function createPartition(tx: Tx, t: SchemaNames, from: Date, to: Date): Promise<string> {
-  const name = `${t.schema}.taiat_job_history_p${from.toISOString().slice(0, 10).replaceAll('-', '')}`;
+async function createPartition(tx: Tx, t: SchemaNames, r: HistoryRange): Promise<string> {
+  const name = `${t.schema}.taiat_job_history_p${r.from.toISOString().slice(0, 10).replaceAll('-', '')}`;
   const { default: def } = partitionNames(t);
   await tx`CREATE TABLE ${tx(name)} (LIKE ${tx(t.history)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)`;
+  // Reads of the default go on; a job finishing into it waits: one of the range arriving between
+  // the move and the attach would make the attach's check of the default fail.
+  await tx`LOCK TABLE ${tx(def)} IN EXCLUSIVE MODE`;
   await tx`
-    WITH moved AS (DELETE FROM ${tx(def)} WHERE completed_at >= ${from} AND completed_at < ${to} RETURNING *)
+    WITH moved AS (DELETE FROM ${tx(def)} WHERE completed_at >= ${r.from} AND completed_at < ${r.to} RETURNING *)
     INSERT INTO ${tx(name)} SELECT * FROM moved`;
   await tx`ALTER TABLE ${tx(t.history)} ATTACH PARTITION ${tx(name)}
-           FOR VALUES FROM (${tx.unsafe(boundLiteral(from))}) TO (${tx.unsafe(boundLiteral(to))})`;
+           FOR VALUES FROM (${tx.unsafe(boundLiteral(r.from))}) TO (${tx.unsafe(boundLiteral(r.to))})`;
   return name;
 }
 
 /**
- * Inside a transaction: creates the partitions of the current period and the `ahead` next ones,
- * and of every period the default partition holds rows of, that no partition covers yet. Skipped
- * (null) when another process holds the lock or history is not partitioned. Returns the names created.
+ * The ranges to create: of the current period and the `ahead` next ones, and of every period the
+ * default partition holds rows of, less what partitions cover already; the current and next
+ * periods first. Creates the default partition if it is missing. Null: not partitioned, or locked.
  */
-export async function ensurePartitionsIn(tx: Tx, t: SchemaNames, ahead = PARTITIONS_AHEAD): Promise<string[] | null> {
-  // Periods are cut in UTC (a day is 24 hours, whatever the session's time zone); a lock that is
-  // not granted soon gives up rather than queue the fleet's statements behind it.
-  await tx`SELECT set_config('TimeZone', 'UTC', true), set_config('lock_timeout', '2s', true)`;
-  const [lock] = await tx<{ ok: boolean }[]>`SELECT pg_try_advisory_xact_lock(${t.lockKey('partitions')}::bigint) AS ok`;
-  if (!lock!.ok) return null;
+async function plannedRanges(tx: Tx, t: SchemaNames, ahead: number): Promise<HistoryRange[] | null> {
+  if (!(await lockPartitions(tx, t))) return null;
   const state = await readHistoryPartitioning(tx, t);
   if (!state) return null;
   const { default: def } = partitionNames(t);
   if (!state.partitions.some((p) => p.isDefault)) await tx`CREATE TABLE ${tx(def)} PARTITION OF ${tx(t.history)} DEFAULT`;
   const interval = PERIOD_INTERVAL[state.period];
-  const wanted = await tx<{ from: Date; to: Date }[]>`
+  const wanted = await tx<HistoryRange[]>`
     SELECT lo AS "from", lo + ${interval}::interval AS "to" FROM generate_series(
       date_trunc(${state.period}, least(now(), (SELECT min(completed_at) FROM ${tx(def)}))),
-      date_trunc(${state.period}, now()) + ${ahead} * ${interval}::interval, ${interval}::interval) AS lo`;
+      date_trunc(${state.period}, now()) + ${ahead} * ${interval}::interval, ${interval}::interval) AS lo
+     ORDER BY lo < date_trunc(${state.period}, now()), lo`;
+  return wanted.flatMap((w) => uncoveredRanges(w.from, w.to, state.partitions));
+}
+
+/**
+ * Creates the partitions `plannedRanges` finds missing, each in a transaction of its own under
+ * the partitions lock (tried): a create that fails (the default partition busy past the lock
+ * timeout) leaves those already made, the current and next periods' first. Skipped (null) when
+ * another process holds the lock or history is not partitioned. Returns the names created.
+ */
+export async function ensureHistoryPartitions(sql: Sql, t: SchemaNames, ahead = PARTITIONS_AHEAD): Promise<string[] | null> {
+  const ranges = await sql.begin((tx) => plannedRanges(tx, t, ahead));
+  if (ranges === null) return null;
   const created: string[] = [];
-  for (const w of wanted) {
-    const overlaps = state.partitions.some((p) => !p.isDefault && (p.from === null || p.from < w.to) && p.to! > w.from);
-    if (!overlaps) created.push(await createPartition(tx, t, w.from, w.to));
+  for (const r of ranges) {
+    const name = await sql.begin(async (tx) => {
+      if (!(await lockPartitions(tx, t))) return null;
+      const state = await readHistoryPartitioning(tx, t);
+      // Another process created it (or changed the period) meanwhile: its run goes on from there.
+      if (!state || state.partitions.some((p) => !p.isDefault && (p.from === null || p.from < r.to) && p.to! > r.from)) return null;
+      return createPartition(tx, t, r);
+    });
+    if (name === null) break;
+    created.push(name);
   }
   return created;
 }
 
-/** `ensurePartitionsIn`, in a transaction of its own. */
-export async function ensureHistoryPartitions(sql: Sql, t: SchemaNames, ahead = PARTITIONS_AHEAD): Promise<string[] | null> {
-  return sql.begin((tx) => ensurePartitionsIn(tx, t, ahead));
-}
-
 /**
- * Drops one partition whose rows all finished before the cutoff, with the unique keys its jobs
- * held, in one transaction: DROP TABLE takes ACCESS EXCLUSIVE on history for the catalog change
- * (milliseconds), but waits for it at most `lock_timeout`, so a long audit query makes this prune
- * give up (false) rather than hold every claim and insert behind it; so does a role that is not
- * the owner (false). Under the prune lock when
- * `locked` (null when another process holds it). Returns the rows dropped.
+ * Drops one partition whose rows all finished before the cutoff. First, in a statement of its own
+ * (under the prune lock when `locked`; null when another process holds it): the unique keys its
+ * jobs held, and its rows counted. Then a transaction that holds nothing else when it asks for
+ * ACCESS EXCLUSIVE on history: DROP TABLE, for the catalog change (milliseconds), waited for at
+ * most `lock_timeout`, so a long audit query makes this prune give up (`55P03`) rather than hold
+ * every claim and insert behind it; a role that is not the owner cannot (`42501`). A partition
+ * another prune dropped meanwhile counts as dropped (0 rows). Returns the rows dropped.
  */
-export async function dropPartition(sql: Sql, t: SchemaNames, name: string, locked: boolean): Promise<number | null | false> {
+export async function dropPartition(sql: Sql, t: SchemaNames, name: string, locked: boolean): Promise<number | null | '55P03' | '42501'> {
   try {
-    return await sql.begin(async (tx) => {
+    const [row] = await sql<{ ran: boolean; n: number }[]>`
+      WITH lock AS (
+        SELECT CASE WHEN ${locked}::boolean THEN pg_try_advisory_xact_lock(${t.lockKey('prune')}::bigint) ELSE true END AS ran
+      ), keys AS (
+        DELETE FROM ${sql(t.uniqueKeys)} WHERE (SELECT ran FROM lock) AND job_id IN (SELECT job_id FROM ${sql(name)})
+      )
+      SELECT (SELECT ran FROM lock) AS ran, (SELECT count(*)::int FROM ${sql(name)}) AS n`;
+    if (!row!.ran) return null;
+    await sql.begin(async (tx) => {
       await tx`SELECT set_config('lock_timeout', '2s', true)`;
-      if (locked) {
-        const [lock] = await tx<{ ok: boolean }[]>`SELECT pg_try_advisory_xact_lock(${t.lockKey('prune')}::bigint) AS ok`;
-        if (!lock!.ok) return null;
-      }
-      const [count] = await tx<{ n: number }[]>`SELECT count(*)::int AS n FROM ${tx(name)}`;
-      await tx`DELETE FROM ${tx(t.uniqueKeys)} WHERE job_id IN (SELECT job_id FROM ${tx(name)})`;
       await tx`DROP TABLE ${tx(name)}`;
-      return count!.n;
     });
+    return row!.n;
   } catch (error) {
-    // Not granted in time, or a role that does not own the table (it cannot drop it).
     const code = (error as { code?: string }).code;
-    if (code === '55P03' || code === '42501') return false;
+    if (code === '42P01') return 0;
+    // Not granted in time, or a role that does not own the table (it cannot drop it).
+    if (code === '55P03' || code === '42501') return code;
     throw error;
   }
 }

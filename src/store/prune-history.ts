@@ -38,31 +38,47 @@ async function deleteBatch(conn: Connection, t: SchemaNames, target: string, day
   return row!;
 }
 
+/** Partitions a prune could not drop (`55P03`: not granted in time; `42501`: not the owner); their expired rows were deleted in batches instead. */
+export type OnUndropped = (partitions: string[], code: string) => void;
+
 /**
  * The whole prune. A plain history is deleted from in batches. A partitioned one first drops every
  * partition whose rows all finished before the cutoff (a catalog change, whatever its size), then
  * deletes in batches from the two partitions that are not one period long: the former
- * unpartitioned table until its bound expires too, and the default. Rows of the period partition
- * straddling the cutoff wait for their partition to expire (at most one period longer). Returns
- * the rows removed, or null when `locked` and another process held the prune lock at the start.
+ * unpartitioned table until its bound expires too, and the default; and from the expired ones it
+ * could not drop (a lock not granted in time, a role that is not the owner: DELETE is allowed
+ * where DROP is not), which `onUndropped` is told. Rows of the period partition straddling the
+ * cutoff wait for their partition to expire (at most one period longer). Returns the rows
+ * removed, or null when `locked` and another process held the prune lock at the start.
  */
-async function prune(conn: Connection, t: SchemaNames, days: number, batchSize: number, locked: boolean, onProgress: (n: number) => void): Promise<number | null> {
+async function prune(
+  conn: Connection, t: SchemaNames, days: number, batchSize: number, locked: boolean, onProgress: (n: number) => void, onUndropped: OnUndropped,
+): Promise<number | null> {
   let total = 0;
   let targets = [t.history];
   const state = await readHistoryPartitioning(conn.sql, t);
   if (state) {
     const [row] = await conn.sql<{ cutoff: Date }[]>`SELECT now() - make_interval(secs => ${days * 86400}::float8) AS cutoff`;
     const cutoff = row!.cutoff;
-    for (const p of state.partitions.filter((p) => p.to !== null && p.to <= cutoff)) {
-      const dropped = await dropPartition(conn.sql, t, p.name, locked);
+    const expired = state.partitions.filter((p) => p.to !== null && p.to <= cutoff).map((p) => p.name);
+    const undropped: string[] = [];
+    let refusal = '';
+    for (const [i, name] of expired.entries()) {
+      const dropped = await dropPartition(conn.sql, t, name, locked);
       if (dropped === null) return total === 0 ? null : total;
-      // The lock was not granted in time: the next prune drops it.
-      if (dropped === false) break;
+      if (typeof dropped === 'string') {
+        // The next one would most likely wait as long, or be refused as well: the rest are deleted from.
+        undropped.push(...expired.slice(i));
+        refusal = dropped;
+        break;
+      }
       total += dropped;
       onProgress(total);
     }
     const names = partitionNames(t);
-    targets = [names.unpartitioned, names.default].filter((n) => state.partitions.some((p) => p.name === n && !(p.to !== null && p.to <= cutoff)));
+    targets = [names.unpartitioned, names.default].filter((n) => state.partitions.some((p) => p.name === n) && !expired.includes(n));
+    targets.push(...undropped);
+    if (undropped.length > 0) onUndropped(undropped, refusal);
     if (targets.length === 0) targets = [t.history];
   }
   for (const [i, target] of targets.entries()) {
@@ -88,8 +104,9 @@ export async function pruneHistory(
   days: number,
   batchSize: number,
   onProgress: (deleted: number) => void = () => {},
+  onUndropped: OnUndropped = () => {},
 ): Promise<number> {
-  return (await prune(conn, t, days, batchSize, false, onProgress))!;
+  return (await prune(conn, t, days, batchSize, false, onProgress, onUndropped))!;
 }
 
 /**
@@ -98,6 +115,8 @@ export async function pruneHistory(
  * connection is held between them); one that does not get it ends the run. Returns the rows
  * removed, or null when another process held the lock at the start.
  */
-export async function pruneHistoryUnlessBusy(conn: Connection, t: SchemaNames, days: number, batchSize = 5_000): Promise<number | null> {
-  return prune(conn, t, days, batchSize, true, () => {});
+export async function pruneHistoryUnlessBusy(
+  conn: Connection, t: SchemaNames, days: number, batchSize = 5_000, onUndropped: OnUndropped = () => {},
+): Promise<number | null> {
+  return prune(conn, t, days, batchSize, true, () => {}, onUndropped);
 }

@@ -61,6 +61,7 @@ export class Worker extends EventEmitter {
   #maintenance: Maintenance | undefined;
   #idleWaiters: (() => void)[] = [];
   #unlisten: (() => Promise<void>)[] = [];
+  #warnedUndropped = false;
 
   constructor(options: WorkerOptions = {}) {
     super();
@@ -260,7 +261,11 @@ export class Worker extends EventEmitter {
   /** Deletes history past the retention, unless another worker is at it. Returns rows deleted, or null. */
   async pruneHistory(): Promise<number | null> {
     if (!this.#pools || this.#lifecycle === 'stopped') throw new TaiatError('TAIAT_INVALID_STATE', 'pruneHistory needs a started worker');
-    const deleted = await pruneHistoryUnlessBusy(this.#pools.main, this.#t, this.#opts.historyRetentionDays);
+    const deleted = await pruneHistoryUnlessBusy(this.#pools.main, this.#t, this.#opts.historyRetentionDays, undefined, (partitions, code) => {
+      // Once: every prune after would say the same until the owner (or a quieter moment) drops them.
+      if (!this.#warnedUndropped) this.#log.warn({ partitions, code }, 'expired history partitions could not be dropped; their rows are deleted in batches instead (see docs/operations.md)');
+      this.#warnedUndropped = true;
+    });
     if (deleted !== null) this.#log.info({ deleted, retentionDays: this.#opts.historyRetentionDays }, 'history pruned');
     return deleted;
   }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError, type Job } from '../../src/index.js';
 import { openConnection } from '../../src/db/connection.js';
 import {
-  ensureHistoryPartitions, pruneHistory, readDependencyResults, readHistoryPartitioning, schemaNames,
+  ensureHistoryPartitions, partitionHistory, pruneHistory, readDependencyResults, readHistoryPartitioning, schemaNames,
 } from '../../src/store/index.js';
 import { useWorkerHarness } from '../support/harness.js';
 import { agentJob } from '../support/jobs.js';
@@ -48,9 +48,26 @@ describe('partitioned history', () => {
     await db.sql`INSERT INTO taiat_job_history (id, job_id, job_type, name, status, completed_at, cause_job_id, error_message)
                  VALUES ('cx-1', 'cx-1', 'agent', 'cx-1', 'cancelled', now() - interval '1 hour', 'bad-1', 'dependency bad-1 failed')`;
     const before = await answers();
-    const done = await harness.jobs.partitionHistory({ period: 'day' });
+    const indexOids = () => db.sql<{ oid: number; valid: boolean }[]>`
+      SELECT indexrelid::int AS oid, indisvalid AS valid FROM pg_index WHERE indrelid = 'taiat_job_history'::regclass ORDER BY 1`;
+    let beforeSwap: { oid: number; valid: boolean }[] = [];
+    let boundValidated = false;
+    const done = await partitionHistory(db.sql, t, 'day', {
+      beforeSwap: async () => {
+        beforeSwap = await indexOids();
+        [{ ok: boundValidated }] = await db.sql<[{ ok: boolean }]>`
+          SELECT convalidated AS ok FROM pg_constraint WHERE conname = 'taiat_job_history_unpartitioned_bound'`;
+      },
+    });
     expect(done).toMatchObject({ converted: true, period: 'day' });
     expect(await answers()).toEqual(before);
+    // Every index of the former table, the job_id one among them, was built before the swap and
+    // attached as it was (same relation); the bound was proven before it too.
+    expect(beforeSwap.every((i) => i.valid)).toBe(true);
+    expect(boundValidated).toBe(true);
+    const attached = await db.sql<{ oid: number }[]>`
+      SELECT indexrelid::int AS oid FROM pg_index WHERE indrelid = 'taiat_job_history_unpartitioned'::regclass ORDER BY 1`;
+    expect(attached.map((i) => i.oid)).toEqual(beforeSwap.map((i) => i.oid));
     const state = (await readHistoryPartitioning(db.sql, t))!;
     expect(state.period).toBe('day');
     expect(state.partitions[0]).toMatchObject({ name: 'public.taiat_job_history_unpartitioned', from: null });
@@ -94,10 +111,14 @@ describe('partitioned history', () => {
   it('creates partitions ahead idempotently, two workers at once', async () => {
     const other = openConnection(db.url, { max: 2 });
     try {
+      const before = (await partitionRows(db.sql)).map((p) => p.name);
       const runs = await Promise.all([ensureHistoryPartitions(db.sql, t, 5), ensureHistoryPartitions(other.sql, t, 5)]);
-      // One ran (the other found the lock taken, or nothing left to create).
-      expect(runs.filter((r) => r !== null && r.length > 0).length).toBeLessThanOrEqual(1);
+      // The two days beyond the 3 ahead were created, each once, whichever run created them.
+      const made = runs.flatMap((r) => r ?? []).map((n) => n.replace(/^public\./, ''));
+      expect(made.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(made).size).toBe(made.length);
       const names = (await partitionRows(db.sql)).map((p) => p.name);
+      expect([...names].sort()).toEqual([...before, ...made].sort());
       expect(await ensureHistoryPartitions(db.sql, t, 5)).toEqual([]);
       expect((await partitionRows(db.sql)).map((p) => p.name)).toEqual(names);
       // Today's and the 5 next days', and the default.
@@ -121,6 +142,27 @@ describe('partitioned history', () => {
     expect(rows.reduce((n, p) => n + p.rows, 0)).toBe(1);
     // Retry from a partitioned history.
     expect((await harness.jobs.retryJob('late')).status).toBe('pending');
+  });
+
+  it('creates the coming periods\' partitions first, each in a transaction of its own: a past one that fails leaves them', async () => {
+    for (const p of (await partitionRows(db.sql)).filter((p) => p.name !== 'taiat_job_history_default')) {
+      await db.sql`DROP TABLE ${db.sql(p.name)}`;
+    }
+    await insertFinished('past-', [3]);
+    // A table squatting the name of the partition for that day: creating it fails.
+    const [{ name }] = await db.sql<[{ name: string }]>`
+      SELECT 'taiat_job_history_p' || to_char((now() AT TIME ZONE 'UTC') - interval '3 days', 'YYYYMMDD') AS name`;
+    await db.sql`CREATE TABLE ${db.sql(name)} (x int)`;
+    try {
+      expect(((await splitDefault(db.sql).catch((e: unknown) => e)) as { code?: string }).code).toBe('42P07');
+      const rows = await partitionRows(db.sql);
+      expect(rows.filter((p) => /_p\d{8}$/.test(p.name)).length).toBe(4); // today's and the 3 next
+      expect(rows.find((p) => p.name === 'taiat_job_history_default')!.rows).toBe(1);
+    } finally {
+      await db.sql`DROP TABLE ${db.sql(name)}`;
+    }
+    // Then it, and the days between it and today (empty).
+    expect(await splitDefault(db.sql)).toContain(`public.${name}`);
   });
 
   it('prunes by dropping expired partitions, with the unique keys of their jobs, and keeps the rest', async () => {
@@ -147,5 +189,38 @@ describe('partitioned history', () => {
     expect(before.length - after.length).toBeGreaterThanOrEqual(2);
     expect(after).toContain('taiat_job_history_default');
   });
+
+  it('deletes in batches from an expired partition it cannot drop, and says which', async () => {
+    await db.sql`TRUNCATE taiat_job_history`;
+    await insertFinished('u-', [10.5, 10.5, 0.01]);
+    await splitDefault(db.sql);
+    const [{ part }] = await db.sql<[{ part: string }]>`SELECT tableoid::regclass::text AS part FROM taiat_job_history WHERE job_id = 'u-1'`;
+    const conn = openConnection(db.url, { max: 2 });
+    const reader = openConnection(db.url, { max: 1 });
+    const told: [string[], string][] = [];
+    try {
+      // A long read of the partition: its DROP is not granted within the lock timeout (2 s).
+      let locked!: () => void;
+      const holding = new Promise<void>((resolve) => (locked = resolve));
+      const held = reader.sql.begin(async (tx) => {
+        await tx`SELECT count(*) FROM ${tx(part)}`;
+        locked();
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+      });
+      await holding;
+      expect(await pruneHistory(conn, t, 7, 5_000, () => {}, (names, code) => told.push([names, code]))).toBe(2);
+      await held;
+    } finally {
+      await Promise.all([conn.close(), reader.close()]);
+    }
+    // Told once: the partition, and the expired ones after it (the empty days up to the cutoff),
+    // left for the batches too once one drop timed out.
+    expect(told.length).toBe(1);
+    expect(told[0]![0][0]).toBe(`public.${part}`);
+    expect(told[0]![1]).toBe('55P03');
+    const left = await db.sql<{ job_id: string }[]>`SELECT job_id FROM taiat_job_history ORDER BY job_id`;
+    expect(left.map((r) => r.job_id)).toEqual(['u-3']);
+    expect((await partitionRows(db.sql)).map((p) => p.name)).toContain(part);
+  }, 20_000);
 });
 
