@@ -3,9 +3,9 @@
  * and the worker processes (and the peers' creators), all on the one child Node (CHILD_NODE).
  */
 import path from 'node:path';
-import { runMigrations } from '../dist/index.js';
+import { JobManager, runMigrations } from '../dist/index.js';
 import { BenchChild } from './lib/child.js';
-import { freshDatabase, startServer, type BenchDatabase, type BenchServer } from './lib/server.js';
+import { freshDatabase, startServer, withSql, type BenchDatabase, type BenchServer } from './lib/server.js';
 import { withTimeout } from './lib/time.js';
 import { CHILD_NODE, CHILDREN, CONCURRENCY, log, PGSS, ROOT, TIMEOUTS } from './config.js';
 
@@ -46,6 +46,36 @@ export function spawnWorker(system: keyof typeof CHILD_SCRIPTS, db: BenchDatabas
   }, ROOT, CHILD_NODE?.path);
 }
 
+/** BENCH_HISTORY_PARTITION=day|week|month: every taiat run on a partitioned history (docs/scaling.md). */
+const HISTORY_PARTITION = process.env.BENCH_HISTORY_PARTITION as 'day' | 'week' | 'month' | undefined;
+
+/**
+ * Partitions the fresh database's history, with the partitions a week's retention leaves (7 past
+ * periods, today's, 3 ahead), so lookups by job id probe as many as they would in production.
+ */
+async function partitionedHistory(url: string, period: 'day' | 'week' | 'month'): Promise<void> {
+  const partition = async () => {
+    const jobs = await JobManager.connect({ databaseUrl: url });
+    try {
+      await jobs.partitionHistory({ period });
+    } finally {
+      await jobs.close();
+    }
+  };
+  await partition();
+  // The former table (empty here) goes; rows of 7 past periods land in the default partition and
+  // the second call splits them out into partitions of their own; then they go.
+  await withSql(url, (sql) => sql`DROP TABLE taiat_job_history_unpartitioned`);
+  await withSql(url, (sql) => sql`
+    INSERT INTO taiat_job_history (id, job_id, job_type, name, status, completed_at)
+    SELECT 'past-' || g, 'past-' || g, 'x', 'x', 'completed', now() - ${`${period === 'day' ? 1 : period === 'week' ? 7 : 30} days`}::interval * g
+      FROM generate_series(1, 7) g`);
+  await partition();
+  await withSql(url, (sql) => sql`DELETE FROM taiat_job_history WHERE job_id LIKE 'past-%'`);
+  const [n] = await withSql(url, (sql) => sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'taiat_job_history'::regclass`);
+  log(`history partitioned by ${period}: ${n!.n} partitions`);
+}
+
 /**
  * A peer's creator: a child on the child Node that holds the peer's client (graphile-worker's
  * utilities, a pg-boss instance), installs its schema in the run's database, and creates jobs on
@@ -66,7 +96,10 @@ export async function peerCreator(peer: Peer, db: BenchDatabase): Promise<BenchC
 export async function withDatabase<T>(name: string, system: 'taiat' | 'peer' | 'ceiling', fn: (db: BenchDatabase) => Promise<T>): Promise<T> {
   const db = await freshDatabase(server(), name);
   try {
-    if (system === 'taiat') await withTimeout(runMigrations(db.url), 120_000, 'taiat migrations');
+    if (system === 'taiat') {
+      await withTimeout(runMigrations(db.url), 120_000, 'taiat migrations');
+      if (HISTORY_PARTITION) await partitionedHistory(db.url, HISTORY_PARTITION);
+    }
     return await fn(db);
   } finally {
     await db.drop().catch((e: unknown) => log(`could not drop ${name}: ${e}`));

@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'TAIAT_SCHEDULE_NOT_FOUND',
   'TAIAT_UNAUTHORIZED',
   'TAIAT_FORBIDDEN',
+  'TAIAT_HISTORY_PARTITION',
 ] as const;
 
 export type TaiatErrorCode = (typeof ERROR_CODES)[number];
@@ -119,5 +120,18 @@ export class UnauthorizedError extends TaiatError {
 export class ForbiddenError extends TaiatError {
   constructor(message: string) {
     super('TAIAT_FORBIDDEN', message);
+  }
+}
+
+/**
+ * Partitioning history was refused (objects depend on it that the conversion cannot carry over)
+ * or failed part-way and left something to clean up; the message says what (docs/operations.md).
+ */
+export class HistoryPartitionError extends TaiatError {
+  /** The objects that depend on history, when that is why it was refused. */
+  readonly dependents: string[];
+  constructor(message: string, dependents: string[] = [], options?: { cause?: unknown }) {
+    super('TAIAT_HISTORY_PARTITION', message, options);
+    this.dependents = dependents;
   }
 }

@@ -3,7 +3,7 @@
  */
 export { JobManager } from './manager/job-manager.js';
 export type {
-  JobManagerOptions, ListJobsOptions, ReadyJobsOptions, HistoryOptions, RetryOptions, PruneHistoryOptions, CleanupOptions,
+  JobManagerOptions, ListJobsOptions, ReadyJobsOptions, HistoryOptions, RetryOptions, PruneHistoryOptions, PartitionHistoryOptions, CleanupOptions,
   CreateJobOptions, AgentJob,
 } from './manager/job-manager.js';
 export type { AppTransaction, PostgresJsTransaction, NodePostgresClient, KyselyTransaction } from './store/index.js';
@@ -17,9 +17,10 @@ export type {
 export type { JobProgress } from './jobs/progress.js';
 export {
   TaiatError, ValidationError, JobNotFoundError, DuplicateJobIdError, InvalidStateError,
-  DependencyError, DatabaseUnavailableError, SchemaNotCurrentError, ScheduleNotFoundError, UnauthorizedError, ForbiddenError, ERROR_CODES,
+  DependencyError, DatabaseUnavailableError, SchemaNotCurrentError, ScheduleNotFoundError, UnauthorizedError, ForbiddenError, HistoryPartitionError, ERROR_CODES,
 } from './errors.js';
 export type { ScheduleDefinition, CatchUp } from './jobs/schedule.js';
+export type { PartitionedHistory, HistoryPartitionPeriod } from './store/index.js';
 export type { Schedule, QueueSettings, QueueState, HeldBack, FlowHold } from './store/index.js';
 export type { QueueLimits, KeyLimits, RateLimit, QueueDeclaration } from './jobs/queue-limits.js';
 export type { TaiatErrorCode } from './errors.js';

@@ -10,20 +10,22 @@ import type { ScheduleDefinition } from '../jobs/schedule.js';
 import { checkJobList, validateJobRange, validateNewJob, type ValidationLimits } from '../jobs/validation.js';
 import {
   cancelJob, commitsEarly, createJobFromInput, createJobsFromInput, createJobsInTransaction, explainJob, missingRelations,
-  pruneHistory, readHistory, readJob, readJobs, readReadyJobs, retryJob, schemaNames,
-  type Explanation, type QueueSettings, type QueueState, type Schedule, type SchemaNames,
+  partitionHistory, pruneHistory, readHistory, readJob, readJobs, readReadyJobs, retryJob, schemaNames,
+  type Explanation, type PartitionedHistory, type QueueSettings, type QueueState, type Schedule, type SchemaNames,
 } from '../store/index.js';
 import {
-  createOptionsSchema, historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, pruneHistorySchema, readyJobsSchema, retrySchema,
+  createOptionsSchema, historySchema, jobIdSchema, listJobsSchema, managerOptionsSchema, partitionHistorySchema, pruneHistorySchema, readyJobsSchema, retrySchema,
 } from './options.js';
 import { QueueCalls } from './queues.js';
+import { InFlight } from './in-flight.js';
 import { ScheduleCalls } from './schedules.js';
 import type {
-  AgentJob, CreateJobOptions, HistoryOptions, JobManagerOptions, ListJobsOptions, PruneHistoryOptions, ReadyJobsOptions, RetryOptions,
+  AgentJob, CreateJobOptions, HistoryOptions, JobManagerOptions, ListJobsOptions, PartitionHistoryOptions, PruneHistoryOptions, ReadyJobsOptions,
+  RetryOptions,
 } from './types.js';
 
 export type {
-  AgentJob, CleanupOptions, CreateJobOptions, HistoryOptions, JobManagerOptions, ListJobsOptions, PruneHistoryOptions,
+  AgentJob, CleanupOptions, CreateJobOptions, HistoryOptions, JobManagerOptions, ListJobsOptions, PartitionHistoryOptions, PruneHistoryOptions,
   ReadyJobsOptions, RetryOptions,
 } from './types.js';
 
@@ -45,8 +47,7 @@ export class JobManager {
   readonly #t: SchemaNames;
   readonly #schedules: ScheduleCalls;
   readonly #queues: QueueCalls;
-  /** Calls in flight: `close()` lets them finish (a create's last step is its flush). */
-  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #inFlight = new InFlight();
   readonly #tracing: Tracing;
 
   private constructor(conn: Connection, reads: Connection, limits: ValidationLimits, schema: string, tracing: Tracing = NO_TRACING) {
@@ -89,15 +90,10 @@ export class JobManager {
 
   /** Runs a call on `conn` (default the primary), its errors told with that pool's URL, redacted. */
   async #run<T>(fn: () => Promise<T>, conn = this.#conn): Promise<T> {
-    let call: Promise<T> | undefined;
     try {
-      call = fn();
-      this.#inFlight.add(call);
-      return await call;
+      return await this.#inFlight.run(fn);
     } catch (error) {
       throw translateDatabaseError(error, conn.url);
-    } finally {
-      if (call) this.#inFlight.delete(call);
     }
   }
 
@@ -211,6 +207,16 @@ export class JobManager {
     return this.#run(() => pruneHistory(this.#conn, this.#t, opts.days, opts.batchSize, options.onProgress));
   }
 
+  /**
+   * Partitions history by finish time, one partition per `period`, without copying its rows (run
+   * as the tables' owner); on a partitioned history, records the period and creates missing
+   * partitions. Workers then create partitions ahead and prune by dropping them. See docs/operations.md.
+   */
+  async partitionHistory(options: PartitionHistoryOptions): Promise<PartitionedHistory> {
+    const opts = parseOptions(partitionHistorySchema, options, 'options');
+    return this.#run(() => partitionHistory(this.#conn.sql, this.#t, opts.period));
+  }
+
   /** @deprecated Renamed `pruneHistory`. */
   async cleanupOldHistory(options: PruneHistoryOptions): Promise<number> {
     return this.pruneHistory(options);
@@ -294,16 +300,7 @@ export class JobManager {
 
   /** Closes the pools once the calls in flight have finished, in at most 5 s (later, they fail). */
   async close(): Promise<void> {
-    // A create closed between its commit and its flush would report an error for jobs that were
-    // committed: calls in flight finish first, the whole close taking at most 5 s.
-    const start = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled(this.#inFlight),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000).unref())),
-    ]);
-    clearTimeout(timer);
-    const left = Math.max(0, 5 - (performance.now() - start) / 1000);
+    const left = await this.#inFlight.settle(5);
     await Promise.all([this.#conn.close(left), this.#reads.close(left)]);
   }
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { postgresUrlOption } from '../config/database-url.js';
 import { JOB_STATUSES, FINISHED_STATUSES } from '../jobs/model.js';
+import { HISTORY_PARTITION_PERIODS } from '../store/index.js';
 
 const limit = (max: number, dflt: number) =>
   z.number({ error: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(max, `limit must be at most ${max}`).default(dflt);
@@ -40,6 +41,10 @@ export const pruneHistorySchema = z.strictObject({
   days: z.number({ error: 'days must be a number' }).min(0, 'days must not be negative').max(36500, 'days must be at most 36500'),
   batchSize: z.number().int().min(1).max(100_000).default(5_000),
   onProgress: z.custom<(deleted: number) => void>((f) => typeof f === 'function', 'onProgress must be a function').optional(),
+});
+
+export const partitionHistorySchema = z.strictObject({
+  period: z.enum(HISTORY_PARTITION_PERIODS, { error: `period must be one of ${HISTORY_PARTITION_PERIODS.join(', ')}` }),
 });
 
 export const managerOptionsSchema = z.strictObject({

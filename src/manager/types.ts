@@ -1,7 +1,7 @@
 import type { AgentPayloadCheck } from '../jobs/agent-jobs.js';
 import type { FinishedStatus, JobStatus } from '../jobs/model.js';
 import type { NewJob } from '../jobs/validation.js';
-import type { AppTransaction } from '../store/index.js';
+import type { AppTransaction, HistoryPartitionPeriod } from '../store/index.js';
 
 export interface JobManagerOptions {
   /** Default: `TAIAT_DATABASE_URL`, then `DATABASE_URL`. */
@@ -89,6 +89,11 @@ export interface PruneHistoryOptions {
   batchSize?: number;
   /** Called after each batch with the running total. */
   onProgress?: (deleted: number) => void;
+}
+
+export interface PartitionHistoryOptions {
+  /** One partition of history per day, week or month of `completed_at` (docs/scaling.md). */
+  period: HistoryPartitionPeriod;
 }
 
 /** @deprecated Renamed `PruneHistoryOptions`. */

@@ -87,8 +87,10 @@ export async function releaseDependents(tx: Tx, t: SchemaNames, completedIds: st
   if (completedIds.length === 0) return 0;
   // One index probe per completed job (`?` on the GIN index), counted per dependent: matching
   // each waiting row against the whole completed list (`?|`) cost a comparison per pair. The
-  // row's own `pending_dependencies > 0` is checked again on update. The ready queues are
-  // notified in the same statement.
+  // row's own `pending_dependencies > 0` is checked again on update. The dependents are locked in
+  // id order first, as the cascade locks them: updated in join order, a job depending on one
+  // completing and one failing job could deadlock against it. The ready queues are notified in
+  // the same statement.
   const [released] = await tx<{ n: number }[]>`
     WITH hits AS (
       SELECT d.id, count(*)::int AS n
@@ -97,11 +99,13 @@ export async function releaseDependents(tx: Tx, t: SchemaNames, completedIds: st
        -- statistics (just filled) scan the table once and test every pair.
        CROSS JOIN LATERAL (SELECT id FROM ${tx(t.jobs)} WHERE dependencies ? c.id AND pending_dependencies > 0 OFFSET 0) AS d
        GROUP BY d.id
+    ), locked AS (
+      SELECT id FROM ${tx(t.jobs)} WHERE id = ANY(ARRAY(SELECT id FROM hits)) AND pending_dependencies > 0 ORDER BY id FOR UPDATE
     ), released AS (
       UPDATE ${tx(t.jobs)} j
          SET pending_dependencies = j.pending_dependencies - hits.n, updated_at = now()
         FROM hits
-       WHERE j.id = hits.id AND j.id = ANY(ARRAY(SELECT id FROM hits)) AND j.pending_dependencies > 0
+       WHERE j.id = hits.id AND j.id = ANY(ARRAY(SELECT id FROM locked)) AND j.pending_dependencies > 0
       RETURNING j.queue, j.pending_dependencies = 0 AND j.run_at <= now() AS ready)
     SELECT (SELECT count(*) FROM released)::int AS n,
            (SELECT count(pg_notify(${t.readyChannel}, queue)) FROM (SELECT DISTINCT queue FROM released WHERE ready) q) AS notified`;

@@ -42,7 +42,11 @@ export type { Rescued } from './rescue-expired.js';
 // Operating on jobs by request.
 export { cancelJob } from './cancel-job.js';
 export { retryJob } from './retry-job.js';
-export { pruneHistory, pruneHistoryUnlessBusy } from './prune-history.js';
+export { pruneHistory, pruneHistoryUnlessBusy, type OnUndropped } from './prune-history.js';
+export { ensureHistoryPartitions, readHistoryPartitioning, HISTORY_PARTITION_PERIODS, PARTITIONS_AHEAD } from './history-partitions.js';
+export type { HistoryPartition, HistoryPartitioning, HistoryPartitionPeriod } from './history-partitions.js';
+export { dropExpiringBound, partitionHistory, type ConversionSteps } from './partition-history.js';
+export type { PartitionedHistory } from './partition-history.js';
 
 // Schedules: definitions, and their ticks.
 export {

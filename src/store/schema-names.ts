@@ -35,11 +35,11 @@ export interface SchemaNames {
   lockKey(purpose: LockPurpose): string;
 }
 
-export type LockPurpose = 'prune' | 'migrate' | 'rollup';
+export type LockPurpose = 'prune' | 'migrate' | 'rollup' | 'partitions';
 
 // The default schema keeps the keys taiat always used, so that workers of two versions still take
 // turns during a rolling upgrade; other schemas key on a hash of their name.
-const LEGACY_LOCK_KEYS: Record<LockPurpose, string> = { prune: '7211390', migrate: '8002161', rollup: '7211391' };
+const LEGACY_LOCK_KEYS: Record<LockPurpose, string> = { prune: '7211390', migrate: '8002161', rollup: '7211391', partitions: '7211392' };
 
 function hashedLockKey(schema: string, purpose: LockPurpose): string {
   return createHash('sha256').update(`taiat:${schema}:${purpose}`).digest().readBigInt64BE(0).toString();

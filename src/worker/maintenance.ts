@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Connection } from '../db/connection.js';
-import { removeOrphanedModuleSchedules, runDueTicks, type SchemaNames } from '../store/index.js';
+import { dropExpiringBound, ensureHistoryPartitions, removeOrphanedModuleSchedules, runDueTicks, type SchemaNames } from '../store/index.js';
 import { runEvery } from './timers.js';
 
 /**
@@ -60,4 +60,33 @@ export function scheduleServices(conn: Connection, t: SchemaNames, runTicks: boo
     });
   }
   return services;
+}
+
+/**
+ * Every 10 minutes, the partitions of a partitioned history for the current period and the next
+ * ones (idempotent, one worker at a time under an advisory lock). On a plain history: the bound
+ * CHECK a conversion that died before its swap left, once the bound is near (past it, every move
+ * into history would fail). Creating a table needs the tables' owner: a worker running as a role
+ * with only table privileges says so once and leaves it to `taiat history partition` (the default
+ * partition keeps every insert working meanwhile).
+ */
+export function historyPartitionService(conn: Connection, t: SchemaNames, log: Logger): MaintenanceService {
+  let warned = false;
+  return {
+    name: 'create history partitions',
+    intervalSeconds: 600,
+    run: async () => {
+      try {
+        const created = await ensureHistoryPartitions(conn.sql, t);
+        if (created && created.length > 0) log.info({ partitions: created }, 'history partitions created');
+        if (created === null && (await dropExpiringBound(conn.sql, t))) {
+          log.warn('dropped the bound CHECK a failed `taiat history partition` left on history (its bound was near); run the command again to partition');
+        }
+      } catch (error) {
+        if ((error as { code?: string }).code !== '42501') throw error;
+        if (!warned) log.warn({ err: error }, 'history partitions cannot be created (nor a failed conversion\'s CHECK dropped) by this role; run `taiat history partition` as the owner');
+        warned = true;
+      }
+    },
+  };
 }

@@ -15,7 +15,7 @@ import { emitWritten, type Listener, type WorkerEvents } from './events.js';
 import { jobLogFields } from './job-log.js';
 import { JobRunner } from './job-runner.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import { Maintenance, scheduleServices, type MaintenanceService } from './maintenance.js';
+import { historyPartitionService, Maintenance, scheduleServices, type MaintenanceService } from './maintenance.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { closePools, listenForNotifications, openPools, type Pools } from './pools.js';
 import { Producer } from './producer.js';
@@ -63,6 +63,7 @@ export class Worker extends EventEmitter {
   #maintenance: Maintenance | undefined;
   #idleWaiters: (() => void)[] = [];
   #unlisten: (() => Promise<void>)[] = [];
+  #warnedUndropped = false;
 
   constructor(options: WorkerOptions = {}) {
     super();
@@ -197,6 +198,7 @@ export class Worker extends EventEmitter {
       },
     );
     const services: MaintenanceService[] = scheduleServices(pools.main, this.#t, o.runSchedules, this.#log);
+    services.push(historyPartitionService(pools.main, this.#t, this.#log));
     if (o.pruneIntervalHours > 0) {
       services.push({ name: 'prune history', intervalSeconds: o.pruneIntervalHours * 3600, run: () => this.pruneHistory() });
     }
@@ -264,7 +266,11 @@ export class Worker extends EventEmitter {
   /** Deletes history past the retention, unless another worker is at it. Returns rows deleted, or null. */
   async pruneHistory(): Promise<number | null> {
     if (!this.#pools || this.#lifecycle === 'stopped') throw new TaiatError('TAIAT_INVALID_STATE', 'pruneHistory needs a started worker');
-    const deleted = await pruneHistoryUnlessBusy(this.#pools.main, this.#t, this.#opts.historyRetentionDays);
+    const deleted = await pruneHistoryUnlessBusy(this.#pools.main, this.#t, this.#opts.historyRetentionDays, undefined, (partitions, code) => {
+      // Once: every prune after would say the same until the owner (or a quieter moment) drops them.
+      if (!this.#warnedUndropped) this.#log.warn({ partitions, code }, 'expired history partitions could not be dropped; their rows are deleted in batches instead (see docs/operations.md)');
+      this.#warnedUndropped = true;
+    });
     if (deleted !== null) this.#log.info({ deleted, retentionDays: this.#opts.historyRetentionDays }, 'history pruned');
     return deleted;
   }

@@ -79,3 +79,15 @@ describe('taiat job commands', () => {
     }
   }, 60_000);
 });
+
+describe('taiat history partition', () => {
+  it('refuses a bad period naming it, partitions by day, and prunes the partitioned history', async () => {
+    const bad = await taiat('history', 'partition', '--period', 'year');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/^error \[TAIAT_INVALID_INPUT\]: Invalid values:\s+Argument: period, Given: "year", Choices: "day", "week", "month"\n$/);
+    await db.sql`INSERT INTO taiat_job_history (id, job_id, job_type, name, status, completed_at) VALUES ('older', 'older', 'x', 'older', 'completed', now() - interval '40 days')`;
+    expect(await json('history', 'partition', '--period', 'day')).toMatchObject({ converted: true, period: 'day' });
+    expect((await taiat('history', 'partition', '--period', 'day')).stdout).toMatch(/^history was partitioned already by day; created 0 partition\(s\)\n$/);
+    expect(await json('prune', '--days', '30')).toEqual({ deleted: 1 });
+  }, 60_000);
+});

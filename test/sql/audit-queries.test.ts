@@ -4,9 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WORKER_LOST } from '../../src/store/index.js';
 import { useTestDatabase } from '../support/database.js';
+import { partitionEmptyHistory, partitionRows, splitDefault } from '../support/partitioned-history.js';
 
 // The audit queries of sql/, run exactly as shipped (db.sql.unsafe(file text)) against a database
-// seeded with plain SQL, each checked against what the seed says the answer must be.
+// seeded with plain SQL, each checked against what the seed says the answer must be. With
+// TAIAT_TEST_HISTORY_PARTITION=day (audit-queries-partitioned.test.ts), on a history partitioned
+// by day, the seed spread over its partitions.
 
 const db = useTestDatabase();
 
@@ -132,7 +135,10 @@ function percentileCont(values: number[], fraction: number): number {
 const LOST_HEARTBEAT = 10 * MINUTE;
 const TAKEN_BACK = 9 * MINUTE;
 
+const PARTITIONED = process.env.TAIAT_TEST_HISTORY_PARTITION as 'day' | 'week' | 'month' | undefined;
+
 beforeAll(async () => {
+  if (PARTITIONED) await partitionEmptyHistory(db.sql, PARTITIONED);
   const [now] = await db.sql<{ t: Date }[]>`SELECT now() AS t`;
   t0 = now!.t;
 
@@ -238,6 +244,15 @@ beforeAll(async () => {
     { id: 'user-cx', status: 'cancelled', completedAt: ago(30 * MINUTE), duration: null },
     { id: 'running-cx', status: 'cancelled', completedAt: ago(50 * MINUTE), duration: 3, agent: 'summarizer' },
   );
+  if (PARTITIONED) await splitDefault(db.sql);
+});
+
+describe.runIf(PARTITIONED)('on a partitioned history', () => {
+  it('has the seed spread over several partitions, none in the default', async () => {
+    const parts = await partitionRows(db.sql);
+    expect(parts.filter((p) => p.rows > 0).length).toBeGreaterThan(2);
+    expect(parts.find((p) => p.name === 'taiat_job_history_default')!.rows).toBe(0);
+  });
 });
 
 describe('sql/', () => {

@@ -4,6 +4,7 @@ import { JobNotFoundError, ValidationError } from '../../errors.js';
 import type { Job } from '../../jobs/model.js';
 import type { NewJob } from '../../jobs/validation.js';
 import type { Explanation } from '../../store/explain.js';
+import { HISTORY_PARTITION_PERIODS, type HistoryPartitionPeriod } from '../../store/index.js';
 import { duration, table } from '../../status/format.js';
 import { databaseOptions, jsonOption, printJson, withManager } from '../common.js';
 import { jsonArgument } from './json-argument.js';
@@ -161,7 +162,15 @@ export function historyCommand(y: Argv) {
       status: { type: 'string', describe: 'completed, failed or cancelled' },
       limit: { type: 'number', default: 100 },
       since: { type: 'string', describe: 'Only jobs finished at or after this ISO 8601 time' },
-    }).example('$0 history --status failed --since 2026-01-01', 'failures since New Year'),
+    }).example('$0 history --status failed --since 2026-01-01', 'failures since New Year')
+      .command('partition', 'Partition history by finish time (pruning then drops whole partitions)', (p) =>
+        p.options({ ...databaseOptions, ...jsonOption, period: { type: 'string', choices: HISTORY_PARTITION_PERIODS, demandOption: true, describe: 'One partition per period' } })
+          .example('$0 history partition --period day', 'one partition per day; see docs/operations.md'),
+      (argv) => withManager(argv, async (jobs) => {
+        const done = await jobs.partitionHistory({ period: argv.period as HistoryPartitionPeriod });
+        if (argv.json) printJson(done);
+        else process.stdout.write(`history ${done.converted ? 'partitioned' : 'was partitioned already'} by ${done.period}; created ${done.created.length} partition(s)\n`);
+      })),
     (argv) => withManager(argv, async (jobs) => {
       const list = await jobs.getJobHistory({
         ...(argv.status ? { status: argv.status as 'completed' } : {}), limit: argv.limit, ...(argv.since ? { since: argv.since } : {}),
