@@ -14,6 +14,7 @@ export {
 export type {
   Job, JobStatus, FinishedStatus, PriorityName, AttemptError, JsonObject, JsonValue,
 } from './jobs/model.js';
+export type { JobProgress } from './jobs/progress.js';
 export {
   TaiatError, ValidationError, JobNotFoundError, DuplicateJobIdError, InvalidStateError,
   DependencyError, DatabaseUnavailableError, SchemaNotCurrentError, ScheduleNotFoundError, UnauthorizedError, ForbiddenError, HistoryPartitionError, ERROR_CODES,

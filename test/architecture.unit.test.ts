@@ -15,9 +15,10 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   jobs: ['.'],
   db: ['.', 'config', 'jobs'],
   store: ['.', 'config', 'jobs', 'db'],
-  manager: ['.', 'config', 'jobs', 'db', 'store'],
-  worker: ['.', 'config', 'jobs', 'db', 'store'],
-  status: ['.', 'config', 'db', 'store'],
+  manager: ['.', 'config', 'jobs', 'db', 'store', 'tracing'],
+  worker: ['.', 'config', 'jobs', 'db', 'store', 'tracing'],
+  tracing: ['.', 'jobs'],
+  status: ['.', 'config', 'db', 'jobs', 'store'],
   demo: ['worker'],
   dashboard: ['.', 'config', 'jobs', 'db', 'store', 'manager', 'status'],
   // The page, bundled for the browser: nothing of the server's.
@@ -101,6 +102,14 @@ describe('architecture', () => {
     };
     for (const file of files) visit(file, []);
     expect(cycles).toEqual([]);
+  });
+
+  it('loads @opentelemetry/api only when tracing is asked for', () => {
+    // Static imports of it are type-only (erased); the one run-time import is loadTracing's import().
+    const loading = files.filter((f) => /(^import (?!type )[^;]*from '@opentelemetry\/|require\('@opentelemetry\/)/m.test(text.get(f)!));
+    expect(loading).toEqual([]);
+    const dynamic = files.filter((f) => /import\('@opentelemetry\/api'\)/.test(text.get(f)!.replace(/typeof import\('@opentelemetry\/api'\)/g, '')));
+    expect(dynamic).toEqual(['tracing/tracing.ts']);
   });
 
   it('keeps every file under ~300 lines', () => {

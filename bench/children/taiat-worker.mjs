@@ -16,7 +16,26 @@ let fault = process.env.BENCH_FAULT === 'duplicate';
 /** The sleep agent's runs: [job id, start, end]. */
 const spans = [];
 
+// BENCH_TRACING=1: tracing on, every span made and batched to an exporter that drops it (the cost
+// of making them, issue 23), with the async context an application's SDK would register;
+// BENCH_TRACING=0.1: the same, sampling a tenth of the traces (the SDK's ratio sampler).
+const tracing = Number(process.env.BENCH_TRACING ?? 0) > 0;
+if (tracing) {
+  const [{ context, trace }, { AsyncLocalStorageContextManager }, sdk] = await Promise.all([
+    import('@opentelemetry/api'), import('@opentelemetry/context-async-hooks'), import('@opentelemetry/sdk-trace-base'),
+  ]);
+  const dropAll = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
+  const ratio = Number(process.env.BENCH_TRACING);
+  trace.setGlobalTracerProvider(new sdk.BasicTracerProvider({
+    spanProcessors: [new sdk.BatchSpanProcessor(dropAll)],
+    ...(ratio < 1 ? { sampler: new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(ratio) }) } : {}),
+  }));
+  // BENCH_TRACING_CONTEXT=none: no async context manager (spans still nest by explicit parents).
+  if (process.env.BENCH_TRACING_CONTEXT !== 'none') context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+}
+
 const worker = new Worker({
+  tracing,
   databaseUrl: url,
   maxConcurrentJobs: concurrency,
   // The throughput setting, like graphile-worker's localQueue below: claim ahead of free slots.

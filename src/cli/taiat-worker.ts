@@ -32,6 +32,7 @@ export async function main(args: string[]): Promise<void> {
       status: { type: 'boolean', default: false, describe: 'Print the status of the system and exit (no worker starts)' },
       json: { type: 'boolean', default: false, describe: 'With --status: print one JSON object' },
       'metrics-port': { type: 'number', describe: 'Serve Prometheus /metrics and /healthz on this port' },
+      tracing: { type: 'boolean', describe: 'Trace each attempt with OpenTelemetry (needs @opentelemetry/api and a tracer provider registered by --require/--import; default: $TAIAT_TRACING)' },
       'transaction-pooling': { type: 'boolean', describe: 'The database URL goes through a pooler in transaction mode (pgbouncer): no prepared statements, no LISTEN on it (default: $TAIAT_TRANSACTION_POOLING)' },
       'listen-database-url': { type: 'string', describe: 'A direct URL for LISTEN when the main one goes through a pooler (default: $TAIAT_LISTEN_DATABASE_URL)' },
       'dashboard-port': { type: 'number', describe: 'Also serve the web dashboard on this port' },
@@ -80,6 +81,7 @@ export async function main(args: string[]): Promise<void> {
       leaseSeconds: argv.leaseSeconds,
       runSchedules: argv.runSchedules,
       ...(argv.transactionPooling !== undefined ? { transactionPooling: argv.transactionPooling } : {}),
+      ...(argv.tracing !== undefined ? { tracing: argv.tracing } : {}),
       ...(argv.listenDatabaseUrl ? { listenDatabaseUrl: argv.listenDatabaseUrl } : {}),
       logger,
     });

@@ -49,6 +49,8 @@ export interface JobsTable {
   schedule_id: string | null;
   schedule_tick: Timestamp | null;
   concurrency_key: string | null;
+  trace_context: string | null;
+  progress: Json<JsonValue> | null;
 }
 
 export interface JobHistoryTable {
@@ -85,6 +87,8 @@ export interface JobHistoryTable {
   schedule_id: string | null;
   schedule_tick: Timestamp | null;
   concurrency_key: string | null;
+  trace_context: string | null;
+  progress: Json<JsonValue> | null;
 }
 
 export interface WorkersTable {
@@ -137,6 +141,8 @@ export interface AllJobsView {
   schedule_id: string | null;
   schedule_tick: Date | null;
   concurrency_key: string | null;
+  trace_context: string | null;
+  progress: JsonValue | null;
 }
 
 export interface Database {

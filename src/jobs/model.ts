@@ -1,3 +1,4 @@
+import type { JobProgress } from './progress.js';
 /** Any value that survives JSON. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -76,6 +77,13 @@ export interface Job {
   scheduleTick: Date | null;
   /** The job's concurrency key (`NewJob.concurrencyKey`), if it has one: its queue's key limits apply to it. */
   concurrencyKey: string | null;
+  /**
+   * The W3C `traceparent` of the span the job was created in, when tracing was on; once the job
+   * finished, that of its last attempt (its dependents' attempts link to it).
+   */
+  traceContext: string | null;
+  /** The last progress an attempt reported (`ctx.progress`); cleared when the job goes back to pending for a retry. */
+  progress: JobProgress | null;
   /**
    * Set by `createJob(s)` only: true when no job was created because a job holding the same
    * unique key exists; this is that job (updated, in the `replace` mode).

@@ -1,4 +1,5 @@
-import { readDatabaseUrlFrom, resolveDatabaseUrl, transactionPoolingFrom } from '../config/database-url.js';
+import { readDatabaseUrlFrom, resolveDatabaseUrl, tracingFrom, transactionPoolingFrom } from '../config/database-url.js';
+import { loadTracing, NO_TRACING, type Tracing } from '../tracing/tracing.js';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
 import { openConnection, openReadConnection, translateDatabaseError, type Connection } from '../db/connection.js';
@@ -47,10 +48,12 @@ export class JobManager {
   readonly #schedules: ScheduleCalls;
   readonly #queues: QueueCalls;
   readonly #inFlight = new InFlight();
+  readonly #tracing: Tracing;
 
-  private constructor(conn: Connection, reads: Connection, limits: ValidationLimits, schema: string) {
+  private constructor(conn: Connection, reads: Connection, limits: ValidationLimits, schema: string, tracing: Tracing = NO_TRACING) {
     this.#conn = conn;
     this.#reads = reads;
+    this.#tracing = tracing;
     this.#limits = limits;
     this.#t = schemaNames(schema);
     this.#schedules = new ScheduleCalls(conn, reads, this.#t);
@@ -60,13 +63,13 @@ export class JobManager {
   /** Connects, and checks the database is reachable and initialised (`taiat init`). */
   static async connect(options: JobManagerOptions = {}): Promise<JobManager> {
     const opts = parseOptions(managerOptionsSchema, options, '');
-    const url = resolveDatabaseUrl({ explicit: opts.databaseUrl });
     const schema = resolveSchema(opts.schema);
+    const tracing = await loadTracing(tracingFrom(opts.tracing));
     const prepare = !transactionPoolingFrom(opts.transactionPooling);
-    const conn = openConnection(url, { max: opts.maxConnections, prepare });
+    const conn = openConnection(resolveDatabaseUrl({ explicit: opts.databaseUrl }), { max: opts.maxConnections, prepare });
     // Lazy, like every pool: a program that only writes never connects to the replica.
     const reads = openReadConnection(conn, readDatabaseUrlFrom(opts.readDatabaseUrl), { max: opts.maxConnections, prepare, applicationName: 'taiat reads' });
-    const manager = new JobManager(conn, reads, opts, schema);
+    const manager = new JobManager(conn, reads, opts, schema, tracing);
     try {
       await manager.#run(async () => {
         // Asked now, alongside the check, rather than on the first create.
@@ -102,10 +105,10 @@ export class JobManager {
     const { tx } = parseOptions(createOptionsSchema, options, 'options');
     if (tx !== undefined) {
       const validated = validateNewJob(job, this.#limits);
-      const [created] = await this.#run(() => createJobsInTransaction(tx, this.#t, [validated]));
+      const [created] = await this.#tracing.create([job], (traceContext) => this.#run(() => createJobsInTransaction(tx, this.#t, [validated], traceContext)));
       return created!;
     }
-    return this.#run(() => createJobFromInput(this.#conn.sql, this.#t, job, this.#limits));
+    return this.#tracing.create([job], (traceContext) => this.#run(() => createJobFromInput(this.#conn.sql, this.#t, job, this.#limits, { traceContext })));
   }
 
   /**
@@ -120,9 +123,9 @@ export class JobManager {
     if (tx !== undefined) {
       checkJobList(jobs, this.#limits);
       const validated = validateJobRange(jobs, 0, jobs.length, this.#limits);
-      return this.#run(() => createJobsInTransaction(tx, this.#t, validated));
+      return this.#tracing.create(jobs, (traceContext) => this.#run(() => createJobsInTransaction(tx, this.#t, validated, traceContext)));
     }
-    return this.#run(() => createJobsFromInput(this.#conn.sql, this.#t, jobs, this.#limits));
+    return this.#tracing.create(jobs, (traceContext) => this.#run(() => createJobsFromInput(this.#conn.sql, this.#t, jobs, this.#limits, { traceContext })));
   }
 
   /** A pure read, on the replica when there is one (which may lag the primary by a moment). */

@@ -53,6 +53,7 @@ export const managerOptionsSchema = z.strictObject({
   maxConnections: z.number().int().min(1, 'maxConnections must be at least 1').max(1000).default(10),
   transactionPooling: z.boolean({ error: 'transactionPooling must be a boolean' }).optional(),
   readDatabaseUrl: postgresUrlOption('readDatabaseUrl').optional(),
+  tracing: z.boolean({ error: 'tracing must be a boolean' }).optional(),
   maxPayloadBytes: z.number().int().min(1).default(1024 * 1024),
   maxDependencies: z.number().int().min(1).default(10_000),
   maxJobsPerCall: z.number().int().min(1).default(100_000),

@@ -23,6 +23,12 @@ export interface JobManagerOptions {
    * `TAIAT_READ_DATABASE_URL`; without either, reads share the one pool). See docs/scaling.md.
    */
   readDatabaseUrl?: string;
+  /**
+   * Each create runs in a span (`send <queue>`) of the caller's active trace, whose context is
+   * stored with the jobs so that their attempts join that trace (`@opentelemetry/api`, an
+   * optional peer dependency; default: `TAIAT_TRACING` is `1` or `true`). See docs/observability.md.
+   */
+  tracing?: boolean;
   /** Largest payload in bytes of JSON (default 1 MiB). */
   maxPayloadBytes?: number;
   /** Most dependencies per job (default 10,000). */

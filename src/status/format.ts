@@ -1,3 +1,4 @@
+import { progressText } from '../jobs/progress.js';
 import type { HeldBack, QueueSettings } from '../store/index.js';
 import type { SystemStatus } from './status.js';
 
@@ -80,6 +81,10 @@ export function formatStatus(s: SystemStatus, style: Style = plain): string {
   ]);
   out += '\n' + style.bold('Running, by worker') + '\n';
   out += table(s.running.byWorker.map((r) => [r.workerId, `${r.jobs} job(s)`, `oldest running ${duration(r.oldestRunningSeconds)}`]));
+  if (s.running.progress.length > 0) {
+    out += '\n' + style.bold('Progress of running jobs') + '\n';
+    out += table(s.running.progress.map((p) => [p.jobId, p.name, oneLine(progressText(p.progress)), `running ${duration(p.runningSeconds)} on ${p.workerId}`]));
+  }
   out += '\n' + style.bold('Blocked on') + '\n';
   out += table(s.blockedOn.map((b) => [b.jobId, b.name, b.status, `${b.waiting} job(s) waiting`]));
   out += '\n' + style.bold('Queues') + '\n';

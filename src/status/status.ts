@@ -1,7 +1,8 @@
+import type { JobProgress } from '../jobs/progress.js';
 import type { Sql } from '../db/connection.js';
 import { resolveSchema } from '../config/schema-name.js';
 import {
-  readFlowControlStates, readSchedules, readStatusRows, schemaNames, type HeldBack, type QueueSettings, type QueueState, type Schedule, type WorkerRow,
+  LOST_AFTER_SECONDS, readFlowControlStates, readSchedules, readStatusRows, schemaNames, type HeldBack, type QueueSettings, type QueueState, type Schedule, type WorkerRow,
 } from '../store/index.js';
 
 /** Counts of finished jobs by status. */
@@ -35,7 +36,12 @@ export interface WorkerStatus {
 export interface SystemStatus {
   generatedAt: Date;
   pending: { ready: number; blocked: number; scheduled: number; total: number };
-  running: { total: number; byWorker: { workerId: string; jobs: number; oldestStartedAt: Date; oldestRunningSeconds: number }[] };
+  running: {
+    total: number;
+    byWorker: { workerId: string; jobs: number; oldestStartedAt: Date; oldestRunningSeconds: number }[];
+    /** Running jobs that reported progress (`ctx.progress`), longest running first, at most 10. */
+    progress: { jobId: string; name: string; workerId: string; runningSeconds: number; progress: JobProgress }[];
+  };
   finished: { lastHour: FinishedCounts; lastDay: FinishedCounts };
   /** The unfinished jobs that most pending jobs wait for (sampled over the oldest 10,000 blocked). */
   blockedOn: { jobId: string; name: string; status: string; waiting: number }[];
@@ -80,12 +86,6 @@ export interface ScheduleStatus {
   warning: string | null;
 }
 
-/**
- * A worker is lost once it missed three heartbeats (its own interval). This is the limit for a
- * worker of taiat 0.1, which did not record its interval (10 s by default).
- */
-const LOST_AFTER_SECONDS = 90;
-
 function counts(rows: { status: string; n: number }[]): FinishedCounts {
   const c: FinishedCounts = { completed: 0, failed: 0, cancelled: 0 };
   for (const r of rows) if (r.status in c) c[r.status as keyof FinishedCounts] = r.n;
@@ -112,6 +112,7 @@ export async function readStatus(sql: Sql, options: { schema?: string } = {}): P
     running: {
       total: sum('running'),
       byWorker: rows.running.map((r) => ({ workerId: r.worker_id, jobs: r.jobs, oldestStartedAt: r.oldest, oldestRunningSeconds: r.seconds })),
+      progress: rows.progress.map((p) => ({ jobId: p.id, name: p.name, workerId: p.worker_id, runningSeconds: p.seconds, progress: p.progress })),
     },
     finished: { lastHour: counts(rows.hour), lastDay: counts(rows.day) },
     blockedOn: rows.blockedOn.map((b) => ({ jobId: b.job_id, name: b.name, status: b.status, waiting: b.waiting })),

@@ -13,7 +13,7 @@ const CLAIMED_COLUMNS = [
   'id', 'job_type', 'name', 'description', 'payload', 'dependencies', 'priority', 'queue', 'max_retries',
   'retry_count', 'attempts', 'error_message', 'result', 'run_at', 'started_at', 'created_at', 'lease_expires_at',
   'parent_id', 'step', 'attempt_errors', 'timeout_seconds', 'retry_delay_seconds', 'unique_key', 'schedule_id',
-  'schedule_tick', 'concurrency_key',
+  'schedule_tick', 'concurrency_key', 'trace_context',
 ].map((c) => `j.${c}`).join(', ');
 
 type ClaimedRow = [
@@ -22,7 +22,7 @@ type ClaimedRow = [
   errorMessage: string | null, result: JsonValue | null, runAt: Date, startedAt: Date, createdAt: Date,
   leaseExpiresAt: Date, parentId: string | null, step: number, attemptErrors: AllJobsView['attempt_errors'],
   timeoutSeconds: number | null, retryDelaySeconds: number | null, uniqueKey: string | null, scheduleId: string | null,
-  scheduleTick: Date | null, concurrencyKey: string | null,
+  scheduleTick: Date | null, concurrencyKey: string | null, traceContext: string | null,
 ];
 
 /** Jobs of queues with flow control to claim, besides the others (see `claimJobs`). */
@@ -100,18 +100,21 @@ function jobFromClaimed(r: ClaimedRow, workerId: string): Job {
     updated_at: r[14], worker_id: workerId, lease_expires_at: r[16], timeout_seconds: r[20], retry_delay_seconds: r[21],
     parent_id: r[17], step: r[18], cause_job_id: null, attempt_errors: r[19], location: 'live',
     unique_key: r[22], schedule_id: r[23], schedule_tick: r[24], concurrency_key: r[25],
+    // A new attempt's progress starts empty (a retry's or a release's return to pending clears it).
+    trace_context: r[26], progress: null,
   });
 }
 
-/** Completed dependencies' names and results, keyed by dependency id. */
-export type DependencyResults = Map<string, { name: string; result: JsonValue | null }>;
+/** Completed dependencies' names, results and last attempts' trace contexts, keyed by dependency id. */
+export type DependencyResults = Map<string, { name: string; result: JsonValue | null; traceContext: string | null }>;
 
 /** Results of completed dependencies of the given jobs, keyed by dependency id. */
 export async function readDependencyResults(sql: Sql, t: SchemaNames, jobs: Job[]): Promise<DependencyResults> {
   const ids = [...new Set(jobs.flatMap((j) => j.dependencies))];
   if (ids.length === 0) return new Map();
-  const rows = await historyByJobIds<{ job_id: string; name: string; status: string; result: JsonValue | null }>(sql, t, 'job_id, name, status, result', ids);
-  return new Map(rows.filter((r) => r.status === 'completed').map((r) => [r.job_id, { name: r.name, result: r.result }]));
+  const rows = await historyByJobIds<{ job_id: string; name: string; status: string; result: JsonValue | null; trace_context: string | null }>(
+    sql, t, 'job_id, name, status, result, trace_context', ids);
+  return new Map(rows.filter((r) => r.status === 'completed').map((r) => [r.job_id, { name: r.name, result: r.result, traceContext: r.trace_context }]));
 }
 
 /**

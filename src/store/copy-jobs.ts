@@ -35,12 +35,13 @@ export async function copyJobs(
     const [clock] = await tx<{ now: Date; text: string }[]>`SELECT now() AS now, now()::text AS text`;
     const { now, text: nowText } = clock!;
     const parentId = options.parentId ?? null;
+    const traceContext = options.traceContext ?? null;
     const keyed = options.concurrencyKeys ?? false;
-    const columns = COPY_COLUMNS + (keyed ? ', concurrency_key' : '');
-    const statement = parentId === null
-      ? tx`COPY ${tx(t.jobs)} (${tx.unsafe(columns)}) FROM STDIN`
-      : tx`COPY ${tx(t.jobs)} (${tx.unsafe(columns)}, parent_id) FROM STDIN`;
-    const rowEnd = parentId === null ? '\n' : `\t${copyText(parentId)}\n`;
+    // The columns a whole call shares are sent only when set.
+    const shared = [['parent_id', parentId], ['trace_context', traceContext]].filter((c): c is [string, string] => c[1] !== null);
+    const columns = COPY_COLUMNS + (keyed ? ', concurrency_key' : '') + shared.map(([c]) => `, ${c}`).join('');
+    const statement = tx`COPY ${tx(t.jobs)} (${tx.unsafe(columns)}) FROM STDIN`;
+    const rowEnd = `${shared.map(([, v]) => `\t${copyText(v)}`).join('')}\n`;
     // postgres.js loses an error that arrives after the copy's end (a trigger refusing one of the
     // last rows): the stream never finishes, and the query has already resolved to the stream.
     // The query's own reject, which the driver still calls, is the one trace of it.
@@ -71,7 +72,7 @@ export async function copyJobs(
             `${copyText(j.payloadJson)}\t${j.priority}\t${j.maxRetries}\t${copyText(j.queue)}\t${j.runAt?.toISOString() ?? nowText}\t` +
             `${j.timeoutSeconds ?? '\\N'}\t${j.retryDelaySeconds ?? '\\N'}` +
             `${keyed ? `\t${j.concurrencyKey === null ? '\\N' : copyText(j.concurrencyKey)}` : ''}${rowEnd}`;
-          created.push(jobFromCreated(j, now, parentId));
+          created.push(jobFromCreated(j, now, parentId, traceContext));
           if ((j.runAt?.getTime() ?? 0) <= now.getTime()) readyQueues.add(j.queue);
           // Rows go out in pieces of a few MB: 2,000 large payloads exceed the longest string V8 holds.
           if (rows.length >= COPY_PIECE) {

@@ -14,7 +14,7 @@ import type { SchemaNames } from './schema-names.js';
  * transaction usable when the jobs are refused (an unknown dependency, a duplicate id): the
  * error is a `TaiatError`, as from any other create.
  */
-export async function createJobsInTransaction(tx: unknown, t: SchemaNames, jobs: ValidatedJob[]): Promise<Job[]> {
+export async function createJobsInTransaction(tx: unknown, t: SchemaNames, jobs: ValidatedJob[], traceContext: string | null = null): Promise<Job[]> {
   const inSavepoint = inSavepointOf(tx);
   if (jobs.length === 0) return [];
   checkGraph(jobs);
@@ -34,6 +34,11 @@ export async function createJobsInTransaction(tx: unknown, t: SchemaNames, jobs:
       // The graph was checked above: the function skips its own cycle search.
       const rows = await query(`SELECT id, created, now() AS created_at FROM "${t.schema}".taiat_insert_jobs($1::text::jsonb, false, true)`, [input]);
       const createdAt = new Date(rows[0]!.created_at as string | Date);
+      // The function takes no trace context (its input is the jobs): stamped after, with tracing on only.
+      if (traceContext !== null) {
+        const ids = rows.filter((r) => r.created).map((r) => r.id as string);
+        await query(`UPDATE "${t.schema}".taiat_jobs SET trace_context = $1 WHERE id = ANY($2::text[])`, [traceContext, ids]);
+      }
       const held = rows.filter((r) => !r.created).map((r) => r.id as string);
       const holders = new Map<string, Job>();
       if (held.length > 0) {
@@ -44,7 +49,7 @@ export async function createJobsInTransaction(tx: unknown, t: SchemaNames, jobs:
       return jobs.map((j, i) => {
         const row = rows[i]!;
         return row.created
-          ? jobFromCreated({ ...j, id: row.id as string }, createdAt, null)
+          ? jobFromCreated({ ...j, id: row.id as string }, createdAt, null, traceContext)
           : { ...holders.get(row.id as string)!, deduplicated: true };
       });
     });

@@ -29,8 +29,8 @@ export async function createJobsFromInput(sql: Sql, t: SchemaNames, input: unkno
 }
 
 /** Creates one job from a caller's input (`createJob`); errors name the field. */
-export async function createJobFromInput(sql: Sql, t: SchemaNames, input: unknown, limits: ValidationLimits): Promise<Job> {
-  const [created] = await createJobs(sql, t, [validateNewJob(input, limits)]);
+export async function createJobFromInput(sql: Sql, t: SchemaNames, input: unknown, limits: ValidationLimits, options: CreateOptions = {}): Promise<Job> {
+  const [created] = await createJobs(sql, t, [validateNewJob(input, limits)], options);
   return created!;
 }
 

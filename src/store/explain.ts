@@ -1,3 +1,4 @@
+import { progressText } from '../jobs/progress.js';
 import type { Sql } from '../db/connection.js';
 import type { AllJobsView } from '../db/schema.js';
 import type { Job } from '../jobs/model.js';
@@ -106,7 +107,8 @@ export async function explainJob(sql: Sql, t: SchemaNames, id: string): Promise<
       case 'running':
         return `running on worker ${lease!.workerId} (attempt ${job.attempts}), ${lease!.expired
           ? `but its lease expired at ${lease!.expiresAt.toISOString()}: the worker is likely lost, and the next rescue (any live worker, every half lease) takes the job back`
-          : `lease until ${lease!.expiresAt.toISOString()}`}${lease!.cancelRequested ? '; cancellation requested' : ''}`;
+          : `lease until ${lease!.expiresAt.toISOString()}`}${lease!.cancelRequested ? '; cancellation requested' : ''}` +
+          `${job.progress === null ? '' : `; progress ${progressText(job.progress)}`}`;
       case 'completed':
         return `completed at ${job.completedAt?.toISOString()} after ${job.attempts} attempt(s)`;
       case 'failed':

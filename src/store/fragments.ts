@@ -22,10 +22,10 @@ export const LIVE_JOB_COLUMNS = `id, job_type, name, description, payload, depen
   max_retries, retry_count, attempts, error_message, result, run_at, started_at, completed_at,
   NULL::double precision AS duration_seconds, created_at, updated_at, lease_owner AS worker_id, lease_expires_at,
   parent_id, step, NULL::varchar AS cause_job_id, attempt_errors, timeout_seconds, retry_delay_seconds,
-  'live' AS location, unique_key, schedule_id, schedule_tick, concurrency_key`;
+  'live' AS location, unique_key, schedule_id, schedule_tick, concurrency_key, trace_context, progress`;
 
 /** The column list of `taiat_job_history` that `move-to-history` fills. */
 export const HISTORY_INSERT_COLUMNS = `id, job_id, job_type, name, description, payload, dependencies, status,
   error_message, result, started_at, completed_at, duration_seconds, created_at, updated_at, priority, queue,
   run_at, max_retries, retry_count, attempts, timeout_seconds, retry_delay_seconds, worker_id,
-  attempt_errors, parent_id, step, cause_job_id, unique_key, unique_while, schedule_id, schedule_tick, concurrency_key`;
+  attempt_errors, parent_id, step, cause_job_id, unique_key, unique_while, schedule_id, schedule_tick, concurrency_key, trace_context, progress`;

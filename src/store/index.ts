@@ -32,6 +32,7 @@ export type { HeldBack, QueueSettings, QueueState } from './queues.js';
 export type { FlowHold } from './flow-hold.js';
 export { readKnownQueues } from './known-queues.js';
 export { writeOutcomes } from './write-outcomes.js';
+export { writeProgress } from './progress.js';
 export type { OutcomesWritten } from './write-outcomes.js';
 export { recordHeartbeat, renewLeases, markWorkerStopped } from './workers.js';
 export type { WorkerRegistration } from './workers.js';
@@ -56,7 +57,7 @@ export { runDueTicks, triggerTick } from './schedule-ticks.js';
 export type { TicksRun } from './schedule-ticks.js';
 
 // Status and health.
-export { readStatusRows, readQueueCounts, readFlowControlStates } from './status.js';
+export { readStatusRows, readQueueCounts, readFlowControlStates, readOldestReadyWaits, countWorkers, LOST_AFTER_SECONDS } from './status.js';
 export type { QueueCounts, WorkerRow } from './status.js';
 export { databaseAnswers } from './ping.js';
 

@@ -10,6 +10,8 @@ import type { SchemaNames } from './schema-names.js';
 export interface CreateOptions {
   /** Set on jobs created from inside an executor (`ctx.createJobs`). */
   parentId?: string | null;
+  /** The W3C traceparent of the span that creates the jobs (tracing on). */
+  traceContext?: string | null;
 }
 
 export interface InsertMode extends CreateOptions {
@@ -54,8 +56,8 @@ export async function insertJobs(tx: Sql | Tx, t: SchemaNames, jobs: ValidatedJo
     // chosen ones were checked above, and a concurrent creator of the same id hits the primary key.
     const [inserted] = await tx<{ now: Date }[]>`
       WITH inserted AS (
-        INSERT INTO ${tx(t.jobs)} (${tx.unsafe(rows.columns)}, parent_id)
-        ${rows.select}, ${options.parentId ?? null}::text FROM ${rows.from}
+        INSERT INTO ${tx(t.jobs)} (${tx.unsafe(rows.columns)}, parent_id, trace_context)
+        ${rows.select}, ${options.parentId ?? null}::text, ${options.traceContext ?? null}::text FROM ${rows.from}
         RETURNING 1)
       SELECT now() AS now, ${announceCreated(tx, t, rows.readyQueues, options.early)} FROM inserted LIMIT 1`;
     createdAt = inserted!.now;
@@ -75,7 +77,7 @@ export async function insertJobs(tx: Sql | Tx, t: SchemaNames, jobs: ValidatedJo
   // The jobs are built from the input rather than read back: returning every column of 20,000
   // rows cost more than the insert (measured by the benchmark). created_at is the transaction's
   // now(), the same for every row.
-  return jobs.map((j) => jobFromCreated(j, createdAt, options.parentId ?? null));
+  return jobs.map((j) => jobFromCreated(j, createdAt, options.parentId ?? null, options.traceContext ?? null));
 }
 
 /** Rows of new jobs as one `SELECT ... FROM ROWS FROM (...)`, and the queues they make ready. */

@@ -99,7 +99,7 @@ export async function insertSlottedAlone(sql: Sql, t: SchemaNames, jobs: Validat
   }
   const result = jobs.map((j, i) => {
     if (sameAs.has(i)) return undefined;
-    if (created.has(j.uniqueKey!)) return jobFromCreated(j, createdAt!, mode.parentId ?? null);
+    if (created.has(j.uniqueKey!)) return jobFromCreated(j, createdAt!, mode.parentId ?? null, mode.traceContext ?? null);
     const holder = holders.get(j.uniqueKey!);
     if (!holder) throw new Error(`no job holds unique key ${j.uniqueKey}, and none was created`);
     // Read for this call alone: marked in place (a copy of each was a tenth of the client's time).
@@ -119,8 +119,8 @@ async function insertFresh(sql: Sql, t: SchemaNames, jobs: ValidatedJob[], mode:
   const rows = jobRows(sql, jobs, new Set());
   const [row] = await sql<{ inserted: number; slots: string[] | null; now: Date }[]>`
     WITH written AS (
-      INSERT INTO ${sql(t.jobs)} AS j (${sql.unsafe(rows.columns)}, parent_id)
-      ${rows.select}, ${mode.parentId ?? null}::text FROM ${rows.from}
+      INSERT INTO ${sql(t.jobs)} AS j (${sql.unsafe(rows.columns)}, parent_id, trace_context)
+      ${rows.select}, ${mode.parentId ?? null}::text, ${mode.traceContext ?? null}::text FROM ${rows.from}
       ON CONFLICT (unique_slot) WHERE unique_slot IS NOT NULL DO NOTHING
       RETURNING j.unique_slot
     )
@@ -172,7 +172,7 @@ async function insertSlotted(
     const retry: number[] = [];
     for (const k of left) {
       const job = jobs[k]!;
-      if (created.has(job.uniqueKey!)) answer(k, jobFromCreated(job, createdAt!, mode.parentId ?? null));
+      if (created.has(job.uniqueKey!)) answer(k, jobFromCreated(job, createdAt!, mode.parentId ?? null, mode.traceContext ?? null));
       else if (holders.has(job.uniqueKey!)) answer(k, { ...holders.get(job.uniqueKey!)!, deduplicated: true });
       else if (round < 3) retry.push(k);
       // Each round found the key held, then free: four in a row is contention to report, not to spin on.
@@ -200,8 +200,8 @@ async function keepSlotted(tx: Sql | Tx, t: SchemaNames, batch: ValidatedJob[], 
   const rows = jobRows(tx, batch, new Set());
   const found = await tx<(AllJobsView & { inserted: string | null; slot: string; now: Date | null })[]>`
     WITH written AS (
-      INSERT INTO ${tx(t.jobs)} AS j (${tx.unsafe(rows.columns)}, parent_id)
-      ${rows.select}, ${mode.parentId ?? null}::text FROM ${rows.from}
+      INSERT INTO ${tx(t.jobs)} AS j (${tx.unsafe(rows.columns)}, parent_id, trace_context)
+      ${rows.select}, ${mode.parentId ?? null}::text, ${mode.traceContext ?? null}::text FROM ${rows.from}
       ON CONFLICT (unique_slot) WHERE unique_slot IS NOT NULL DO NOTHING
       RETURNING j.unique_slot
     ), announced AS (
@@ -235,8 +235,8 @@ async function replaceSlotted(tx: Tx, t: SchemaNames, batch: ValidatedJob[], mod
   const rows = jobRows(tx, batch, new Set());
   const written = await tx<{ id: string; unique_slot: string; inserted: boolean; now: Date }[]>`
     WITH written AS (
-      INSERT INTO ${tx(t.jobs)} AS j (${tx.unsafe(rows.columns)}, parent_id)
-      ${rows.select}, ${mode.parentId ?? null}::text FROM ${rows.from}
+      INSERT INTO ${tx(t.jobs)} AS j (${tx.unsafe(rows.columns)}, parent_id, trace_context)
+      ${rows.select}, ${mode.parentId ?? null}::text, ${mode.traceContext ?? null}::text FROM ${rows.from}
       ON CONFLICT (unique_slot) WHERE unique_slot IS NOT NULL
       DO UPDATE SET payload = EXCLUDED.payload, run_at = EXCLUDED.run_at, updated_at = now() WHERE j.status = 'pending'
       RETURNING j.id, j.unique_slot, xmax = 0 AS inserted)

@@ -1,5 +1,6 @@
 import type { AllJobsView } from '../db/schema.js';
 import type { AttemptError, Job } from '../jobs/model.js';
+import type { JobProgress } from '../jobs/progress.js';
 import type { ValidatedJob } from '../jobs/validation.js';
 
 /** Maps a row of the `taiat_all_jobs` view (or the same columns, see fragments.ts) to a `Job`. */
@@ -38,6 +39,8 @@ export function jobFromRow(row: AllJobsView): Job {
     scheduleId: row.schedule_id ?? null,
     scheduleTick: row.schedule_tick ?? null,
     concurrencyKey: row.concurrency_key ?? null,
+    traceContext: row.trace_context ?? null,
+    progress: (row.progress as JobProgress | null) ?? null,
   };
 }
 
@@ -49,7 +52,7 @@ function attemptErrorsFromRow(rows: AllJobsView['attempt_errors']): AttemptError
  * A job as just created from its validated input, without reading it back: returning every
  * column of a large create cost more than the insert. `createdAt` is the transaction's now().
  */
-export function jobFromCreated(j: ValidatedJob, createdAt: Date, parentId: string | null): Job {
+export function jobFromCreated(j: ValidatedJob, createdAt: Date, parentId: string | null, traceContext: string | null = null): Job {
   return {
     id: j.id, jobType: j.jobType, name: j.name, description: j.description, payload: j.payload,
     dependencies: j.dependencies, status: 'pending', priority: j.priority, queue: j.queue,
@@ -58,5 +61,6 @@ export function jobFromCreated(j: ValidatedJob, createdAt: Date, parentId: strin
     workerId: null, leaseExpiresAt: null, timeoutSeconds: j.timeoutSeconds, retryDelaySeconds: j.retryDelaySeconds,
     parentId, step: 0, causeJobId: null, attemptErrors: [], location: 'live',
     uniqueKey: j.uniqueKey, scheduleId: j.scheduleId, scheduleTick: j.scheduleTick, concurrencyKey: j.concurrencyKey,
+    traceContext, progress: null,
   };
 }

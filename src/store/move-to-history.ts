@@ -12,6 +12,8 @@ export interface FinalOutcome {
   causeJobId?: string | null;
   /** Appended to the job's per-attempt errors (a failed last attempt). */
   attemptError?: string | null;
+  /** The traceparent of the last attempt's span, kept in history for the dependents to link to. */
+  traceContext?: string | null;
 }
 
 /**
@@ -43,15 +45,18 @@ export async function moveToHistory(tx: Tx, t: SchemaNames, outcomes: FinalOutco
   // The outcomes travel as columns (typed arrays, the results as one JSON array), the ids once: a
   // JSON document of outcome objects was larger, written and parsed per job (docs/performance.md).
   const col = <T>(f: (o: FinalOutcome) => T): T[] => outcomes.map(f);
+  // Without tracing no outcome has a context: the column is not sent (ROWS FROM pads it with NULLs).
+  const traces = outcomes.some((o) => o.traceContext) ? col((o) => o.traceContext ?? null) : null;
   return tx<MovedJob[]>`
     WITH outcome AS (
-      SELECT o.id, o.status, o.error_message, NULLIF(o.result, 'null') AS result, o.cause_job_id, o.attempt_error
+      SELECT o.id, o.status, o.error_message, NULLIF(o.result, 'null') AS result, o.cause_job_id, o.attempt_error, o.trace_context
         FROM ROWS FROM (
                unnest(${col((o) => o.id)}::text[]), unnest(${col((o) => o.status)}::text[]),
                unnest(${col((o) => o.errorMessage ?? null)}::text[]),
                jsonb_array_elements(${JSON.stringify(col((o) => o.result ?? null))}::text::jsonb),
-               unnest(${col((o) => o.causeJobId ?? null)}::text[]), unnest(${col((o) => o.attemptError ?? null)}::text[])
-             ) AS o(id, status, error_message, result, cause_job_id, attempt_error)
+               unnest(${col((o) => o.causeJobId ?? null)}::text[]), unnest(${col((o) => o.attemptError ?? null)}::text[]),
+               unnest(${traces}::text[])
+             ) AS o(id, status, error_message, result, cause_job_id, attempt_error, trace_context)
     ), moved AS (
       -- id = ANY keeps the planner on the primary key: a join on the outcomes alone got a
       -- sequential scan of taiat_jobs per batch under generic plans.
@@ -62,7 +67,7 @@ export async function moveToHistory(tx: Tx, t: SchemaNames, outcomes: FinalOutco
                WHEN 'expired' THEN j.status = 'running' AND j.lease_expires_at < now()
                ELSE j.status = 'running' AND j.lease_owner = ${workerId}::text END
       RETURNING j.*, o.status AS new_status, o.error_message AS new_error, o.result AS new_result,
-                o.cause_job_id AS new_cause, o.attempt_error AS new_attempt_error
+                o.cause_job_id AS new_cause, o.attempt_error AS new_attempt_error, o.trace_context AS new_trace
     ), inserted AS (
       INSERT INTO ${tx(t.history)} (${tx.unsafe(HISTORY_INSERT_COLUMNS)})
       SELECT id, id, job_type, name, description, payload, dependencies, new_status, new_error,
@@ -74,7 +79,8 @@ export async function moveToHistory(tx: Tx, t: SchemaNames, outcomes: FinalOutco
                   ELSE attempt_errors || jsonb_build_array(jsonb_build_object(
                          'attempt', attempts, 'error', new_attempt_error, 'at', now(), 'worker_id', lease_owner))
              END,
-             parent_id, step, new_cause, unique_key, unique_while, schedule_id, schedule_tick, concurrency_key
+             parent_id, step, new_cause, unique_key, unique_while, schedule_id, schedule_tick, concurrency_key,
+             coalesce(new_trace, trace_context), progress
         FROM moved
     )
     SELECT id, name, new_status AS status, has_dependents, parent_id, queue, job_type, attempts FROM moved`;

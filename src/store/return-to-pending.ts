@@ -28,7 +28,7 @@ export async function returnToPending(tx: Tx, t: SchemaNames, items: PendingRetu
   const data = items.map((i) => ({ id: i.id, retry: i.kind === 'retry', delay: i.delaySeconds, error: i.error ?? null }));
   const rows = await tx<{ id: string; queue: string; ready: boolean }[]>`
     UPDATE ${tx(t.jobs)} j
-       SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+       SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, progress = NULL,
            run_at = CASE WHEN r.delay > 0 THEN now() + make_interval(secs => r.delay) ELSE j.run_at END,
            retry_count = j.retry_count + CASE WHEN r.retry THEN 1 ELSE 0 END,
            attempts = j.attempts - CASE WHEN r.retry THEN 0 ELSE 1 END,

@@ -3,6 +3,7 @@ import type { Sql } from '../db/connection.js';
 import type { WorkersTable } from '../db/schema.js';
 import { BLOCKED, READY, SCHEDULED } from './fragments.js';
 import { queueSettingsColumns, queueStatesFrom, settingsFromRow, type QueueSettingsRow, type QueueState } from './queues.js';
+import type { JobProgress } from '../jobs/progress.js';
 import type { SchemaNames } from './schema-names.js';
 
 /** Pending and running jobs of one queue and priority. */
@@ -38,12 +39,40 @@ function readFinishedSince(sql: Sql, t: SchemaNames, interval: '1 hour' | '1 day
 export type WorkerRow = Selectable<WorkersTable> & { lost: boolean; jobs: number };
 
 /**
+ * A worker is lost once it missed three heartbeats (its own interval). This is the limit for a
+ * worker of taiat 0.1, which did not record its interval (10 s by default).
+ */
+export const LOST_AFTER_SECONDS = 90;
+
+/** Whether the worker row `w` is lost: three of its heartbeat intervals without one. */
+const isLost = (sql: Sql, lostAfterSeconds: number) =>
+  sql`w.last_heartbeat_at < now() - make_interval(secs => coalesce(3 * w.heartbeat_seconds, ${lostAfterSeconds}))`;
+/** The workers that count, alive or lost: not stopped, and heard from within a day. */
+const COUNTED_WORKER = `w.stopped_at IS NULL AND w.last_heartbeat_at >= now() - interval '1 day'`;
+
+/** The workers that count (as in `readStatusRows`), live and lost. */
+export async function countWorkers(sql: Sql, t: SchemaNames, lostAfterSeconds = LOST_AFTER_SECONDS): Promise<{ live: number; lost: number }> {
+  const [row] = await sql<{ live: number; lost: number }[]>`
+    SELECT count(*) FILTER (WHERE NOT (${isLost(sql, lostAfterSeconds)}))::int AS live,
+           count(*) FILTER (WHERE ${isLost(sql, lostAfterSeconds)})::int AS lost
+      FROM ${sql(t.workers)} w WHERE ${sql.unsafe(COUNTED_WORKER)}`;
+  return row!;
+}
+
+/** Seconds since the run time of each queue's oldest ready job, for the queues with one (the ready index). */
+export function readOldestReadyWaits(sql: Sql, t: SchemaNames): Promise<{ queue: string; seconds: number }[]> {
+  return sql<{ queue: string; seconds: number }[]>`
+    SELECT queue, extract(epoch FROM now() - min(run_at))::float8 AS seconds
+      FROM ${sql(t.jobs)} WHERE ${sql.unsafe(READY)} GROUP BY queue ORDER BY queue`;
+}
+
+/**
  * The rows behind `readStatus`: a handful of index-backed queries run at once, no scan of
  * history. A worker is lost after three of its heartbeat intervals without one (`lostAfterSeconds`
  * when it recorded none).
  */
-export async function readStatusRows(sql: Sql, t: SchemaNames, lostAfterSeconds: number) {
-  const [queues, running, hour, day, failures, workers, blockedOn, oldest] = await Promise.all([
+export async function readStatusRows(sql: Sql, t: SchemaNames, lostAfterSeconds = LOST_AFTER_SECONDS) {
+  const [queues, running, hour, day, failures, workers, blockedOn, oldest, progress] = await Promise.all([
     readQueueCounts(sql, t),
     sql<{ worker_id: string; jobs: number; oldest: Date; seconds: number }[]>`
       SELECT lease_owner AS worker_id, count(*)::int AS jobs, min(started_at) AS oldest,
@@ -55,10 +84,10 @@ export async function readStatusRows(sql: Sql, t: SchemaNames, lostAfterSeconds:
       SELECT job_id AS id, name, job_type, error_message, completed_at, attempts FROM ${sql(t.history)}
        WHERE status = 'failed' ORDER BY completed_at DESC LIMIT 10`,
     sql<WorkerRow[]>`
-      SELECT w.*, w.last_heartbeat_at < now() - make_interval(secs => coalesce(3 * w.heartbeat_seconds, ${lostAfterSeconds})) AS lost,
+      SELECT w.*, ${isLost(sql, lostAfterSeconds)} AS lost,
              (SELECT count(*)::int FROM ${sql(t.jobs)} j WHERE j.status = 'running' AND j.lease_owner = w.id) AS jobs
         FROM ${sql(t.workers)} w
-       WHERE w.stopped_at IS NULL AND w.last_heartbeat_at >= now() - interval '1 day'
+       WHERE ${sql.unsafe(COUNTED_WORKER)}
        ORDER BY w.started_at`,
     sql<{ job_id: string; name: string; status: string; waiting: number }[]>`
       SELECT d.id AS job_id, j.name, j.status, count(*)::int AS waiting
@@ -68,8 +97,12 @@ export async function readStatusRows(sql: Sql, t: SchemaNames, lostAfterSeconds:
        GROUP BY d.id, j.name, j.status ORDER BY waiting DESC, d.id LIMIT 10`,
     sql<{ seconds: number | null }[]>`
       SELECT extract(epoch FROM now() - min(run_at))::float8 AS seconds FROM ${sql(t.jobs)} WHERE ${sql.unsafe(READY)}`,
+    // Running jobs are few (a worker's slots): the partial lease index holds them.
+    sql<{ id: string; name: string; worker_id: string; seconds: number; progress: JobProgress }[]>`
+      SELECT id, name, lease_owner AS worker_id, extract(epoch FROM now() - started_at)::float8 AS seconds, progress
+        FROM ${sql(t.jobs)} WHERE status = 'running' AND progress IS NOT NULL ORDER BY started_at, id LIMIT 10`,
   ]);
-  return { queues, running, hour, day, failures, workers, blockedOn, oldestReadySeconds: oldest[0]?.seconds ?? null };
+  return { queues, running, hour, day, failures, workers, blockedOn, oldestReadySeconds: oldest[0]?.seconds ?? null, progress };
 }
 
 type FlowRow = QueueSettingsRow & {

@@ -38,7 +38,7 @@ export async function waitForJobs(tx: Tx, t: SchemaNames, waits: WaitingJob[], w
   if (blocked.length === 0) return { waiting: [], failed };
   const rows = await tx<{ id: string; queue: string; ready: boolean }[]>`
     UPDATE ${tx(t.jobs)} j
-       SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, run_at = now(),
+       SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, run_at = now(), progress = NULL,
            dependencies = j.dependencies || (
              SELECT coalesce(jsonb_agg(x), '[]') FROM jsonb_array_elements(w.job_ids) x WHERE NOT j.dependencies @> jsonb_build_array(x)),
            pending_dependencies = w.unfinished, step = j.step + 1, attempts = 0, retry_count = 0,

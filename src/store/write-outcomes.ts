@@ -31,14 +31,14 @@ export async function writeOutcomes(sql: Sql, t: SchemaNames, workerId: string, 
   for (const o of outcomes) {
     switch (o.kind) {
       case 'completed':
-        finals.push({ id: o.job.id, status: 'completed', result: o.result });
+        finals.push({ id: o.job.id, status: 'completed', result: o.result, traceContext: o.traceContext });
         break;
       case 'failed':
-        if (o.retryInSeconds === null) finals.push({ id: o.job.id, status: 'failed', errorMessage: o.error, attemptError: o.error });
+        if (o.retryInSeconds === null) finals.push({ id: o.job.id, status: 'failed', errorMessage: o.error, attemptError: o.error, traceContext: o.traceContext });
         else returns.push({ id: o.job.id, kind: 'retry', delaySeconds: o.retryInSeconds, error: o.error });
         break;
       case 'cancelled':
-        finals.push({ id: o.job.id, status: 'cancelled', errorMessage: o.error });
+        finals.push({ id: o.job.id, status: 'cancelled', errorMessage: o.error, traceContext: o.traceContext });
         break;
       case 'released':
         returns.push({ id: o.job.id, kind: 'release', delaySeconds: 0 });

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Sql } from '../db/connection.js';
 import type { AttemptOutcome } from '../jobs/outcome.js';
 import { writeOutcomes, type SchemaNames } from '../store/index.js';
+import type { Tracing } from '../tracing/tracing.js';
 import { retryBackoffMs, sleep, withDeadline } from './timers.js';
 
 export interface CompleterOptions {
@@ -12,6 +13,7 @@ export interface CompleterOptions {
   /** How long one write may take before it is sent again. */
   writeDeadlineMs: number;
   log: Logger;
+  tracing: Tracing;
 }
 
 /** What the completer tells the rest of the worker. */
@@ -84,7 +86,9 @@ export class Completer {
         // Lease-guarded, so a write abandoned at the deadline and sent again lands at most once.
         const limited = this.#ports.limitedQueues();
         const freed = limited.length === 0 ? [] : [...new Set(batch.map((o) => o.job.queue))].filter((q) => limited.includes(q));
-        const written = await withDeadline(writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, freed), this.#opts.writeDeadlineMs, 'writing outcomes');
+        const write = () => withDeadline(writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, freed), this.#opts.writeDeadlineMs, 'writing outcomes');
+        const { tracing } = this.#opts;
+        const written = await (tracing.enabled ? tracing.outcomes(batch.map((o) => o.traceContext), write) : write());
         if (written.readyMayExist) this.#ports.mayHaveMadeReady();
         this.#outbox.splice(0, batch.length);
         failures = 0;

@@ -1,3 +1,4 @@
+import { jobLogFields } from './job-log.js';
 import type { Logger } from 'pino';
 import type { Job, JsonValue } from '../jobs/model.js';
 import type { AttemptOutcome } from '../jobs/outcome.js';
@@ -40,11 +41,11 @@ export function emitWritten(worker: EventSink, batch: AttemptOutcome[], written:
   const now = Date.now();
   for (const o of batch) {
     if (!written.has(o.job.id)) {
-      log.warn({ jobId: o.job.id, outcome: o.kind }, 'outcome not written: the job is no longer leased by this worker');
+      log.warn({ ...jobLogFields(o.job, o.traceContext), outcome: o.kind }, 'outcome not written: the job is no longer leased by this worker');
       continue;
     }
     const line = () => ({
-      jobId: o.job.id, jobName: o.job.name, queue: o.job.queue, attempt: o.job.attempts, outcome: o.kind,
+      ...jobLogFields(o.job, o.traceContext), outcome: o.kind,
       durationMs: o.job.startedAt ? now - o.job.startedAt.getTime() : null,
     });
     switch (o.kind) {

@@ -2,7 +2,10 @@ import type { Logger } from 'pino';
 import type { Job } from '../jobs/model.js';
 import type { AttemptOutcome } from '../jobs/outcome.js';
 import type { NewJob } from '../jobs/validation.js';
+import { NO_TRACING, type Tracing } from '../tracing/tracing.js';
 import { AttemptAbort } from './attempt-abort.js';
+import { jobLogFields } from './job-log.js';
+import { ProgressReporter, type ProgressWriter } from './progress-reporter.js';
 import type { QueuedJob } from './producer.js';
 import { runAttempt, type ExecutorRegistry } from './run-attempt.js';
 import { WAIT_FOR, type JobAbortReason, type JobContext, type WaitFor } from './types.js';
@@ -15,8 +18,9 @@ interface Running {
 
 /** What the job runner needs from the rest of the worker. */
 export interface JobRunnerPorts {
-  /** `ctx.createJobs`: children of `parentId`. */
-  createChildren(parentId: string, children: NewJob[]): Promise<Job[]>;
+  /** `ctx.createJobs`: children of `parentId`, in the trace of `traceContext` (the parent's attempt). */
+  createChildren(parentId: string, children: NewJob[], traceContext: string | null): Promise<Job[]>;
+  writeProgress: ProgressWriter;
   started(job: Job): void;
   /** An attempt ended; `outcome` is null when it must not be written (the lease was lost). */
   finished(outcome: AttemptOutcome | null, log: () => Logger): void;
@@ -31,11 +35,19 @@ export class JobRunner {
   readonly #log: Logger;
   readonly #ports: JobRunnerPorts;
   readonly #running = new Map<string, Running>();
+  #tracing: Tracing = NO_TRACING;
+  #workerId = '';
 
   constructor(registry: ExecutorRegistry, log: Logger, ports: JobRunnerPorts) {
     this.#registry = registry;
     this.#log = log;
     this.#ports = ports;
+  }
+
+  /** Traces the attempts started from now on (the worker loads its tracing when it starts). */
+  trace(tracing: Tracing, workerId: string): void {
+    this.#tracing = tracing;
+    this.#workerId = workerId;
   }
 
   get size(): number {
@@ -51,11 +63,13 @@ export class JobRunner {
   }
 
   /** Starts one attempt of a claimed job. */
-  run({ job, dependencyResults }: QueuedJob): void {
+  run({ job, dependencyResults, dependencyRuns }: QueuedJob): void {
     const abort = new AttemptAbort();
-    // The job's child logger is made when first used (pino children cost per job otherwise).
+    const span = this.#tracing.attempt(job, this.#workerId, dependencyRuns);
+    // Made when first used, as the job's child logger: most jobs never report progress or log.
+    let progress: ProgressReporter | undefined;
     let jobLog: Logger | undefined;
-    const log = () => (jobLog ??= this.#log.child({ jobId: job.id, jobName: job.name }));
+    const log = () => (jobLog ??= this.#log.child({ ...jobLogFields(job), ...span.ids }));
     const ctx: JobContext = {
       job,
       attempt: job.attempts,
@@ -66,15 +80,23 @@ export class JobRunner {
         return log();
       },
       dependencyResults,
-      createJobs: (children: NewJob[]) => this.#ports.createChildren(job.id, children),
+      createJobs: (children: NewJob[]) =>
+        this.#tracing.create(children, (traceContext) => this.#ports.createChildren(job.id, children, traceContext ?? span.traceparent), span.traceparent),
       waitFor: (jobIds: string[]): WaitFor => ({ [WAIT_FOR]: true, jobIds }),
+      progress: (value, details) => (progress ??= new ProgressReporter(job, this.#ports.writeProgress)).report(value, details),
     };
-    if (this.#log.isLevelEnabled('debug')) log().debug({ attempt: job.attempts, jobType: job.jobType }, 'job started');
+    if (this.#log.isLevelEnabled('debug')) log().debug({ jobType: job.jobType }, 'job started');
     this.#ports.started(job);
-    const done = runAttempt(job, ctx, abort, this.#registry, log).then((outcome) => {
+    const finish = (outcome: AttemptOutcome | null) => {
+      span.end(outcome);
+      if (outcome && span.traceparent) outcome.traceContext = span.traceparent;
       this.#running.delete(job.id);
       this.#ports.finished(outcome, log);
-    });
+    };
+    // The last progress reported is written before the outcome, which moves the row to history
+    // (a job that reported none takes no extra step).
+    const done = span.run(() => runAttempt(job, ctx, abort, this.#registry, log))
+      .then((outcome) => (progress ? progress.settle().catch(() => undefined).then(() => finish(outcome)) : finish(outcome)));
     this.#running.set(job.id, { job, abort, done });
   }
 
@@ -82,7 +104,7 @@ export class JobRunner {
   abort(jobId: string, reason: JobAbortReason): void {
     const running = this.#running.get(jobId);
     if (running && running.abort.reason === undefined) {
-      this.#log.info({ jobId, reason }, 'aborting job');
+      this.#log.info({ ...jobLogFields(running.job), reason }, 'aborting job');
       running.abort.abort(reason);
     }
   }
@@ -92,3 +114,4 @@ export class JobRunner {
     return Promise.all([...this.#running.values()].map((r) => r.done));
   }
 }
+

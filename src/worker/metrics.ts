@@ -3,7 +3,9 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Sql } from '../db/connection.js';
 import type { Job } from '../jobs/model.js';
 import { resolveSchema } from '../config/schema-name.js';
-import { databaseAnswers, readFlowControlStates, readQueueCounts, schemaNames, type HeldBack } from '../store/index.js';
+import {
+  countWorkers, databaseAnswers, readFlowControlStates, readOldestReadyWaits, readQueueCounts, schemaNames, type HeldBack,
+} from '../store/index.js';
 import type { Worker } from './worker.js';
 
 export interface MetricsServer {
@@ -62,10 +64,15 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
     new Gauge({ name, help, labelNames, registers: [registry], collect: refresh });
   const ready = dbGauge('taiat_jobs_ready', 'Pending jobs ready to run', ['queue']);
   const blocked = dbGauge('taiat_jobs_blocked', 'Pending jobs waiting for dependencies', ['queue']);
+  const scheduled = dbGauge('taiat_jobs_scheduled', 'Pending jobs whose run time has not come (a retry\'s backoff, runAt)', ['queue']);
   const running = dbGauge('taiat_jobs_running', 'Running jobs (all workers)', ['queue']);
   const paused = dbGauge('taiat_queue_paused', '1 when the queue is paused, else 0 (queues with live jobs or flow control)', ['queue']);
   const heldBack = dbGauge('taiat_jobs_held_back', 'Ready jobs held back by flow control, by the first reason that holds them', ['queue', 'reason']);
+  const oldestWait = dbGauge('taiat_queue_oldest_ready_wait_seconds', 'Seconds since the run time of the queue\'s oldest ready job (0: none ready)', ['queue']);
+  const liveWorkers = dbGauge('taiat_workers_live', 'Workers that record heartbeats (all workers)', []);
+  const lostWorkers = dbGauge('taiat_workers_lost', 'Workers that missed three heartbeats and did not stop (all workers)', []);
   const scrapeOk = dbGauge('taiat_queue_scrape_ok', '1 when the queue gauges could be read from the database', []);
+  new Gauge({ name: 'taiat_worker_slots', help: 'Job slots of this worker (maxConcurrentJobs)', registers: [registry] }).set(maxConcurrentJobs);
   new Gauge({
     name: 'taiat_worker_free_slots', help: 'Free job slots of this worker', registers: [registry],
     collect() {
@@ -75,18 +82,26 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
   const REASONS: [keyof HeldBack, string][] = [['paused', 'paused'], ['queueLimit', 'queue_limit'], ['rateLimit', 'rate_limit'], ['keyLimit', 'key_limit']];
   async function readDatabaseGauges(): Promise<void> {
     // Each read sets its gauges when it succeeds; a failed one leaves them as they were.
-    const [counts, flow] = await Promise.allSettled([readQueueCounts(sql, t), readFlowControlStates(sql, t)]);
+    const [counts, flow, oldest, workers] = await Promise.allSettled([
+      readQueueCounts(sql, t), readFlowControlStates(sql, t), readOldestReadyWaits(sql, t), countWorkers(sql, t),
+    ]);
     if (counts.status === 'fulfilled') {
-      const byQueue = new Map<string, { ready: number; blocked: number; running: number }>();
+      const byQueue = new Map<string, { ready: number; blocked: number; scheduled: number; running: number }>();
       for (const c of counts.value) {
-        const q = byQueue.get(c.queue) ?? { ready: 0, blocked: 0, running: 0 };
-        byQueue.set(c.queue, { ready: q.ready + c.ready, blocked: q.blocked + c.blocked, running: q.running + c.running });
+        const q = byQueue.get(c.queue) ?? { ready: 0, blocked: 0, scheduled: 0, running: 0 };
+        byQueue.set(c.queue, { ready: q.ready + c.ready, blocked: q.blocked + c.blocked, scheduled: q.scheduled + c.scheduled, running: q.running + c.running });
       }
-      for (const g of [ready, blocked, running]) g.reset();
+      for (const g of [ready, blocked, scheduled, running]) g.reset();
       for (const [queue, q] of byQueue) {
         ready.set({ queue }, q.ready);
         blocked.set({ queue }, q.blocked);
+        scheduled.set({ queue }, q.scheduled);
         running.set({ queue }, q.running);
+      }
+      if (oldest.status === 'fulfilled') {
+        oldestWait.reset();
+        for (const queue of byQueue.keys()) oldestWait.set({ queue }, 0);
+        for (const o of oldest.value) oldestWait.set({ queue: o.queue }, Math.max(0, o.seconds));
       }
       if (flow.status === 'fulfilled') {
         paused.reset();
@@ -100,7 +115,11 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
         for (const [field, reason] of REASONS) heldBack.set({ queue: q.name, reason }, q.heldBack[field]);
       }
     }
-    scrapeOk.set(counts.status === 'fulfilled' && flow.status === 'fulfilled' ? 1 : 0);
+    if (workers.status === 'fulfilled') {
+      liveWorkers.set(workers.value.live);
+      lostWorkers.set(workers.value.lost);
+    }
+    scrapeOk.set([counts, flow, oldest, workers].every((r) => r.status === 'fulfilled') ? 1 : 0);
   }
   return registry;
 }

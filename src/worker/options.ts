@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
-import { postgresUrlOption, transactionPoolingFrom } from '../config/database-url.js';
+import { postgresUrlOption, tracingFrom, transactionPoolingFrom } from '../config/database-url.js';
 import { validateQueueDeclaration, type QueueDeclaration, type ValidatedQueueDeclaration } from '../jobs/queue-limits.js';
 import { validateSchedule, type ScheduleDefinition, type ValidatedSchedule } from '../jobs/schedule.js';
 import type { AgentRegistry, Executor } from './types.js';
@@ -83,6 +83,12 @@ export interface WorkerOptions {
    * `transactionPooling`, the worker polls every `pollInterval` (and says so at start).
    */
   listenDatabaseUrl?: string;
+  /**
+   * Traces each attempt with OpenTelemetry (`@opentelemetry/api`, an optional peer dependency;
+   * default: `TAIAT_TRACING` is `1` or `true`). Spans go to the application's tracer provider.
+   * See docs/observability.md.
+   */
+  tracing?: boolean;
 }
 
 const positive = (name: string) => z.number({ error: `${name} must be a number` }).positive(`${name} must be positive`);
@@ -131,6 +137,7 @@ const schema = z.strictObject({
   maxConnections: z.number().int().min(2, 'maxConnections must be at least 2').optional(),
   transactionPooling: z.boolean({ error: 'transactionPooling must be a boolean' }).optional(),
   listenDatabaseUrl: postgresUrlOption('listenDatabaseUrl').optional(),
+  tracing: z.boolean({ error: 'tracing must be a boolean' }).optional(),
 });
 
 export type ResolvedWorkerOptions = Omit<z.output<typeof schema>, 'cleanupIntervalHours' | 'pruneIntervalHours' | 'schema' | 'schedules' | 'queueLimits'> & {
@@ -142,6 +149,7 @@ export type ResolvedWorkerOptions = Omit<z.output<typeof schema>, 'cleanupInterv
   heartbeatInterval: number;
   maxConnections: number;
   transactionPooling: boolean;
+  tracing: boolean;
 };
 
 /** Validates worker options once, at construction; errors name the option. */
@@ -157,6 +165,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     heartbeatInterval: parsed.heartbeatInterval ?? parsed.leaseSeconds / 3,
     maxConnections: parsed.maxConnections ?? Math.ceil(parsed.maxConcurrentJobs / 4) + 4,
     transactionPooling: transactionPoolingFrom(parsed.transactionPooling),
+    tracing: tracingFrom(parsed.tracing),
     listenDatabaseUrl: parsed.listenDatabaseUrl ?? (process.env.TAIAT_LISTEN_DATABASE_URL || undefined),
   };
 }

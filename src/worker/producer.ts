@@ -10,7 +10,11 @@ import { retryBackoffMs, sleep } from './timers.js';
 export interface QueuedJob {
   job: Job;
   dependencyResults: Record<string, JsonValue | null>;
+  /** The traceparents of its dependencies' last attempts (tracing: the attempt's span links to them). */
+  dependencyRuns: readonly string[];
 }
+
+const NO_RUNS: readonly string[] = [];
 
 /**
  * The claim loop's mode:
@@ -286,6 +290,9 @@ export class Producer {
       for (const job of jobs) this.#ports.release(job);
       throw error;
     }
-    for (const job of jobs) this.#queued.push({ job, dependencyResults: resultsByIdAndName(job, results) });
+    for (const job of jobs) {
+      const runs = job.dependencies.length === 0 ? NO_RUNS : job.dependencies.flatMap((id) => results.get(id)?.traceContext ?? []);
+      this.#queued.push({ job, dependencyResults: resultsByIdAndName(job, results), dependencyRuns: runs });
+    }
   }
 }

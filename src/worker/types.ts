@@ -33,6 +33,14 @@ export interface JobContext {
    * with their results in `dependencyResults`. If one fails for good, the job fails.
    */
   waitFor(jobIds: string[]): WaitFor;
+  /**
+   * Reports progress: a percentage 0-100 (`progress(40)`), a small JSON object
+   * (`progress({ step: 'upload' })`), or both (`progress(40, { step: 'upload' })`). Stored on the
+   * running job (shown by `taiat job get`, `--status`, `explain`, the dashboard) and kept in
+   * history as the last value; written at most once a second per job, the latest value winning.
+   * Throws a `ValidationError` for a bad value.
+   */
+  progress(value: number | JsonObject, details?: JsonObject): void;
 }
 
 /** Why a job's signal was aborted. */

@@ -6,11 +6,13 @@ import { SchemaNotCurrentError, TaiatError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
 import { DEFAULT_LIMITS, type NewJob } from '../jobs/validation.js';
 import {
-  createJobsFromInput, markWorkerStopped, missingRelations, pruneHistoryUnlessBusy, schemaNames,
+  createJobsFromInput, markWorkerStopped, writeProgress, missingRelations, pruneHistoryUnlessBusy, schemaNames,
   applyQueueDeclarations, syncModuleSchedules, type SchemaNames,
 } from '../store/index.js';
+import { loadTracing, type Tracing } from '../tracing/tracing.js';
 import { Completer } from './completer.js';
 import { emitWritten, type Listener, type WorkerEvents } from './events.js';
+import { jobLogFields } from './job-log.js';
 import { JobRunner } from './job-runner.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { historyPartitionService, Maintenance, scheduleServices, type MaintenanceService } from './maintenance.js';
@@ -74,7 +76,8 @@ export class Worker extends EventEmitter {
       { agents: this.#opts.agents, executors: this.#opts.executors, backoff: this.#opts.retryBackoff },
       this.#log,
       {
-        createChildren: (parentId, children) => this.#createChildren(parentId, children),
+        createChildren: (parentId, children, traceContext) => this.#createChildren(parentId, children, traceContext),
+        writeProgress: (job, progress) => writeProgress(this.#pools!.main.sql, this.#t, { jobId: job.id, workerId: this.id, attempt: job.attempts, step: job.step }, progress),
         started: (job) => this.emit('job:started', job),
         finished: (outcome, log) => {
           if (outcome) this.#completer!.record(outcome, log);
@@ -89,10 +92,12 @@ export class Worker extends EventEmitter {
   async start(): Promise<void> {
     if (this.#lifecycle !== 'new') throw new TaiatError('TAIAT_INVALID_STATE', 'a worker can be started once');
     const url = resolveDatabaseUrl({ explicit: this.#opts.databaseUrl });
+    const tracing = await loadTracing(this.#opts.tracing);
+    this.#runner.trace(tracing, this.id);
     const applicationName = `taiat worker ${this.id}`.slice(0, 63);
     const pools = openPools(url, this.#opts, applicationName);
     this.#pools = pools;
-    this.#assemble(pools);
+    this.#assemble(pools, tracing);
     try {
       await retryWhileUnreachable(
         () => this.#connect(pools),
@@ -149,13 +154,13 @@ export class Worker extends EventEmitter {
   }
 
   /** Builds the parts that need the pools, wired to each other through the worker. */
-  #assemble(pools: Pools): void {
+  #assemble(pools: Pools, tracing: Tracing): void {
     const o = this.#opts;
     const survive = (error: unknown) => this.#survive(error);
     this.#producer = new Producer({ claims: pools.claims.sql, reads: pools.main.sql }, { ...o, t: this.#t }, {
       freeSlots: () => o.maxConcurrentJobs - this.#runner.size,
       start: (queued) => this.#runner.run(queued),
-      release: (job) => this.#completer!.record({ kind: 'released', job }, () => this.#log.child({ jobId: job.id })),
+      release: (job) => this.#completer!.record({ kind: 'released', job }, () => this.#log.child(jobLogFields(job))),
       quiet: () => this.#quiet(),
       claimed: (jobs) => this.emit('worker:claimed', jobs),
       survive,
@@ -163,7 +168,7 @@ export class Worker extends EventEmitter {
     this.#completer = new Completer(
       pools.main.sql,
       // An outcome write may take two leases (at least 10 s) before it is sent again.
-      { t: this.#t, workerId: this.id, batchSize: o.completionBatchSize, writeDeadlineMs: Math.max(10, 2 * o.leaseSeconds) * 1000, log: this.#log },
+      { t: this.#t, workerId: this.id, batchSize: o.completionBatchSize, writeDeadlineMs: Math.max(10, 2 * o.leaseSeconds) * 1000, log: this.#log, tracing },
       {
         written: (batch, written) => {
           const retryWake = emitWritten(this, batch, written, this.#log);
@@ -282,9 +287,9 @@ export class Worker extends EventEmitter {
   }
 
   /** `ctx.createJobs`: children of `parentId`, committed at once whatever the parent's outcome. */
-  async #createChildren(parentId: string, children: NewJob[]): Promise<Job[]> {
+  async #createChildren(parentId: string, children: NewJob[], traceContext: string | null): Promise<Job[]> {
     const pool = this.#pools!.main;
-    return createJobsFromInput(pool.sql, this.#t, children, DEFAULT_LIMITS, { parentId }).catch((error: unknown) => {
+    return createJobsFromInput(pool.sql, this.#t, children, DEFAULT_LIMITS, { parentId, traceContext }).catch((error: unknown) => {
       throw translateDatabaseError(error, pool.url);
     });
   }
@@ -293,7 +298,7 @@ export class Worker extends EventEmitter {
     const queued = this.#producer?.take(jobId);
     if (queued) {
       // Claimed but not started: it never ran, so a shutdown or a cancel settles it here.
-      const log = () => this.#log.child({ jobId });
+      const log = () => this.#log.child(jobLogFields(queued));
       if (reason === 'cancelled') this.#completer!.record({ kind: 'cancelled', job: queued, error: 'cancelled by request before it started' }, log);
       else if (reason === 'shutdown') this.#completer!.record({ kind: 'released', job: queued }, log);
       return;

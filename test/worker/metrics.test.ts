@@ -40,6 +40,9 @@ describe('metrics', () => {
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);
     expect(text).not.toMatch(/postgres:\/\//);
+    // Gone before the next test, which counts the workers and the ready jobs of its own.
+    w.child.kill('SIGKILL');
+    await w.exited;
   }, 30_000);
 
   it('reads the queue gauges and flow control at scrape time, fresh on the first scrape', async () => {
@@ -52,6 +55,13 @@ describe('metrics', () => {
     await db.sql`
       INSERT INTO taiat_jobs (id, job_type, name, queue, status, lease_owner, lease_expires_at, started_at)
       VALUES ('c-1', 'agent', 'a', 'capped', 'running', 'w', now() + interval '30 seconds', now())`;
+    // Ready for two minutes; a retry in its backoff; a live, a lost and a stopped worker.
+    await db.sql`UPDATE taiat_jobs SET run_at = now() - interval '120 seconds' WHERE id = 'd-1'`;
+    await db.sql`INSERT INTO taiat_jobs (id, job_type, name, queue, run_at) VALUES ('d-2', 'agent', 'a', 'default', now() + interval '1 hour')`;
+    await db.sql`
+      INSERT INTO taiat_workers (id, hostname, pid, concurrency, version, heartbeat_seconds, last_heartbeat_at, stopped_at) VALUES
+        ('live', 'h', 1, 4, 'x', 10, now(), NULL), ('lost', 'h', 2, 4, 'x', 10, now() - interval '31 seconds', NULL),
+        ('stopped', 'h', 3, 4, 'x', 10, now() - interval '1 hour', now() - interval '1 hour')`;
     const worker = new Worker({ agents: { noop: async () => null } });
     const sql = postgres(db.url, { max: 2, onnotice: () => {} });
     onTestFinished(() => sql.end());
@@ -68,12 +78,22 @@ describe('metrics', () => {
     expect(metric(first, 'taiat_jobs_held_back{queue="capped",reason="queue_limit"}')).toBe('1');
     expect(metric(first, 'taiat_jobs_held_back{queue="capped",reason="rate_limit"}')).toBe('0');
     expect(first).not.toContain('taiat_jobs_held_back{queue="default"');
+    expect(metric(first, 'taiat_jobs_scheduled{queue="default"}')).toBe('1');
+    expect(Number(metric(first, 'taiat_queue_oldest_ready_wait_seconds{queue="default"}'))).toBeGreaterThanOrEqual(120);
+    expect(Number(metric(first, 'taiat_queue_oldest_ready_wait_seconds{queue="default"}'))).toBeLessThan(150);
+    expect(Number(metric(first, 'taiat_queue_oldest_ready_wait_seconds{queue="stopped"}'))).toBeLessThan(60);
+    expect(metric(first, 'taiat_queue_oldest_ready_wait_seconds{queue="capped"}')).not.toBeUndefined();
+    expect([metric(first, 'taiat_workers_live'), metric(first, 'taiat_workers_lost')]).toEqual(['1', '1']);
+    expect(metric(first, 'taiat_worker_slots')).toBe('4');
     expect(metric(first, 'taiat_queue_scrape_ok')).toBe('1');
 
     await db.sql`UPDATE taiat_queues SET paused = false WHERE name = 'stopped'`;
+    await db.sql`DELETE FROM taiat_jobs WHERE id = 'd-1'`;
     const second = await registry.metrics();
     expect(metric(second, 'taiat_queue_paused{queue="stopped"}')).toBe('0');
     expect(second).not.toContain('taiat_jobs_held_back{queue="stopped"');
+    // A queue with live jobs and none ready waits 0 (its series stays).
+    expect(metric(second, 'taiat_queue_oldest_ready_wait_seconds{queue="default"}')).toBe('0');
 
     // A failed read is reported, and scraping goes on.
     const dead = postgres('postgres://u:p@127.0.0.1:1/x', { max: 1, connect_timeout: 1, onnotice: () => {} });
@@ -81,6 +101,8 @@ describe('metrics', () => {
       const failing = await createWorkerMetrics(worker, dead, 4).metrics();
       expect(metric(failing, 'taiat_queue_scrape_ok')).toBe('0');
       expect(metric(failing, 'taiat_worker_free_slots')).toBe('4');
+      // Gauges without labels start at 0: read them together with taiat_queue_scrape_ok.
+      expect(metric(failing, 'taiat_workers_live')).toBe('0');
     } finally {
       await dead.end();
     }

@@ -1,3 +1,4 @@
+import { progressText } from '../../jobs/progress.js';
 import type { Argv } from 'yargs';
 import { JobNotFoundError, ValidationError } from '../../errors.js';
 import type { Job } from '../../jobs/model.js';
@@ -32,6 +33,8 @@ function jobDetails(job: Job): string {
   if (job.concurrencyKey) rows.push(['concurrency key', job.concurrencyKey]);
   if (job.scheduleId) rows.push(['schedule', `${job.scheduleId} (tick ${when(job.scheduleTick)})`]);
   if (job.causeJobId) rows.push(['cause', job.causeJobId]);
+  if (job.progress) rows.push([job.status === 'running' ? 'progress' : 'last progress', progressText(job.progress)]);
+  if (job.traceContext) rows.push(['trace context', job.traceContext]);
   for (const e of job.attemptErrors) rows.push([`attempt ${e.attempt}`, `${e.error} (${e.at.toISOString()}, ${e.workerId ?? '-'})`]);
   return table(rows, '');
 }

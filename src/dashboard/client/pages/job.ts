@@ -8,6 +8,7 @@ interface JobDetail {
     id: string; name: string; status: string; queue: string; jobType: string; payload: unknown; result: unknown; dependencies: string[];
     parentId: string | null; createdAt: string; runAt: string; startedAt: string | null; completedAt: string | null; attempts: number;
     maxRetries: number; workerId: string | null; errorMessage: string | null; attemptErrors: { attempt: number; error: string; at: string; workerId: string | null }[];
+    progress: { percent: number | null; details: Record<string, unknown> | null } | null;
   };
   explanation: { state: string; summary: string; cause: { id: string; name: string } | null };
   children: { id: string; name: string; status: string }[];
@@ -18,7 +19,15 @@ interface JobDetail {
 const jobLink = (id: string, text?: string) => link(`/job/${encodeURIComponent(id)}`, text ?? id, { 'data-job': id });
 
 // Shown in sections of their own below the table.
-const SECTIONED = new Set(['payload', 'result', 'attemptErrors', 'dependencies', 'name']);
+const SECTIONED = new Set(['payload', 'result', 'attemptErrors', 'dependencies', 'name', 'progress']);
+
+/** The last progress the job reported (`ctx.progress`): a bar for the percentage, the details as text. */
+function progress(p: NonNullable<JobDetail['job']['progress']>, running: boolean): HTMLElement {
+  const details = p.details === null ? '' : Object.entries(p.details).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(', ');
+  return h('p', { id: 'progress' }, running ? 'Progress: ' : 'Last progress: ',
+    p.percent === null ? null : h('progress', { max: '100', value: String(p.percent) }),
+    ` ${p.percent === null ? '' : `${p.percent}%`}${details ? ` ${details}` : ''}`);
+}
 
 /** Every field of the job, as stored (times in local time). */
 function fields(j: JobDetail['job']): HTMLElement {
@@ -65,6 +74,7 @@ export async function jobPage(id: string): Promise<Page> {
     append(el, [
       h('h1', {}, j.name, ' ', stateBadge(d.explanation.state)),
       h('p', { class: 'summary', id: 'explain' }, d.explanation.summary),
+      j.progress ? progress(j.progress, j.status === 'running') : null,
       d.explanation.cause ? h('p', {}, 'Because of: ', jobLink(d.explanation.cause.id, d.explanation.cause.name)) : null,
       buttons, status,
       h('h2', {}, `Graph (${graph.nodes.length} jobs within ${depth} steps)`),
