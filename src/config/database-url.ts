@@ -59,11 +59,6 @@ export function transactionPoolingFrom(option: boolean | undefined, env: NodeJS.
   return option ?? /^(1|true)$/i.test(env.TAIAT_TRANSACTION_POOLING ?? '');
 }
 
-/** Whether to trace with OpenTelemetry: the option, else `TAIAT_TRACING` (`1` or `true`). */
-export function tracingFrom(option: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
-  return option ?? /^(1|true)$/i.test(env.TAIAT_TRACING ?? '');
-}
-
 /**
  * The URL of a read replica: the option, else `TAIAT_READ_DATABASE_URL`; undefined when neither is
  * set (then reads use the primary's pool, and no second pool is opened).

@@ -1,4 +1,5 @@
-import { readDatabaseUrlFrom, resolveDatabaseUrl, tracingFrom, transactionPoolingFrom } from '../config/database-url.js';
+import { readDatabaseUrlFrom, resolveDatabaseUrl, transactionPoolingFrom } from '../config/database-url.js';
+import { tracingFrom } from '../config/tracing.js';
 import { loadTracing, NO_TRACING, type Tracing } from '../tracing/tracing.js';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
