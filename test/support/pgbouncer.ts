@@ -44,14 +44,17 @@ export async function startPgbouncer(adminUrl: string, poolSize = 10): Promise<P
   }
   const args = ['-d', path.join(dir, 'pgbouncer.ini')];
   const started = root ? spawnSync('runuser', ['-u', 'postgres', '--', BINARY, ...args]) : spawnSync(BINARY, args);
+  // The daemon may have created its pid file and not yet written it: an empty read is pid 0, and
+  // kill(0) would signal our own process group (CI's runner died of it once, exit 130).
   const pidFile = path.join(dir, 'pgbouncer.pid');
-  for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
-  if (started.status !== 0 || !existsSync(pidFile)) {
+  const readPid = () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0);
+  for (let i = 0; i < 100 && !(readPid() > 1); i++) await new Promise((r) => setTimeout(r, 50));
+  const pid = readPid();
+  if (started.status !== 0 || !Number.isInteger(pid) || pid <= 1) {
     const logged = existsSync(path.join(dir, 'pgbouncer.log')) ? readFileSync(path.join(dir, 'pgbouncer.log'), 'utf8') : '';
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`pgbouncer did not start (${started.status}): ${started.stderr?.toString()} ${logged}`);
   }
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
   return {
     via(url) {
       const u = new URL(url);
