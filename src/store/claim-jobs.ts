@@ -1,4 +1,4 @@
-import type { Sql } from '../db/connection.js';
+import type { Sql, Tx } from '../db/connection.js';
 import type { AllJobsView } from '../db/schema.js';
 import type { Job, JsonValue } from '../jobs/model.js';
 import { CLAIM_ORDER, READY } from './fragments.js';
@@ -55,10 +55,19 @@ export async function claimJobs(
 }
 
 async function claimLimited(sql: Sql, t: SchemaNames, workerId: string, limited: LimitedClaim, leaseSeconds: number): Promise<Job[]> {
-  if (limited.queues.length === 0 || limited.limit <= 0) return [];
+  return claimLimitedJobs(sql, t, workerId, limited.queues, limited.limit, leaseSeconds);
+}
+
+/**
+ * Claims up to `limit` ready jobs of `queues` (queues with flow control) through
+ * `taiat_claim_limited`, which keeps their limits; in the caller's transaction when given one
+ * (the hand-over of an outcome write).
+ */
+export async function claimLimitedJobs(sql: Sql | Tx, t: SchemaNames, workerId: string, queues: readonly string[], limit: number, leaseSeconds: number): Promise<Job[]> {
+  if (queues.length === 0 || limit <= 0) return [];
   const rows = (await sql`
     SELECT ${sql.unsafe(CLAIMED_COLUMNS)}
-      FROM ${sql(t.claimLimited)}(${limited.queues}::varchar[], ${workerId}, ${limited.limit}, ${leaseSeconds}::float8) j`
+      FROM ${sql(t.claimLimited)}(${queues as string[]}::varchar[], ${workerId}, ${limit}, ${leaseSeconds}::float8) j`
     .values()) as unknown as ClaimedRow[];
   return rows.map((r) => jobFromClaimed(r, workerId));
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Sql } from '../db/connection.js';
+import type { Job } from '../jobs/model.js';
 import type { AttemptOutcome } from '../jobs/outcome.js';
 import { writeOutcomes, type SchemaNames } from '../store/index.js';
 import type { Tracing } from '../tracing/tracing.js';
@@ -12,6 +13,8 @@ export interface CompleterOptions {
   batchSize: number;
   /** How long one write may take before it is sent again. */
   writeDeadlineMs: number;
+  /** The lease of the jobs a hand-over claims. */
+  leaseSeconds: number;
   log: Logger;
   tracing: Tracing;
 }
@@ -24,9 +27,24 @@ export interface CompleterPorts {
   mayHaveMadeReady(): void;
   /** Every outcome recorded so far is written. */
   outboxEmptied(): void;
+  /** Places under flow control that finishing jobs free, taken again for this worker's free slots. */
+  handOver: HandOver;
+  survive(error: unknown): void;
+}
+
+/**
+ * The hand-over: a job of a queue with a running or rate limit that finishes frees a place under
+ * it; the transaction that writes its outcome claims the next jobs of that queue for this
+ * worker's free slots, so the place passes on without a notification, a wake-up and a claim of
+ * their own (and the race of every idle worker for it).
+ */
+export interface HandOver {
   /** The worker's queues with flow control: a job of one that finishes frees a place under its limits. */
   limitedQueues(): readonly string[];
-  survive(error: unknown): void;
+  /** Free slots, up to `most`, a write may fill (reserved: no claim in flight takes them meanwhile). */
+  reserveHandOver(most: number): number;
+  /** The jobs the write claimed (none if it failed); gives back the reservation. */
+  handedOver(jobs: Job[], reserved: number): Promise<void>;
 }
 
 /**
@@ -80,20 +98,30 @@ export class Completer {
   /** Writes the outbox in batches; on a database error keeps the batch and retries with backoff. */
   async #writeAll(): Promise<void> {
     let failures = 0;
+    let reserved = 0;
     while (this.#outbox.length > 0) {
       const batch = this.#outbox.slice(0, this.#opts.batchSize);
       try {
         // Lease-guarded, so a write abandoned at the deadline and sent again lands at most once.
-        const limited = this.#ports.limitedQueues();
+        const { handOver } = this.#ports;
+        const limited = handOver.limitedQueues();
         const freed = limited.length === 0 ? [] : [...new Set(batch.map((o) => o.job.queue))].filter((q) => limited.includes(q));
-        const write = () => withDeadline(writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, freed), this.#opts.writeDeadlineMs, 'writing outcomes');
+        // No more than the batch frees: a worker keeps its share of a limit, and does not sweep up
+        // places other workers free (they take those back themselves, or announce them).
+        reserved = freed.length === 0 ? 0 : handOver.reserveHandOver(batch.filter((o) => freed.includes(o.job.queue)).length);
+        const claim = reserved > 0 ? { limit: reserved, leaseSeconds: this.#opts.leaseSeconds } : undefined;
+        const write = () => withDeadline(writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, freed, claim), this.#opts.writeDeadlineMs, 'writing outcomes');
         const { tracing } = this.#opts;
         const written = await (tracing.enabled ? tracing.outcomes(batch.map((o) => o.traceContext), write) : write());
+        handOver.handedOver(written.claimed, reserved).catch((error: unknown) => this.#ports.survive(error));
+        reserved = 0;
         if (written.readyMayExist) this.#ports.mayHaveMadeReady();
         this.#outbox.splice(0, batch.length);
         failures = 0;
         this.#ports.written(batch, written.ids);
       } catch (error) {
+        if (reserved > 0) void this.#ports.handOver.handedOver([], reserved);
+        reserved = 0;
         this.#ports.survive(error);
         if (++failures >= this.#giveUpAfter) {
           this.#opts.log.error({ lost: this.#outbox.length }, 'could not write outcomes; their leases will expire and the jobs run again');

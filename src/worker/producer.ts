@@ -2,8 +2,9 @@ import type { Sql } from '../db/connection.js';
 import { TaiatError } from '../errors.js';
 import type { Job, JsonValue } from '../jobs/model.js';
 import {
-  claimJobs, nextRateOpening, readControlledQueues, readDependencyResults, resultsByIdAndName, type DependencyResults, type SchemaNames,
+  claimJobs, nextRateOpening, readDependencyResults, resultsByIdAndName, type DependencyResults, type SchemaNames,
 } from '../store/index.js';
+import { FlowView } from './flow-view.js';
 import { retryBackoffMs, sleep } from './timers.js';
 
 /** A claimed (leased) job waiting in the local queue for a free slot. */
@@ -49,19 +50,6 @@ export interface ProducerOptions {
   pollInterval: number;
 }
 
-/**
- * The worker's queues that have flow control, as last read: at most a second old while claiming.
- * Limits hold whatever it says (each claim checks them itself); it decides only how soon a queue
- * newly limited is claimed again (a newly resumed one is announced by a notification).
- */
-export interface FlowControl {
-  queues: string[];
-  /** Some of them have a rate limit: a short claim asks when the window opens again. */
-  rated: boolean;
-  /** Every one limits only its keys' running jobs: they may be claimed ahead, like others. */
-  ahead: boolean;
-}
-
 /** What the producer needs from the rest of the worker. */
 export interface ProducerPorts {
   /** Slots free now (`maxConcurrentJobs` less the jobs running). */
@@ -100,8 +88,7 @@ export class Producer {
   #queued: QueuedJob[] = [];
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
-  #flow: FlowControl = { queues: [], rated: false, ahead: true };
-  #flowReadAt = 0;
+  readonly #flow: FlowView;
   /** Which kind of queue the next claim serves first (alternates: neither starves the other). */
   #limitedFirst = false;
   /** Resolves at `stop()`: ends a back-off wait at once. */
@@ -112,6 +99,7 @@ export class Producer {
     this.#pools = pools;
     this.#opts = options;
     this.#ports = ports;
+    this.#flow = new FlowView(pools.reads, options.t, options.queues, () => this.nudge(true));
   }
 
   /** Starts the claim loop. */
@@ -144,7 +132,25 @@ export class Producer {
 
   /** The worker's queues with flow control, as last read. */
   limitedQueues(): readonly string[] {
-    return this.#flow.queues;
+    return this.#flow.current.queues;
+  }
+
+  /**
+   * Free slots, up to `most`, an outcome write may fill with jobs of the limited queues whose
+   * places its jobs free, claimed in its transaction (the hand-over); reserved until `handedOver`.
+   */
+  reserveHandOver(most: number): number {
+    return this.#mode === 'stopped' ? 0 : this.#flow.reserve(this.#ports.freeSlots() - this.#queued.length, most);
+  }
+
+  /** The jobs an outcome write claimed for what `reserveHandOver` gave (none if the write failed). */
+  async handedOver(jobs: Job[], reserved: number): Promise<void> {
+    this.#flow.unreserve(reserved);
+    if (jobs.length === 0) return;
+    this.#ports.claimed(jobs.length);
+    await this.#enqueue(jobs);
+    if (this.#modeIs('stopped')) this.releaseQueued();
+    else this.fillSlots();
   }
 
   /** Notes that ready jobs may exist, without waking the loop. */
@@ -195,18 +201,21 @@ export class Producer {
       let waitMs = this.#opts.pollInterval * 1000;
       if (want > 0 && this.#supply === 'maybe') {
         this.#supply = 'drained';
-        this.#readFlow();
+        this.#flow.refresh();
+        const flow = this.#flow.current;
+        // Limited queues whose jobs may not be claimed ahead take the free slots no hand-over holds.
+        const reserved = this.#flow.reserve(this.#ports.freeSlots() - this.#queued.length);
         try {
-          const flow = this.#flow;
           // A queue's running limit or a rate limit gets free slots only: a job claimed ahead into the
           // local queue would hold a place of the whole fleet's while waiting here (or start later
           // than its claim, in a burst). A key's place is held for that key alone: claimed ahead.
           this.#limitedFirst = !this.#limitedFirst;
-          const limited = { queues: flow.queues, limit: flow.ahead ? want : this.#ports.freeSlots() - this.#queued.length, first: this.#limitedFirst };
+          const limited = { queues: flow.queues, limit: flow.ahead ? want : reserved, first: this.#limitedFirst };
           // The queues known to be limited are left to the limited claim (a queue whose limits went
           // meanwhile is claimed by neither for at most a second, until the next reading).
           const open = flow.queues.length === 0 ? this.#opts.queues : this.#opts.queues.filter((q) => !flow.queues.includes(q));
-          const jobs = await claimJobs(this.#pools.claims, this.#opts.t, this.#opts.workerId, open, want, this.#opts.leaseSeconds, limited);
+          const jobs = await claimJobs(this.#pools.claims, this.#opts.t, this.#opts.workerId, open, want, this.#opts.leaseSeconds, limited)
+            .finally(() => this.#flow.unreserve(reserved));
           failures = 0;
           this.#ports.claimed(jobs.length);
           if (jobs.length === want) this.#supply = 'maybe';
@@ -233,17 +242,6 @@ export class Producer {
       if (this.#queued.length === 0 && this.#supply === 'drained') this.#ports.quiet();
       await this.#waitForNudge(waitMs);
     }
-  }
-
-  /** Reads the flow control again if a second passed, beside the claim, for the claims after it. */
-  #readFlow(): void {
-    if (Date.now() - this.#flowReadAt < 1000) return;
-    this.#flowReadAt = Date.now();
-    readControlledQueues(this.#pools.reads, this.#opts.t, this.#opts.queues).then((flow) => {
-      const changed = flow.queues.join() !== this.#flow.queues.join();
-      this.#flow = flow;
-      if (changed) this.nudge(true);
-    }, () => undefined); // the claim beside it meets the same error and reports it
   }
 
   /**

@@ -168,7 +168,7 @@ export class Worker extends EventEmitter {
     this.#completer = new Completer(
       pools.main.sql,
       // An outcome write may take two leases (at least 10 s) before it is sent again.
-      { t: this.#t, workerId: this.id, batchSize: o.completionBatchSize, writeDeadlineMs: Math.max(10, 2 * o.leaseSeconds) * 1000, log: this.#log, tracing },
+      { t: this.#t, workerId: this.id, batchSize: o.completionBatchSize, writeDeadlineMs: Math.max(10, 2 * o.leaseSeconds) * 1000, leaseSeconds: o.leaseSeconds, log: this.#log, tracing },
       {
         written: (batch, written) => {
           const retryWake = emitWritten(this, batch, written, this.#log);
@@ -177,7 +177,7 @@ export class Worker extends EventEmitter {
         },
         mayHaveMadeReady: () => this.#producer!.mayHaveMore(),
         outboxEmptied: () => this.#producer!.nudge(false),
-        limitedQueues: () => this.#producer!.limitedQueues(),
+        handOver: this.#producer,
         survive,
       },
     );

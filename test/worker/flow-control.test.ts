@@ -66,6 +66,21 @@ describe('flow control', () => {
     expect(rec.peak).toBe(2);
   });
 
+  it('a finished job hands its place to the next in the transaction that writes its outcome', async () => {
+    await harness.jobs.setQueueLimits('capped', { concurrency: 1 });
+    const created = await harness.jobs.createJobs(Array.from({ length: 6 }, (_, n) => job('capped', n)));
+    const rec = recorder(20);
+    await harness.startWorker({ agents: { work: rec.agent }, queues: ['capped'], maxConcurrentJobs: 4 });
+    for (const j of created) await harness.finished(j.id);
+    expect(rec.peak).toBe(1);
+    // now() is the transaction's start: a next job claimed in its predecessor's outcome write
+    // starts at the very instant that job completed (a claim of its own would start later).
+    const rows = await db.sql<{ started_at: Date; completed_at: Date }[]>`
+      SELECT started_at, completed_at FROM taiat_job_history WHERE queue = 'capped' ORDER BY started_at`;
+    const handedOver = rows.slice(1).filter((r, i) => r.started_at.getTime() === rows[i]!.completed_at.getTime());
+    expect(handedOver).toHaveLength(5);
+  });
+
   it('a busy key holds back no other key', async () => {
     await harness.jobs.setQueueLimits('tenants', { keyConcurrency: 1 });
     await keyed('tenants', 'busy', 2000);
