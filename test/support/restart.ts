@@ -38,7 +38,10 @@ export async function survivesPostgresRestarts(workerBin: string): Promise<void>
     await server.restart('immediate');
     await waitFor(async () => (await completed().catch(() => 0)) === 600, 'all jobs done after an immediate restart', 90_000).catch(async (error: Error) => {
       const live = await db`SELECT status, lease_owner, lease_expires_at, run_at, retry_count, attempts FROM taiat_jobs LIMIT 5`;
-      error.message += `\nlive jobs: ${JSON.stringify(live)}\nworker output:\n${running.output().slice(-4000)}`;
+      // What the server saw of the worker's connections (a CI run once had them time out for 90 s).
+      const backends = await db`SELECT pid, application_name, state, wait_event_type, wait_event, backend_start, left(query, 80) AS query
+        FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`;
+      error.message += `\nlive jobs: ${JSON.stringify(live)}\nbackends: ${JSON.stringify(backends)}\nworker output:\n${running.output().slice(-12000)}`;
       throw error;
     });
 
