@@ -10,12 +10,13 @@ import { printJson } from './common.js';
  * Prints the system status; fails (non-zero) when the database is unreachable or not migrated. The
  * report is read from the replica when there is one (`readDatabaseUrl`); the schema check asks the primary.
  */
-export async function printStatus(url: string, json: boolean, schema?: string, readDatabaseUrl?: string): Promise<void> {
-  const conn = openConnection(readDatabaseUrlFrom(readDatabaseUrl) ?? url, { max: 8, applicationName: 'taiat status' });
+export async function printStatus(url: string, json: boolean, schema?: string, readDatabaseUrl?: string, transactionPooling?: boolean): Promise<void> {
+  const prepare = transactionPooling === undefined ? undefined : !transactionPooling;
+  const conn = openConnection(readDatabaseUrlFrom(readDatabaseUrl) ?? url, { max: 8, applicationName: 'taiat status', ...(prepare === undefined ? {} : { prepare }) });
   try {
     // The schema check and the report run at once; the report is only shown if the schema is current.
     const [verified, status] = await Promise.all([
-      verifySchema(url, { schema }),
+      verifySchema(url, { schema, ...(prepare === undefined ? {} : { prepare }) }),
       readStatus(conn.sql, { schema }).catch((error: unknown) => translateDatabaseError(error, conn.url) as Error),
     ]);
     if (!verified.current) throw new SchemaNotCurrentError(verified.missing);

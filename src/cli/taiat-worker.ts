@@ -53,7 +53,7 @@ export async function main(args: string[]): Promise<void> {
   try {
     const url = await databaseUrlFor(argv);
     if (argv.status) {
-      await printStatus(url, argv.json, argv.schema, argv.readDatabaseUrl);
+      await printStatus(url, argv.json, argv.schema, argv.readDatabaseUrl, argv.transactionPooling);
       return;
     }
     const specifiers = argv.agents.length > 0 ? argv.agents : process.env.TAIAT_AGENT_CONFIG ? parseAgentConfig(process.env.TAIAT_AGENT_CONFIG) : [];

@@ -3,7 +3,7 @@ import { PostgresJSDialect } from 'kysely-postgres-js';
 import type postgresTypes from 'postgres';
 import { postgres } from './driver.js';
 import { DatabaseUnavailableError, TaiatError } from '../errors.js';
-import { redactUrl, scrubSecret } from '../config/database-url.js';
+import { redactUrl, scrubSecret, transactionPoolingFrom } from '../config/database-url.js';
 import type { Database } from './schema.js';
 
 export type Sql = postgresTypes.Sql;
@@ -26,9 +26,10 @@ export interface ConnectOptions {
   connectTimeout?: number;
   applicationName?: string;
   /**
-   * Named prepared statements (default true). Off through a pooler in transaction mode: a
-   * statement prepared on one server connection is unknown on the next (postgres.js then fails
-   * some queries, and leaves others hanging).
+   * Named prepared statements (default: on, unless `TAIAT_TRANSACTION_POOLING` says the URL goes
+   * through a pooler in transaction mode, so that every connection of taiat's, the command
+   * line's included, follows it). Off through such a pooler: a statement prepared on one server
+   * connection is unknown on the next (postgres.js then fails some queries, and leaves others hanging).
    */
   prepare?: boolean;
 }
@@ -40,7 +41,7 @@ export function openConnection(url: string, options: ConnectOptions = {}): Conne
     connect_timeout: options.connectTimeout ?? 10,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'taiat' },
-    prepare: options.prepare ?? true,
+    prepare: options.prepare ?? !transactionPoolingFrom(undefined),
   });
   fetchTypesOnce(sql);
   const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: sql }) });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { JobManager, Worker } from '../../src/index.js';
 import { useTestDatabase } from '../support/database.js';
+import { runBin } from '../support/cli.js';
 import { agentJob } from '../support/jobs.js';
 import { startPgbouncer, type Pgbouncer } from '../support/pgbouncer.js';
 import { waitFor } from '../support/wait.js';
@@ -100,4 +101,26 @@ describe('through pgbouncer in transaction mode', () => {
       await jobs.close();
     }
   });
+
+  it('the command line through the pooler: --status, the queue commands and job listings, with TAIAT_TRANSACTION_POOLING or the flag', async () => {
+    const jobs = await JobManager.connect({ databaseUrl: db.url });
+    await jobs.createJobs(Array.from({ length: 30 }, (_, i) => agentJob(`cli-${i}`, 'noop', [], { queue: 'cli' })));
+    await jobs.close();
+    const env = { TAIAT_DATABASE_URL: pooled, TAIAT_TRANSACTION_POOLING: '1' };
+    // Each runs many reads at once on its pool: with prepared statements they can hang in transaction mode.
+    for (let round = 0; round < 3; round++) {
+      const status = await runBin('taiat-worker', ['--status', '--json'], env, 20_000);
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout).pending.ready).toBe(30);
+      const flagged = await runBin('taiat-worker', ['--status', '--json', '--transaction-pooling', '--database-url', pooled], {}, 20_000);
+      expect(flagged.code, flagged.stderr).toBe(0);
+      const listed = await runBin('taiat', ['job', 'list', '--queue', 'cli', '--json'], env, 20_000);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(JSON.parse(listed.stdout)).toHaveLength(30);
+      const paused = await runBin('taiat', ['queue', 'pause', 'cli', '--json'], env, 20_000);
+      expect(paused.code, paused.stderr).toBe(0);
+      const resumed = await runBin('taiat', ['queue', 'resume', 'cli', '--json'], env, 20_000);
+      expect(resumed.code, resumed.stderr).toBe(0);
+    }
+  }, 120_000);
 });
