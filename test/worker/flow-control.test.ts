@@ -81,6 +81,16 @@ describe('flow control', () => {
     expect(handedOver).toHaveLength(5);
   });
 
+  it('idle() (--once) waits for the jobs a hand-over claims: no ready job of a limited queue is left', async () => {
+    await harness.jobs.setQueueLimits('capped', { concurrency: 2 });
+    await harness.jobs.createJobs(Array.from({ length: 30 }, (_, n) => job('capped', n)));
+    const rec = recorder(5);
+    const worker = await harness.startWorker({ agents: { work: rec.agent }, queues: ['capped'], maxConcurrentJobs: 4 });
+    await worker.idle();
+    expect((await db.sql`SELECT count(*)::int AS n FROM taiat_jobs`)[0]!.n).toBe(0);
+    expect(rec.ran).toHaveLength(30);
+  });
+
   it('a busy key holds back no other key', async () => {
     await harness.jobs.setQueueLimits('tenants', { keyConcurrency: 1 });
     await keyed('tenants', 'busy', 2000);
