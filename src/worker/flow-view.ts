@@ -25,6 +25,7 @@ export class FlowView {
   #flow: FlowControl = { queues: [], rated: false, ahead: true };
   #readAt = 0;
   #reserved = 0;
+  #known = false;
   readonly #read: () => Promise<FlowControl>;
   readonly #changed: () => void;
 
@@ -38,13 +39,22 @@ export class FlowView {
     return this.#flow;
   }
 
-  /** Reads the flow control again if a second passed, beside the claim, for the claims after it. */
-  refresh(): void {
-    if (Date.now() - this.#readAt < 1000) return;
+  /** Whether a reading has come back: before it, a limited queue is claimed by no one. */
+  get known(): boolean {
+    return this.#known;
+  }
+
+  /**
+   * Reads the flow control again if a second passed, beside the claim, for the claims after it;
+   * resolves when that reading is in (at once when none is due).
+   */
+  refresh(): Promise<void> {
+    if (Date.now() - this.#readAt < 1000) return Promise.resolve();
     this.#readAt = Date.now();
-    this.#read().then((flow) => {
+    return this.#read().then((flow) => {
       const changed = flow.queues.join() !== this.#flow.queues.join();
       this.#flow = flow;
+      this.#known = true;
       if (changed) this.#changed();
     }, () => undefined); // the claim beside it meets the same error and reports it
   }

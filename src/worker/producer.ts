@@ -201,7 +201,10 @@ export class Producer {
       let waitMs = this.#opts.pollInterval * 1000;
       if (want > 0 && this.#supply === 'maybe') {
         this.#supply = 'drained';
-        this.#flow.refresh();
+        const reading = this.#flow.refresh();
+        // Until the first reading, the ordinary claim leaves limited queues out and nothing claims
+        // them: they would look empty, and a worker run with --once would stop at once.
+        if (!this.#flow.known) await reading;
         const flow = this.#flow.current;
         // Limited queues whose jobs may not be claimed ahead take the free slots no hand-over holds.
         const reserved = this.#flow.reserve(this.#ports.freeSlots() - this.#queued.length);
@@ -239,7 +242,7 @@ export class Producer {
         }
         this.fillSlots();
       }
-      if (this.#queued.length === 0 && this.#supply === 'drained') this.#ports.quiet();
+      if (this.#queued.length === 0 && this.#supply === 'drained' && this.#flow.known) this.#ports.quiet();
       await this.#waitForNudge(waitMs);
     }
   }
