@@ -16,7 +16,7 @@ export async function printStatus(url: string, json: boolean, schema?: string, r
   try {
     // The schema check and the report run at once; the report is only shown if the schema is current.
     const [verified, status] = await Promise.all([
-      verifySchema(url, { schema, ...(prepare === undefined ? {} : { prepare }) }),
+      verifySchema(url, { schema, ...(transactionPooling === undefined ? {} : { transactionPooling }) }),
       readStatus(conn.sql, { schema }).catch((error: unknown) => translateDatabaseError(error, conn.url) as Error),
     ]);
     if (!verified.current) throw new SchemaNotCurrentError(verified.missing);

@@ -105,9 +105,10 @@ export async function missingRelations(sql: Sql, t: SchemaNames): Promise<string
 }
 
 /** Reports whether the schema of an instance is current, without changing anything. */
-export async function verifySchema(url: string, options: Pick<MigrationOptions, 'schema'> & { prepare?: boolean } = {}): Promise<SchemaStatus> {
+export async function verifySchema(url: string, options: Pick<MigrationOptions, 'schema'> & { transactionPooling?: boolean } = {}): Promise<SchemaStatus> {
   const t = schemaNames(resolveSchema(options.schema));
-  const conn = openConnection(url, { max: 1, applicationName: 'taiat verify', ...(options.prepare === undefined ? {} : { prepare: options.prepare }) });
+  const pooled = options.transactionPooling;
+  const conn = openConnection(url, { max: 1, applicationName: 'taiat verify', ...(pooled === undefined ? {} : { prepare: !pooled }) });
   try {
     const expected = await committedMigrations();
     const [{ recorded } = { recorded: false }] = await conn.sql<{ recorded: boolean }[]>`
