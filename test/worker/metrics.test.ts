@@ -63,7 +63,8 @@ describe('metrics', () => {
         ('live', 'h', 1, 4, 'x', 10, now(), NULL), ('lost', 'h', 2, 4, 'x', 10, now() - interval '31 seconds', NULL),
         ('stopped', 'h', 3, 4, 'x', 10, now() - interval '1 hour', now() - interval '1 hour')`;
     const worker = new Worker({ agents: { noop: async () => null } });
-    const sql = postgres(db.url, { max: 2, onnotice: () => {} });
+    // As a worker's pool is through pgbouncer (CI's pooling pass): unprepared, several connections.
+    const sql = postgres(db.url, { max: 10, prepare: false, onnotice: () => {} });
     onTestFinished(() => sql.end());
     const registry = createWorkerMetrics(worker, sql, 4);
     const metric = (text: string, line: string) => text.split('\n').find((l) => l.startsWith(`${line} `))?.split(' ').pop();
