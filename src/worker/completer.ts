@@ -113,7 +113,8 @@ export class Completer {
         const write = () => withDeadline(writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, freed, claim), this.#opts.writeDeadlineMs, 'writing outcomes');
         const { tracing } = this.#opts;
         const written = await (tracing.enabled ? tracing.outcomes(batch.map((o) => o.traceContext), write) : write());
-        handOver.handedOver(written.claimed, reserved).catch((error: unknown) => this.#ports.survive(error));
+        // Only a write that reserved slots can have claimed jobs (a queue without limits never does).
+        if (reserved > 0) handOver.handedOver(written.claimed, reserved).catch((error: unknown) => this.#ports.survive(error));
         reserved = 0;
         if (written.readyMayExist) this.#ports.mayHaveMadeReady();
         this.#outbox.splice(0, batch.length);
