@@ -4,11 +4,12 @@ import type { AttemptOutcome } from '../jobs/outcome.js';
 import type { NewJob } from '../jobs/validation.js';
 import { NO_TRACING, type Tracing } from '../tracing/tracing.js';
 import { AttemptAbort } from './attempt-abort.js';
+import { AttemptContext } from './attempt-context.js';
 import { jobLogFields } from './job-log.js';
 import { ProgressReporter, type ProgressWriter } from './progress-reporter.js';
 import type { QueuedJob } from './producer.js';
 import { runAttempt, type ExecutorRegistry } from './run-attempt.js';
-import { WAIT_FOR, type JobAbortReason, type JobContext, type WaitFor } from './types.js';
+import type { JobAbortReason } from './types.js';
 
 interface Running {
   job: Job;
@@ -70,21 +71,12 @@ export class JobRunner {
     let progress: ProgressReporter | undefined;
     let jobLog: Logger | undefined;
     const log = () => (jobLog ??= this.#log.child({ ...jobLogFields(job), ...span.ids }));
-    const ctx: JobContext = {
-      job,
-      attempt: job.attempts,
-      get signal() {
-        return abort.signal;
-      },
-      get logger() {
-        return log();
-      },
-      dependencyResults,
-      createJobs: (children: NewJob[]) =>
+    const ctx = new AttemptContext(
+      job, dependencyResults, abort, log,
+      (children: NewJob[]) =>
         this.#tracing.create(children, (traceContext) => this.#ports.createChildren(job.id, children, traceContext ?? span.traceparent), span.traceparent),
-      waitFor: (jobIds: string[]): WaitFor => ({ [WAIT_FOR]: true, jobIds }),
-      progress: (value, details) => (progress ??= new ProgressReporter(job, this.#ports.writeProgress)).report(value, details),
-    };
+      (value, details) => (progress ??= new ProgressReporter(job, this.#ports.writeProgress)).report(value, details),
+    );
     if (this.#log.isLevelEnabled('debug')) log().debug({ jobType: job.jobType }, 'job started');
     this.#ports.started(job);
     const finish = (outcome: AttemptOutcome | null) => {

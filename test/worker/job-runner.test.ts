@@ -32,6 +32,29 @@ describe('delegation', () => {
     expect(parent.dependencies).toHaveLength(3);
   });
 
+  it('an executor may take its context apart: every part works destructured (the getters too)', async () => {
+    const seen: unknown[] = [];
+    await startWorker({
+      maxConcurrentJobs: 1,
+      agents: {
+        leaf: () => 'leaf done',
+        apart: async (_p, { job, attempt, signal, logger, dependencyResults, createJobs, waitFor, progress }) => {
+          if (job.step === 0) {
+            progress(50, { phase: 'children' });
+            logger.info('taking the context apart');
+            seen.push(attempt, signal.aborted, typeof logger.child);
+            const [child] = await createJobs([{ jobType: 'agent', name: 'leaf', payload: { agent_name: 'leaf' } }]);
+            return waitFor([child!.id]);
+          }
+          return dependencyResults.leaf;
+        },
+      },
+    });
+    await harness.jobs.createJob(agentJob('apart', 'apart'));
+    expect(await finished('apart')).toMatchObject({ status: 'completed', result: 'leaf done', step: 1 });
+    expect(seen).toEqual([1, false, 'function']);
+  });
+
   it('a parent waiting for a child that fails for good fails, naming the child; its dependents are cancelled', async () => {
     await startWorker({
       agents: {
