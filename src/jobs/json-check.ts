@@ -12,29 +12,18 @@ export const MAX_JSON_DEPTH = 1000;
  * are allowed: JSON drops them, as callers expect.
  */
 export function findJsonProblem(value: unknown, path = ''): [string, string] | null {
+  // A value that is not an object (most results: null, a number, a string) needs no walk, and so
+  // none of its allocations: this runs for every job's result.
+  if (typeof value !== 'object' || value === null) {
+    const problem = primitiveProblem(value);
+    return problem === null ? null : [path, problem];
+  }
   const seen = new Set<object>();
   // The path is built only for the part that fails, on the way back up: payloads are checked on
   // every create, and building a path string per value cost more than the check.
   const trail: (string | number)[] = [];
   const visit = (v: unknown): string | null => {
-    switch (typeof v) {
-      case 'string':
-        if (v.includes('\u0000')) return 'contains a NUL character, which Postgres cannot store';
-        return v.isWellFormed() ? null : 'is not well-formed Unicode (a lone surrogate), which JSON cannot carry';
-      case 'boolean':
-        return null;
-      case 'number':
-        return Number.isFinite(v) ? null : `${v} is not a JSON number`;
-      case 'bigint':
-        return 'a BigInt does not survive JSON (pass it as a string)';
-      case 'function':
-        return 'a function does not survive JSON';
-      case 'symbol':
-        return 'a symbol does not survive JSON';
-      case 'undefined':
-        return 'undefined is not a JSON value';
-    }
-    if (v === null) return null;
+    if (typeof v !== 'object' || v === null) return primitiveProblem(v);
     const obj = v as object;
     if (seen.has(obj)) return 'contains a cycle';
     if (seen.size >= MAX_JSON_DEPTH) return `nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`;
@@ -69,6 +58,27 @@ export function findJsonProblem(value: unknown, path = ''): [string, string] | n
   let at = path;
   for (const part of trail.reverse()) at = typeof part === 'number' ? `${at}[${part}]` : at ? `${at}.${part}` : part;
   return [at, problem];
+}
+
+/** What keeps a value that is not an object (or is null) out of JSONB; null when nothing does. */
+function primitiveProblem(v: unknown): string | null {
+  switch (typeof v) {
+    case 'string':
+      if (v.includes('\u0000')) return 'contains a NUL character, which Postgres cannot store';
+      return v.isWellFormed() ? null : 'is not well-formed Unicode (a lone surrogate), which JSON cannot carry';
+    case 'number':
+      return Number.isFinite(v) ? null : `${v} is not a JSON number`;
+    case 'bigint':
+      return 'a BigInt does not survive JSON (pass it as a string)';
+    case 'function':
+      return 'a function does not survive JSON';
+    case 'symbol':
+      return 'a symbol does not survive JSON';
+    case 'undefined':
+      return 'undefined is not a JSON value';
+    default:
+      return null; // boolean, null
+  }
 }
 
 /**
