@@ -18,6 +18,7 @@ export const { values: flags } = parseArgs({
     'no-pgboss': { type: 'boolean', default: false },
     pgss: { type: 'boolean', default: false },
     against: { type: 'string' },
+    'head-env': { type: 'string', multiple: true },
     'w6-minutes': { type: 'string' },
   },
 });
@@ -62,6 +63,15 @@ export const GRAPHILE = PEER_BLOCKED.graphile === null;
 export const PGBOSS = PEER_BLOCKED.pgboss === null;
 /** `--against <ref>`: W1 drained by this build and by the ref's at the same time (workloads/against.ts). */
 export const AGAINST = flags.against;
+/**
+ * `--head-env KEY=VALUE` (repeatable): set for this checkout's worker only, so that `--against
+ * HEAD` compares one build with itself under two settings (e.g. `BENCH_TRACING=1`).
+ */
+export const HEAD_ENV: Record<string, string> = Object.fromEntries((flags['head-env'] ?? []).map((pair) => {
+  const eq = pair.indexOf('=');
+  if (eq <= 0) throw new Error(`--head-env ${pair}: expected KEY=VALUE`);
+  return [pair.slice(0, eq), pair.slice(eq + 1)];
+}));
 // --against reads each side's statement time per database from pg_stat_statements.
 export const PGSS = flags.pgss || AGAINST !== undefined;
 export const CONCURRENCY = 16;

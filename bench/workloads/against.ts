@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import type { BenchChild } from '../lib/child.js';
 import type { BenchDatabase } from '../lib/server.js';
 import { check, childProblems, executionProblems, taiatHistoryProblems } from '../checks.js';
-import { SIZES, TIMEOUTS } from '../config.js';
+import { HEAD_ENV, SIZES, TIMEOUTS } from '../config.js';
 import { server, spawnWorker, withDatabase } from '../setup.js';
 import { noopJobs } from './drain.js';
 
@@ -64,7 +64,7 @@ export async function againstRound(refEntry: string, refLabel: string, run: numb
   return withDatabase(`bench_against_head_r${run}`, 'peer', (headDb) => withDatabase(`bench_against_ref_r${run}`, 'peer', async (refDb) => {
     const sides = [{ key: 'head' as const, entry: undefined, db: headDb }, { key: 'ref' as const, entry: refEntry, db: refDb }];
     const ids = await Promise.all(sides.map((s) => prepare(s.entry, s.db, n)));
-    const children: BenchChild[] = sides.map((s) => spawnWorker('taiat', s.db, n, { BENCH_START_ON_GO: '1', ...(s.entry ? { BENCH_TAIAT_DIST: s.entry } : {}) }));
+    const children: BenchChild[] = sides.map((s) => spawnWorker('taiat', s.db, n, { BENCH_START_ON_GO: '1', ...(s.entry ? { BENCH_TAIAT_DIST: s.entry } : HEAD_ENV) }));
     try {
       await Promise.all(children.map((c) => c.next('waiting', TIMEOUTS.ready)));
       await server().admin`SELECT pg_stat_statements_reset()`;
