@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fmt, table, writeJson } from './lib/report.js';
 import { median } from './lib/stats.js';
 import { checks } from './checks.js';
-import { RESULTS_DIR, SIZES } from './config.js';
+import { HEAD_ENV, RESULTS_DIR, SIZES } from './config.js';
 import type { AgainstRound, SideResult } from './workloads/against.js';
 
 export interface AgainstRun {
@@ -43,7 +43,8 @@ export async function reportAgainst(run: AgainstRun): Promise<number> {
   });
   rows.push(['median', '', '', '', '', '', '', ...medians.map((m) => x(m.median))]);
   const label = `${run.ref} (${run.sha.slice(0, 12)})`;
-  console.log(`\nthis checkout (${run.head.slice(0, 12)}${run.head.endsWith('+') ? ', with uncommitted changes' : ''}) against ${label}: W1's drain of ${fmt(SIZES.w1Jobs)} jobs by both at once, each from its own database; ratios this checkout / ${run.ref}`);
+  const headEnv = Object.entries(HEAD_ENV).map(([k, v]) => `${k}=${v}`).join(' ');
+  console.log(`\nthis checkout (${run.head.slice(0, 12)}${run.head.endsWith('+') ? ', with uncommitted changes' : ''}${headEnv ? `, with ${headEnv}` : ''}) against ${label}: W1's drain of ${fmt(SIZES.w1Jobs)} jobs by both at once, each from its own database; ratios this checkout / ${run.ref}`);
   console.log(table(
     ['', 'jobs/s here', `jobs/s ${run.ref}`, 'worker us/job here', `worker us/job ${run.ref}`, 'stmt us/job here', `stmt us/job ${run.ref}`,
       ...RATIOS.map(([name]) => name)],
@@ -52,7 +53,7 @@ export async function reportAgainst(run: AgainstRun): Promise<number> {
   const failed = checks.filter((c) => !c.ok);
   console.log(failed.length === 0 ? `\ncorrectness: all ${checks.length} checks passed` : `\ncorrectness: ${failed.length} of ${checks.length} checks FAILED:\n${failed.map((c) => `  ${c.workload} / ${c.system} / run ${c.run}: ${c.detail}`).join('\n')}`);
   const file = path.join(RESULTS_DIR, 'against.json');
-  await writeJson(file, { ...run, startedAt: run.startedAt.toISOString(), jobs: SIZES.w1Jobs, medians, checks });
+  await writeJson(file, { ...run, headEnv: HEAD_ENV, startedAt: run.startedAt.toISOString(), jobs: SIZES.w1Jobs, medians, checks });
   console.log(`results: ${path.relative(process.cwd(), file)}`);
   return failed.length > 0 || done.length === 0 ? 1 : 0;
 }
