@@ -73,6 +73,7 @@ export const HEAD_ENV: Record<string, string> = Object.fromEntries((flags['head-
   if (eq <= 0) throw new Error(`--head-env ${pair}: expected KEY=VALUE`);
   return [pair.slice(0, eq), pair.slice(eq + 1)];
 }));
+if (Object.keys(HEAD_ENV).length > 0 && AGAINST === undefined) throw new Error('--head-env applies to --against only');
 // --against reads each side's statement time per database from pg_stat_statements.
 export const PGSS = flags.pgss || AGAINST !== undefined;
 export const CONCURRENCY = 16;
