@@ -38,6 +38,7 @@ export interface Measurements {
   w6: (SoakResult | null)[];
   w7: (KeyedCreatesResult | null)[];
   w8: (KeyedLimitResult | null)[];
+  w8Pgboss: (KeyedLimitResult | null)[];
   w9: (QueueLimitResult | null)[];
   /** WP: by system, then by number of processes. */
   wp: Record<'taiat' | 'graphile', Record<number, (ProcessesResult | null)[]>>;

@@ -31,7 +31,7 @@ import { taiatDrain } from './workloads/drain.js';
 import { taiatGraph } from './workloads/graph.js';
 import { peerDrain, pgbossGraph } from './workloads/peers.js';
 import { multiProcess } from './workloads/processes.js';
-import { queueLimit, keyedLimit } from './workloads/flow-control.js';
+import { queueLimit, keyedLimit, pgbossKeyedLimit } from './workloads/flow-control.js';
 import { keyedCreates } from './workloads/keyed-creates.js';
 import { latency } from './workloads/latency.js';
 import { memorySoak } from './workloads/memory-soak.js';
@@ -53,7 +53,7 @@ setTimeout(() => void shutdown(1, `overall timeout of ${TIMEOUTS.overall / 1000}
 async function measure(pgbench: string | null): Promise<Measurements> {
   const m: Measurements = {
     w1Taiat: [], w1Graphile: [], w1Pgboss: [], ceil1: [], ceil50: [], w2Taiat: [], w2Graphile: [], w2Pgboss: [], w2Floor: [],
-    w3: [], w4: [], w3Pgboss: [], w4Pgboss: [], w5Blocked: [], w5History: [], w6: [], w7: [], w8: [], w9: [],
+    w3: [], w4: [], w3Pgboss: [], w4Pgboss: [], w5Blocked: [], w5History: [], w6: [], w7: [], w8: [], w8Pgboss: [], w9: [],
     wp: { taiat: {}, graphile: {} }, graphs: {}, skipped: [],
   };
   for (const peer of ['graphile', 'pgboss'] as const) if (PEER_BLOCKED[peer]) m.skipped.push(`${peer === 'graphile' ? 'graphile-worker' : 'pg-boss'}: ${PEER_BLOCKED[peer]}`);
@@ -101,6 +101,8 @@ async function measure(pgbench: string | null): Promise<Measurements> {
     if (ONLY.has('w4') && PGBOSS) m.w4Pgboss.push(await attempt('W4 fan-in', 'pg-boss', run, () => pgbossGraph('fan-in', run)));
     if (ONLY.has('w7')) m.w7.push(await attempt('W7 keyed creates', 'taiat', run, () => keyedCreates(run)));
     if (ONLY.has('w8')) m.w8.push(await attempt('W8 key limit', 'taiat', run, () => keyedLimit(run)));
+    // One run: pg-boss's grouped drain takes minutes.
+    if (ONLY.has('w8') && PGBOSS && run === 1) m.w8Pgboss.push(await attempt('W8 key limit', 'pg-boss', run, () => pgbossKeyedLimit(run)));
     if (ONLY.has('w9')) m.w9.push(await attempt('W9 queue limit', 'taiat', run, () => queueLimit(run)));
   }
   // One soak (it is long), after everything else.

@@ -2,7 +2,8 @@
 // as the workers (graphile-worker 0.18 and pg-boss 12 need Node 22; the orchestrator may run on
 // Node 20). It installs the peer's schema in the run's database, then creates jobs on request and
 // times each call itself, so the figures hold no IPC:
-//   create-many {n}       -> created {ids, ms}        (W1: one call of n no-op jobs)
+//   create-many {n, groups?} -> created {ids, ms}     (W1: one call of n no-op jobs; W8, pg-boss:
+//                                                     job i in group k<block> of `groups` blocks)
 //   create-one {seq}      -> created-one {id, t}      (W2: t is the wall clock at the call)
 //   flow {jobs}           -> flowed {ids, ms}         (W3/W4, pg-boss: one flow() of the graph)
 // A call that failed answers with {error} instead.
@@ -21,7 +22,8 @@ async function graphileCreator() {
   const utils = await makeWorkerUtils({ connectionString: url, logger });
   await utils.migrate();
   return {
-    async many(n) {
+    async many(n, groups) {
+      if (groups) throw new Error('graphile-worker has no concurrency limit per group');
       const created = await utils.addJobs(Array.from({ length: n }, () => ({ identifier: 'noop', payload: {} })));
       return created.map((j) => String(j.id));
     },
@@ -41,8 +43,9 @@ async function pgbossCreator() {
   // notify: the workers are woken by a NOTIFY at each create rather than at their next poll (W2).
   await boss.createQueue(PGBOSS_QUEUE, { notify: true });
   return {
-    async many(n) {
-      return boss.insert(PGBOSS_QUEUE, Array.from({ length: n }, () => ({ data: {} })), { returnId: true });
+    async many(n, groups) {
+      const block = groups ? Math.ceil(n / groups) : 0;
+      return boss.insert(PGBOSS_QUEUE, Array.from({ length: n }, (_, i) => (groups ? { data: {}, group: { id: `k${Math.floor(i / block)}` } } : { data: {} })), { returnId: true });
     },
     async one(seq) {
       return boss.send(PGBOSS_QUEUE, { seq });
@@ -61,7 +64,7 @@ process.on('message', (message) => {
     switch (message?.type) {
       case 'create-many': {
         const t0 = performance.now();
-        const ids = await creator.many(message.n);
+        const ids = await creator.many(message.n, message.groups);
         send({ type: 'created', ids, ms: performance.now() - t0 });
         break;
       }

@@ -6,6 +6,8 @@
 // not at completion). 16 x 32 jobs in hand at most, like the others' local queue of 500.
 // Completed jobs stay in pgboss.job: "drained" means BENCH_EXPECT executions happened and every
 // job of the queue is completed. BENCH_START_ON_GO: start working at the orchestrator's `go`.
+// BENCH_PGBOSS_GROUP_CONCURRENCY=N: at most N active jobs of one group across all workers
+// (pg-boss's `groupConcurrency`, W8's peer).
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
@@ -19,7 +21,7 @@ const QUEUE = 'noop';
 
 export const PGBOSS_SETTINGS = {
   localConcurrency: concurrency,
-  batchSize: 32,
+  batchSize: Number(process.env.BENCH_PGBOSS_BATCH_SIZE ?? 32),
   burstWhenBatchFull: true,
   pollingIntervalSeconds: 0.5,
   // With notify on, the poll is a backstop (default 30 s); but dependents released by a flow
@@ -28,6 +30,7 @@ export const PGBOSS_SETTINGS = {
   flowIntervalSeconds: 1,
   useListenNotify: true,
   max: concurrency + 2,
+  ...(process.env.BENCH_PGBOSS_GROUP_CONCURRENCY ? { groupConcurrency: Number(process.env.BENCH_PGBOSS_GROUP_CONCURRENCY) } : {}),
 };
 
 let t0 = 0;
@@ -63,8 +66,9 @@ await waitForGo();
 cpu0 = process.cpuUsage();
 t0 = performance.now();
 await boss.start();
-const { localConcurrency, batchSize, burstWhenBatchFull, pollingIntervalSeconds, notifyPollingIntervalSeconds } = PGBOSS_SETTINGS;
-await boss.work(QUEUE, { localConcurrency, batchSize, burstWhenBatchFull, pollingIntervalSeconds, notifyPollingIntervalSeconds }, async (jobs) => {
+const { localConcurrency, batchSize, burstWhenBatchFull, pollingIntervalSeconds, notifyPollingIntervalSeconds, groupConcurrency } = PGBOSS_SETTINGS;
+const workOptions = { localConcurrency, batchSize, burstWhenBatchFull, pollingIntervalSeconds, notifyPollingIntervalSeconds, ...(groupConcurrency ? { groupConcurrency } : {}) };
+await boss.work(QUEUE, workOptions, async (jobs) => {
   for (const job of jobs) recordExecution(job.id, job.data?.seq);
   if (!drainedSent && expect > 0 && executions.size >= expect) {
     drainedSent = true;

@@ -1,6 +1,7 @@
 /**
- * Samples the running jobs of a taiat database from beside a drain: each sample is one statement,
- * so one snapshot of committed state, counted per concurrency key. What it sees was true at that
+ * Samples the running jobs of a taiat database (or pg-boss's active jobs, per group) from beside
+ * a drain: each sample is one statement, so one snapshot of committed state, counted per
+ * concurrency key. What it sees was true at that
  * instant (a sample never overstates); what it can miss is a peak shorter than the gap between
  * two samples.
  */
@@ -21,6 +22,12 @@ export interface RunningSamples {
   overLimit: number;
 }
 
+/** What a sample counts: taiat's running jobs per concurrency key, or pg-boss's active jobs per group. */
+const SAMPLES = {
+  taiat: `SELECT concurrency_key AS k, count(*)::int AS n FROM taiat_jobs WHERE status = 'running' GROUP BY 1`,
+  pgboss: `SELECT group_id AS k, count(*)::int AS n FROM pgboss.job WHERE state = 'active' GROUP BY 1`,
+} as const;
+
 export interface RunningSampler {
   stop(): Promise<RunningSamples>;
 }
@@ -29,7 +36,9 @@ export interface RunningSampler {
  * Starts sampling `taiat_jobs` every `everyMs` (after each sample's answer) on a connection of
  * its own, until stop().
  */
-export function sampleRunning(url: string, everyMs: number, limits: { limit?: number; keyLimit?: number } = {}): RunningSampler {
+export function sampleRunning(
+  url: string, everyMs: number, limits: { limit?: number; keyLimit?: number } = {}, system: keyof typeof SAMPLES = 'taiat',
+): RunningSampler {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   const out: RunningSamples = { samples: 0, meanGapMs: 0, maxRunning: 0, maxPerKey: 0, maxKey: null, keyOverLimit: 0, overLimit: 0 };
   let stopped = false;
@@ -40,8 +49,7 @@ export function sampleRunning(url: string, everyMs: number, limits: { limit?: nu
       const at = wallNow();
       if (out.samples === 0) first = at;
       last = at;
-      const rows = await sql<{ k: string | null; n: number }[]>`
-        SELECT concurrency_key AS k, count(*)::int AS n FROM taiat_jobs WHERE status = 'running' GROUP BY 1`;
+      const rows = await sql.unsafe<{ k: string | null; n: number }[]>(SAMPLES[system]);
       out.samples += 1;
       let total = 0;
       let keyOver = false;

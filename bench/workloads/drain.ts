@@ -36,9 +36,12 @@ export const noopJobs = (n: number, keyOf?: (i: number) => string): NewJob[] =>
 export async function drainFigures(child: BenchChild, cpuBefore: Awaited<ReturnType<BenchServer['cpuTicks']>>, db: BenchDatabase, run: number, drainMs = TIMEOUTS.drain) {
   const ready = await child.next('ready', TIMEOUTS.ready);
   const drained = await child.next('drained', drainMs).catch(async (error: unknown) => {
-    // How far it got, for the failure's message.
-    const done = await withSql(db.url, async (sql) => (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM taiat_job_history`)[0]!.n).catch(() => '?');
-    throw new Error(`${(error as Error).message} (${done} job(s) in history by then)`);
+    // How far it got, for the failure's message: taiat's history, or pg-boss's completed jobs.
+    const done = await withSql(db.url, async (sql) => {
+      const count = (query: string) => sql.unsafe<{ n: number }[]>(query).then((rows) => rows[0]!.n);
+      return count('SELECT count(*)::int AS n FROM taiat_job_history').catch(() => count(`SELECT count(*)::int AS n FROM pgboss.job WHERE state = 'completed'`));
+    }).catch(() => '?');
+    throw new Error(`${(error as Error).message} (${done} job(s) done by then)`);
   });
   const serverCpuSeconds = cpuSecondsBetween(cpuBefore, await server().cpuTicks());
   const pgss = run === 1 ? await pgssTop(db.name) : undefined;

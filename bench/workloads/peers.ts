@@ -4,12 +4,12 @@
  * the checks mirror taiat's: every job executed exactly once, and what the peer's tables say.
  */
 import type { BenchChild } from '../lib/child.js';
-import { withSql } from '../lib/server.js';
+import { withSql, type BenchDatabase } from '../lib/server.js';
 import { check, childProblems, executionProblems } from '../checks.js';
 import { SIZES, TIMEOUTS } from '../config.js';
 import { pgssReset } from '../diagnostics.js';
 import { peerCreator, server, spawnWorker, withDatabase, type Peer } from '../setup.js';
-import { drainFigures, drainResult, type DrainResult } from './drain.js';
+import { drainFigures, drainResult, type DrainWatch, type WatchedDrainResult } from './drain.js';
 import { buildGraph, type GraphResult } from './graph.js';
 
 export const PEER_LABEL: Record<Peer, string> = { graphile: 'graphile-worker', pgboss: 'pg-boss' };
@@ -34,25 +34,43 @@ async function leftProblems(peer: Peer, url: string): Promise<string[]> {
   });
 }
 
+/** A variant of a peer's W1 drain (W8's pg-boss halves): the jobs' groups, the worker's settings, what watches it. */
+export interface PeerDrainVariant {
+  workload: string;
+  system: string;
+  database: string;
+  /** Job i in group k<block> of this many blocks (pg-boss). */
+  groups?: number;
+  env?: Record<string, string>;
+  /** Started before the worker, stopped once it drained; its problems join the run's checks. */
+  watch?: (db: BenchDatabase) => DrainWatch;
+  drainMs?: number;
+}
+
 /** W1 for a peer: n no-op jobs created in one call, then one worker process of CONCURRENCY slots. */
-export async function peerDrain(peer: Peer, run: number): Promise<DrainResult | null> {
+export async function peerDrain(peer: Peer, run: number, v?: PeerDrainVariant): Promise<WatchedDrainResult | null> {
   const n = SIZES.w1Jobs;
-  return withDatabase(`bench_w1_${peer}_r${run}`, 'peer', async (db) => {
+  return withDatabase(v?.database ?? `bench_w1_${peer}_r${run}`, 'peer', async (db) => {
     let creator: BenchChild | undefined;
     let child: BenchChild | undefined;
+    let watch: DrainWatch | undefined;
     try {
       creator = await peerCreator(peer, db);
-      const created = await creatorCall(creator, { type: 'create-many', n }, 'created');
+      const created = await creatorCall(creator, { type: 'create-many', n, ...(v?.groups ? { groups: v.groups } : {}) }, 'created');
       const ids = created.ids as string[];
       await creator.stop();
       await pgssReset();
       const cpuBefore = await server().cpuTicks();
-      child = spawnWorker(peer, db, n);
-      const figures = await drainFigures(child, cpuBefore, db, run);
-      const problems = [...executionProblems(figures.report, ids), ...childProblems(child), ...(await leftProblems(peer, db.url))];
-      check('W1 throughput', PEER_LABEL[peer], run, problems, `${n} jobs, each executed once; ${peer === 'graphile' ? 'no job row left' : 'every job completed'}`);
-      return { ...drainResult(n, created.ms as number, figures), ...(figures.pgss ? { pgss: figures.pgss } : {}) };
+      watch = v?.watch?.(db);
+      child = spawnWorker(peer, db, n, v?.env);
+      const figures = await drainFigures(child, cpuBefore, db, run, v?.drainMs);
+      const watched = await watch?.stop();
+      watch = undefined;
+      const problems = [...executionProblems(figures.report, ids), ...childProblems(child), ...(await leftProblems(peer, db.url)), ...(watched?.problems ?? [])];
+      check(v?.workload ?? 'W1 throughput', v?.system ?? PEER_LABEL[peer], run, problems, `${n} jobs, each executed once; ${peer === 'graphile' ? 'no job row left' : 'every job completed'}`);
+      return { ...drainResult(n, created.ms as number, figures), ...(figures.pgss ? { pgss: figures.pgss } : {}), ...(watched ? { watched: watched.figures } : {}) };
     } finally {
+      await watch?.stop().catch(() => undefined);
       await creator?.stop(10_000);
       child?.kill();
     }
