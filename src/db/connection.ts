@@ -3,7 +3,7 @@ import { PostgresJSDialect } from 'kysely-postgres-js';
 import type postgresTypes from 'postgres';
 import { postgres } from './driver.js';
 import { DatabaseUnavailableError, TaiatError } from '../errors.js';
-import { redactUrl, scrubSecret, transactionPoolingFrom } from '../config/database-url.js';
+import { checkDatabaseUrl, redactUrl, scrubSecret, transactionPoolingFrom } from '../config/database-url.js';
 import type { Database } from './schema.js';
 
 export type Sql = postgresTypes.Sql;
@@ -32,10 +32,16 @@ export interface ConnectOptions {
    * connection is unknown on the next (postgres.js then fails some queries, and leaves others hanging).
    */
   prepare?: boolean;
+  /** The option the URL came from, named by the error when the URL cannot be parsed (default `databaseUrl`). */
+  field?: string;
 }
 
-/** Opens a pool (lazily: nothing connects until the first query). */
+/**
+ * Opens a pool (lazily: nothing connects until the first query). A URL the driver cannot parse is
+ * refused here, with a `ValidationError` that does not echo it (the driver's own error would).
+ */
 export function openConnection(url: string, options: ConnectOptions = {}): Connection {
+  checkDatabaseUrl(url, options.field ?? 'databaseUrl');
   const sql = postgres(url, {
     max: options.max ?? 10,
     connect_timeout: options.connectTimeout ?? 10,
@@ -68,7 +74,7 @@ export function openConnection(url: string, options: ConnectOptions = {}): Conne
  * write: a replica lags, and the decision must see the primary's truth.
  */
 export function openReadConnection(primary: Connection, readUrl: string | undefined, options: ConnectOptions = {}): Connection {
-  return readUrl ? openConnection(readUrl, options) : primary;
+  return readUrl ? openConnection(readUrl, { ...options, field: 'readDatabaseUrl' }) : primary;
 }
 
 /** The parts of postgres.js's parsed options that `fetchTypesOnce` reads and sets. */

@@ -28,7 +28,7 @@ export function openPools(url: string, o: PoolOptions, applicationName: string):
   return {
     main: openConnection(url, { max: o.maxConnections, applicationName, prepare }),
     claims: openConnection(url, { max: 2, applicationName, prepare }),
-    listen: o.listenDatabaseUrl ? openConnection(o.listenDatabaseUrl, { max: 1, applicationName }) : null,
+    listen: o.listenDatabaseUrl ? openConnection(o.listenDatabaseUrl, { max: 1, applicationName, field: 'listenDatabaseUrl' }) : null,
   };
 }
 
