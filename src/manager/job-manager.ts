@@ -299,9 +299,9 @@ export class JobManager {
     return this.#read(() => this.#queues.list());
   }
 
-  /** Closes the pools once the calls in flight have finished, in at most 5 s (later, they fail). */
+  /** Closes the pools once the calls in flight have finished, in at most 5 s (later ones are refused). */
   async close(): Promise<void> {
-    const left = await this.#inFlight.settle(5);
+    const left = await this.#inFlight.close(5);
     await Promise.all([this.#conn.close(left), this.#reads.close(left)]);
   }
 }

@@ -777,6 +777,17 @@ describe('JobManager.connect', () => {
     }
   });
 
+  it('refuses every call once closed, at once (reads on a closed pool would wait for ever), and closes twice', async () => {
+    const closed = await JobManager.connect({ databaseUrl: db.url });
+    await closed.close();
+    for (const call of [() => closed.getJob('x'), () => closed.listJobs(), () => closed.listQueues(), () => closed.createJob(agent('late'))]) {
+      const error = await rejection(call());
+      expect(error.code).toBe('TAIAT_INVALID_STATE');
+      expect(error.message).toMatch(/closed/);
+    }
+    await closed.close();
+  });
+
   it('rejects a bad configuration before connecting', async () => {
     const scheme = await rejection(JobManager.connect({ databaseUrl: 'mysql://u:secretpw@127.0.0.1/x' }));
     expect(scheme.code).toBe('TAIAT_CONFIG_INVALID');
