@@ -9,7 +9,7 @@ import { pino, type Logger } from 'pino';
 import { readDatabaseUrlFrom, resolveDatabaseUrl, transactionPoolingFrom } from '../config/database-url.js';
 import { parseOptions } from '../config/parse-options.js';
 import { resolveSchema } from '../config/schema-name.js';
-import { openConnection, openReadConnection } from '../db/connection.js';
+import { openConnection, openReadConnection, translateDatabaseError } from '../db/connection.js';
 import { DatabaseUnavailableError, TaiatError, ValidationError, type TaiatErrorCode } from '../errors.js';
 import { JobManager } from '../manager/job-manager.js';
 import { schemaNames } from '../store/index.js';
@@ -77,7 +77,9 @@ export async function createDashboardHandler(options: DashboardOptions & { logge
   const dir = assetsDir();
 
   const app: DashboardApp = new Hono<{ Variables: SecurityVariables }>({ strict: false }).basePath(opts.basePath || '/');
-  app.onError((error, c) => errorResponse(error, c, log));
+  // The read routes query the pools directly: a lost server comes as the driver's error, told
+  // here as JobManager tells it (503, not 500), with neither URL's password in the log.
+  app.onError((error, c) => errorResponse(translateDatabaseError(translateDatabaseError(error, reads.url), conn.url), c, log));
   app.notFound((c) => c.json({ error: { code: 'TAIAT_INVALID_INPUT', message: `no such route: ${c.req.method} ${c.req.path}` } }, 404));
   app.use('*', authenticate(opts.auth));
   app.use('/api/*', bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new ValidationError('body', 'must be at most 64 KiB'); } }));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboardHandler, JobManager, type DashboardHandler } from '../../src/index.js';
-import { useTestDatabase } from '../support/database.js';
+import { createDatabase, useTestDatabase } from '../support/database.js';
 import { agentJob } from '../support/jobs.js';
 
 const db = useTestDatabase();
@@ -143,6 +143,28 @@ describe('dashboard API: actions', () => {
       expect((await jobs.getJob('ro-1'))!.status).toBe('pending');
     } finally {
       await ro.close();
+    }
+  });
+});
+
+describe('dashboard API: the database gone', () => {
+  it('answers every route that reads it with 503 TAIAT_DATABASE_UNAVAILABLE, naming no database', async () => {
+    const gone = await createDatabase({ migrated: true });
+    const handler = await createDashboardHandler({ databaseUrl: gone.url });
+    try {
+      const get = async (path: string) => {
+        const response = await handler.fetch(new Request(`http://127.0.0.1${path}`));
+        return { status: response.status, body: (await response.json()) as { error?: { code: string; message: string } } };
+      };
+      expect((await get('/api/jobs')).status).toBe(200);
+      await gone.drop();
+      for (const path of ['/api/jobs', '/api/jobs/count', '/api/jobs/some-id', '/api/jobs/some-id/graph', '/api/overview', '/api/queues', '/api/workers', '/api/schedules', '/api/actions']) {
+        const r = await get(path);
+        expect({ path, status: r.status, code: r.body.error?.code }).toEqual({ path, status: 503, code: 'TAIAT_DATABASE_UNAVAILABLE' });
+        expect(r.body.error!.message).not.toContain(gone.name);
+      }
+    } finally {
+      await handler.close();
     }
   });
 });
