@@ -39,9 +39,11 @@ export interface LoadedModules {
 
 /**
  * Imports the named modules (paths relative to the current folder, or package names) and merges
- * their `agents`, `executors`, `schedules` and `queues` exports. A module that fails to load, or exports
- * none, stops start-up with a `TaiatError` naming it; a bad schedule, with a `ValidationError`
- * naming its field.
+ * their `agents`, `executors`, `schedules` and `queues` exports. A module that fails to load, exports
+ * none, or exports one that is not the right container stops start-up with a `TaiatError` naming
+ * it; a bad schedule or queue declaration, with a `ValidationError` naming its field. Agents and
+ * executors are checked by the Worker's options, so a bad one is named by field the same way
+ * whether it came from a module or from code (docs/cli.md, "Agents modules").
  */
 export async function loadAgentModules(specifiers: string[]): Promise<LoadedModules> {
   const agents: AgentRegistry = {};

@@ -29,4 +29,14 @@ describe('agents modules', () => {
       .rejects.toMatchObject({ field: 'queues.q.keys.k.rateLimit.periodSeconds' });
     await expect(loadAgentModules([moduleWith('export const queues = [];')])).rejects.toMatchObject({ code: 'TAIAT_MODULE_LOAD_FAILED' });
   });
+
+  // The rule docs/cli.md states: a wrong container is the module's fault (named by module); a bad
+  // entry is a Worker option's (named by field, when the Worker validates it).
+  it('an export that is not the right container fails the module; its entries are left to the Worker', async () => {
+    await expect(loadAgentModules([moduleWith("export const agents = 'greet';")]))
+      .rejects.toMatchObject({ code: 'TAIAT_MODULE_LOAD_FAILED', message: expect.stringContaining('`agents` must be an object') });
+    await expect(loadAgentModules([moduleWith('export const executors = {};')]))
+      .rejects.toMatchObject({ code: 'TAIAT_MODULE_LOAD_FAILED', message: expect.stringContaining('`executors` must be an array') });
+    expect((await loadAgentModules([moduleWith("export const agents = { greet: 'notafunction' };")])).agents).toEqual({ greet: 'notafunction' });
+  });
 });
