@@ -147,9 +147,12 @@ const newJobSchema = z.strictObject(
       .optional(),
     queue: text('queue', 200).optional(),
     runAt: z
-      .union([z.date(), z.string()], { error: 'runAt must be a Date or an ISO 8601 string' })
+      // Any Date, even an invalid one, so that it is told it is not a valid date rather than not a Date.
+      .union([z.instanceof(Date), z.string()], { error: 'runAt must be a Date or an ISO 8601 string' })
       .optional()
-      .refine((d) => d === undefined || !Number.isNaN(new Date(d).getTime()), 'runAt is not a valid date'),
+      .refine((d) => d === undefined || !Number.isNaN(new Date(d).getTime()), 'runAt is not a valid date')
+      // Postgres has no year 0, and JavaScript's dates reach past its last one.
+      .refine((d) => d === undefined || Number.isNaN(new Date(d).getTime()) || inYears(new Date(d)), 'runAt must be within the years 1 to 9999'),
     id: text('id', 200).optional(),
     timeoutSeconds: z
       .number({ error: 'timeoutSeconds must be a number' })
@@ -182,6 +185,12 @@ function fail(prefix: string, field: string, reason: string): never {
  * Validates one job definition. `prefix` names it in errors (e.g. `jobs[3]`). Throws a
  * `ValidationError` naming the field and the reason.
  */
+/** Whether a date falls within the years 1 to 9999 (UTC). */
+function inYears(date: Date): boolean {
+  const year = date.getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}
+
 export function validateNewJob(input: unknown, limits: ValidationLimits = DEFAULT_LIMITS, prefix = ''): ValidatedJob {
   const parsed = newJobSchema.safeParse(input);
   if (!parsed.success) {
