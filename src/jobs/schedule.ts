@@ -12,7 +12,7 @@ export type CatchUp = (typeof CATCH_UP)[number];
 export interface ScheduleDefinition {
   /** A cron expression: 5 fields, or 6 with seconds first (`0 3 * * *`, `* /10 * * * * *`). One of `cron` and `every`. */
   cron?: string;
-  /** An interval: `30s`, `15m`, `2h`, `1d`, or seconds (at least 1). Ticks fall on multiples of it since the epoch. */
+  /** An interval: `30s`, `15m`, `2h`, `1d`, or seconds (at least 1), as a number or digits (`90`, `'90'`). Ticks fall on multiples of it since the epoch. */
   every?: string | number;
   /** An IANA time zone for `cron` (default `UTC`). */
   timeZone?: string;
@@ -50,8 +50,9 @@ const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 /** An interval in seconds, or a message saying why it is not one. */
 function intervalSeconds(every: string | number): number | string {
   const seconds = typeof every === 'number' ? every : (() => {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$/.exec(every);
-    return m ? Number(m[1]) * UNITS[m[2]!]! : NaN;
+    // No unit means seconds, as a number does: the CLI can only pass strings (`--every 90`).
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$/.exec(every);
+    return m ? Number(m[1]) * UNITS[m[2] || 's']! : NaN;
   })();
   if (!Number.isFinite(seconds)) return `'${every}' is not an interval (e.g. 30s, 15m, 2h, 1d, or a number of seconds)`;
   if (seconds < 1) return 'must be at least 1 second';

@@ -165,6 +165,12 @@ describe('schedules', () => {
     const add = await runBin('taiat', ['schedule', 'add', 'cli', '--every', '1h', '--job', JSON.stringify(job), '--json'], env);
     expect(add.code).toBe(0);
     expect(JSON.parse(add.stdout)).toMatchObject({ id: 'cli', everySeconds: 3600, source: 'api' });
+    // The CLI passes every value as a string: digits alone are seconds, as a number is in the API.
+    const digits = await runBin('taiat', ['schedule', 'add', 'digits', '--every', '10', '--job', JSON.stringify(job), '--json'], env);
+    expect([digits.code, digits.stderr]).toEqual([0, '']);
+    expect(JSON.parse(digits.stdout)).toMatchObject({ id: 'digits', everySeconds: 10 });
+    expect((await harness.jobs.upsertSchedule('digits', { every: '2.5', job })).everySeconds).toBe(2.5);
+    await harness.jobs.removeSchedule('digits');
     const run = await runBin('taiat', ['schedule', 'run', 'cli', '--json'], env);
     expect(JSON.parse(run.stdout)).toHaveLength(1);
     expect((await runBin('taiat', ['schedule', 'pause', 'cli'], env)).stdout).toBe('paused schedule cli\n');

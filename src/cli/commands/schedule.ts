@@ -50,7 +50,7 @@ export function scheduleCommands(y: Argv) {
       c.options({
         ...databaseOptions, ...jsonOption,
         cron: { type: 'string', describe: 'Cron expression: 5 fields, or 6 with seconds first' },
-        every: { type: 'string', describe: 'Interval instead of cron: 30s, 15m, 2h, 1d' },
+        every: { type: 'string', describe: 'Interval instead of cron: 30s, 15m, 2h, 1d, or seconds' },
         'time-zone': { type: 'string', describe: 'IANA time zone of the cron expression (default UTC)' },
         job: { type: 'string', demandOption: true, describe: 'What a tick creates: a job (JSON object) or a graph (JSON array), or @file.json' },
         'catch-up': { choices: ['skip', 'latest', 'all'] as const, describe: 'Ticks missed while no worker ran: skip (default), latest, all' },
