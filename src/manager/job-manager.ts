@@ -262,10 +262,7 @@ export class JobManager {
     return this.#run(() => this.#schedules.trigger(id));
   }
 
-  /**
-   * Pauses a queue: no worker claims its jobs until it is resumed (running ones finish; creates
-   * go on). Stored, so it survives restarts. See docs/flow-control.md.
-   */
+  /** Pauses a queue: no worker claims its jobs until resumed (running ones finish, creates go on); stored (docs/flow-control.md). */
   async pauseQueue(name: string): Promise<QueueSettings> {
     return this.#run(() => this.#queues.setPaused(name, true));
   }
@@ -276,9 +273,8 @@ export class JobManager {
   }
 
   /**
-   * Sets a queue's limits, across all workers: running jobs (`concurrency`), running jobs per
-   * concurrency key (`keyConcurrency`), claims per period (`rateLimit`, `keyRateLimit`). A field
-   * left out keeps its value; `null` removes that limit.
+   * Sets a queue's limits across all workers (`concurrency`, `keyConcurrency`, `rateLimit`,
+   * `keyRateLimit`). A field left out keeps its value; `null` removes that limit.
    */
   async setQueueLimits(name: string, limits: QueueLimits): Promise<QueueSettings> {
     return this.#run(() => this.#queues.setLimits(name, limits));
@@ -287,6 +283,11 @@ export class JobManager {
   /** Limits of one concurrency key in place of its queue's key defaults; both `null` removes them. */
   async setKeyLimits(queue: string, key: string, limits: KeyLimits): Promise<QueueSettings> {
     return this.#run(() => this.#queues.setKeyLimits(queue, key, limits));
+  }
+
+  /** Removes a queue's settings (pause, limits, keys' limits; a module's come back at a worker's start); whether it had any. */
+  async removeQueue(name: string): Promise<boolean> {
+    return this.#run(() => this.#queues.remove(name));
   }
 
   /** A queue's stored settings; null when it has none. */

@@ -2,7 +2,7 @@ import type { Connection } from '../db/connection.js';
 import { ValidationError } from '../errors.js';
 import { checkName, validateKeyLimits, validateQueueLimits } from '../jobs/queue-limits.js';
 import {
-  queueExists, readQueueSettings, readQueueStates, setKeyLimits, setQueueLimits, setQueuePaused,
+  queueExists, readQueueSettings, readQueueStates, removeQueueSettings, setKeyLimits, setQueueLimits, setQueuePaused,
   type QueueSettings, type QueueState, type SchemaNames,
 } from '../store/index.js';
 
@@ -37,6 +37,10 @@ export class QueueCalls {
     const concurrencyKey = checkName(key, 'concurrencyKey', 'a concurrency key');
     await setKeyLimits(this.#conn.sql, this.#t, queue, concurrencyKey, validateKeyLimits(limits, 'limits'));
     return (await this.get(queue, this.#conn))!;
+  }
+
+  async remove(name: unknown): Promise<boolean> {
+    return removeQueueSettings(this.#conn.sql, this.#t, checkName(name, 'queue', 'a queue name'));
   }
 
   async get(name: unknown, on = this.#reads): Promise<QueueSettings | null> {

@@ -26,7 +26,7 @@ export type { Explanation, JobRef, JobState } from './explain.js';
 export { claimJobs, readDependencyResults, resultsByIdAndName } from './claim-jobs.js';
 export type { DependencyResults, LimitedClaim } from './claim-jobs.js';
 export {
-  applyQueueDeclarations, nextRateOpening, queueExists, readControlledQueues, readQueueSettings, readQueueStates, setKeyLimits, setQueueLimits, setQueuePaused,
+  applyQueueDeclarations, nextRateOpening, queueExists, readControlledQueues, readQueueSettings, readQueueStates, removeQueueSettings, setKeyLimits, setQueueLimits, setQueuePaused,
 } from './queues.js';
 export type { HeldBack, QueueSettings, QueueState } from './queues.js';
 export type { FlowHold } from './flow-hold.js';

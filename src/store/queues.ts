@@ -93,6 +93,19 @@ export async function setQueuePaused(sql: Sql, t: SchemaNames, name: string, pau
 }
 
 /**
+ * Removes a queue's settings (the keys' limits go with them) and its rate window's claims, and
+ * wakes its workers (a paused or limited queue's jobs may start); whether it had settings. A claim
+ * of the queue in flight holds its row: the removal waits for it.
+ */
+export async function removeQueueSettings(sql: Sql, t: SchemaNames, name: string): Promise<boolean> {
+  const rows = await sql`
+    WITH removed AS (DELETE FROM ${sql(t.queues)} WHERE name = ${name} RETURNING name),
+         claims AS (DELETE FROM ${sql(t.rateClaims)} WHERE queue = ${name} AND EXISTS (SELECT 1 FROM removed))
+    SELECT pg_notify(${t.readyChannel}, name) FROM removed`;
+  return rows.length > 0;
+}
+
+/**
  * Sets a queue's limits: a field left out keeps its value, `null` removes the limit. Wakes the
  * queue's workers (a raised or removed limit may let jobs start).
  */

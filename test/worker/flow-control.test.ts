@@ -212,6 +212,25 @@ describe('flow control', () => {
     }
   });
 
+  it('removing a queue\'s settings (a typo\'s, or a paused queue\'s) frees its jobs and leaves no trace of them', async () => {
+    await harness.jobs.createJob(job('held', 1));
+    await harness.jobs.pauseQueue('held');
+    await harness.jobs.setKeyLimits('held', 'k', { concurrency: 1 });
+    await harness.jobs.pauseQueue('tpyo');
+    const rec = recorder(1);
+    await harness.startWorker({ agents: { work: rec.agent }, queues: ['held'] });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rec.ran).toEqual([]);
+    expect(await harness.jobs.removeQueue('held')).toBe(true);
+    await waitFor(async () => (await db.sql`SELECT 1 FROM taiat_jobs WHERE queue = 'held'`).length === 0, 'the freed queue to drain');
+    expect(await harness.jobs.removeQueue('tpyo')).toBe(true);
+    expect(await harness.jobs.removeQueue('tpyo')).toBe(false);
+    expect(await harness.jobs.getQueue('held')).toBeNull();
+    expect((await harness.jobs.listQueues()).map((q) => q.name)).not.toContain('tpyo');
+    expect(await db.sql`SELECT * FROM taiat_queue_keys`).toHaveLength(0);
+    await expect(harness.jobs.removeQueue('')).rejects.toMatchObject({ field: 'queue' });
+  });
+
   it('refuses bad limits, naming the field, and changes nothing', async () => {
     await expect(harness.jobs.setQueueLimits('q', { concurrency: 0 })).rejects.toMatchObject({ field: 'limits.concurrency' });
     await expect(harness.jobs.setQueueLimits('q', { concurrency: -1 })).rejects.toBeInstanceOf(ValidationError);
