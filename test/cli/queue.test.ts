@@ -71,11 +71,22 @@ describe('taiat queue', () => {
     await db.sql`TRUNCATE taiat_queues CASCADE`;
     await db.sql`INSERT INTO taiat_jobs (id, job_type, name, queue) VALUES ('u-1', 'agent', 'a', 'known-one')`;
     const before = await settings();
-    for (const args of [['pause', 'emials'], ['resume', 'emials'], ['limits', 'emials', '--concurrency', '2'], ['limits', 'emials'], ['key-limits', 'emials', 'k', '--concurrency', '1']]) {
+    // Only a command that accepts --create suggests it: a read or a resume has nothing to create.
+    const cases: [string[], string][] = [
+      [['pause', 'emials'], '; pass --create to configure it ahead of its first job\n'],
+      [['limits', 'emials', '--concurrency', '2'], '; pass --create to configure it ahead of its first job\n'],
+      [['key-limits', 'emials', 'k', '--concurrency', '1'], '; pass --create to configure it ahead of its first job\n'],
+      [['resume', 'emials'], '; it is not paused, so there is nothing to resume\n'],
+      [['limits', 'emials'], '\n'],
+      [['key-limits', 'emials', 'k'], '\n'],
+    ];
+    for (const [args, advice] of cases) {
       const r = await taiat('queue', ...args);
       expect(r.code, args.join(' ')).toBe(1);
-      expect(r.stderr).toMatch(/^error \[TAIAT_INVALID_INPUT\]: queue: unknown queue 'emials': it has no jobs, no settings, and no live worker serves it \(known: [^)]*known-one[^)]*\); pass --create/);
+      expect(r.stderr).toMatch(/^error \[TAIAT_INVALID_INPUT\]: queue: unknown queue 'emials': it has no jobs, no settings, and no live worker serves it \(known: [^)]*known-one[^)]*\)/);
+      expect(r.stderr.slice(r.stderr.indexOf(')') + 1), args.join(' ')).toBe(advice);
     }
+    expect((await taiat('queue', 'resume', 'emials', '--create')).code).toBe(2);
     expect(await settings()).toEqual(before);
 
     expect(await json('queue', 'limits', 'later', '--concurrency', '2', '--create')).toMatchObject({ name: 'later', concurrency: 2 });

@@ -90,15 +90,25 @@ function queueRows(list: QueueState[]): string {
   ], '');
 }
 
+/**
+ * What the refusal of an unknown queue adds, by what the command would do: only a change can be
+ * made with --create, so only a change suggests it (resume and a read have no such flag).
+ */
+const UNKNOWN_QUEUE_ADVICE = {
+  change: '; pass --create to configure it ahead of its first job',
+  resume: '; it is not paused, so there is nothing to resume',
+  read: '',
+} as const;
+
 /** Refuses a queue the database does not know (no jobs, settings or live worker), listing those it knows. */
-async function mustBeKnown(url: string, schema: string | undefined, name: string): Promise<void> {
+async function mustBeKnown(url: string, schema: string | undefined, name: string, use: keyof typeof UNKNOWN_QUEUE_ADVICE): Promise<void> {
   const conn = openConnection(url, { max: 1, applicationName: 'taiat queue' });
   try {
     const t = schemaNames(resolveSchema(schema));
     if (await queueExists(conn.sql, t, name)) return;
     const known = await readKnownQueues(conn.sql, t);
     throw new ValidationError('queue', `unknown queue '${name}': it has no jobs, no settings, and no live worker serves it `
-      + `(known: ${known.length ? known.join(', ') : 'none'}); pass --create to configure it ahead of its first job`);
+      + `(known: ${known.length ? known.join(', ') : 'none'})${UNKNOWN_QUEUE_ADVICE[use]}`);
   } finally {
     await conn.close();
   }
@@ -124,7 +134,7 @@ export function queueCommands(y: Argv) {
           .example(`$0 queue ${act} emails`, act === 'pause' ? 'running jobs finish; ready ones wait' : 'workers take its jobs again'),
         (argv) => withManager(argv, async (jobs, url) => {
           const name = String(argv.name);
-          if (!(argv as { create?: boolean }).create) await mustBeKnown(url, argv.schema, name);
+          if (!(argv as { create?: boolean }).create) await mustBeKnown(url, argv.schema, name, act === 'pause' ? 'change' : 'resume');
           const q = act === 'pause' ? await jobs.pauseQueue(name) : await jobs.resumeQueue(name);
           if (argv.json) printJson(q);
           else process.stdout.write(`${act === 'pause' ? 'paused' : 'resumed'} queue ${name}\n`);
@@ -145,7 +155,7 @@ export function queueCommands(y: Argv) {
         const name = String(argv.name);
         const limits = limitsFromArgs(argv as LimitArgs, 'queue');
         await withManager(argv, async (jobs, url) => {
-          if (!argv.create) await mustBeKnown(url, argv.schema, name);
+          if (!argv.create) await mustBeKnown(url, argv.schema, name, limits ? 'change' : 'read');
           const q = limits ? await jobs.setQueueLimits(name, limits) : await jobs.getQueue(name);
           if (argv.json) printJson(q);
           else process.stdout.write(settingsText(name, q));
@@ -163,7 +173,7 @@ export function queueCommands(y: Argv) {
         const [name, key] = [String(argv.queue), checkName(String(argv.key), 'key', 'a concurrency key')];
         const limits = limitsFromArgs(argv as LimitArgs, 'key');
         await withManager(argv, async (jobs, url) => {
-          if (!argv.create) await mustBeKnown(url, argv.schema, name);
+          if (!argv.create) await mustBeKnown(url, argv.schema, name, limits ? 'change' : 'read');
           const q = limits ? await jobs.setKeyLimits(name, key, limits) : await jobs.getQueue(name);
           if (argv.json) printJson(q);
           else process.stdout.write(settingsText(name, q));
