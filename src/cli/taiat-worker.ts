@@ -7,6 +7,7 @@ import { createCliLogger, LOG_LEVELS } from './logger.js';
 import { surviveLostConnections } from './lost-connections.js';
 import { translateDatabaseError } from '../db/connection.js';
 import { printStatus } from './status-command.js';
+import { VERSION } from '../version.js';
 
 /** The `taiat-worker` daemon. */
 export async function main(args: string[]): Promise<void> {
@@ -47,7 +48,9 @@ export async function main(args: string[]): Promise<void> {
       process.exit(2);
     })
     .help()
-    .version(false)
+    // Not in --help (whose text docs/cli.md quotes), but answered: what a user tries first.
+    .version(VERSION)
+    .hide('version')
     .parseAsync();
 
   try {

@@ -9,6 +9,7 @@ import { embeddedCommand } from './commands/embedded.js';
 import { scheduleCommands } from './commands/schedule.js';
 import { queueCommands } from './commands/queue.js';
 import { dashboardCommand } from './commands/dashboard.js';
+import { VERSION } from '../version.js';
 
 function initCommand(y: Argv) {
   return y.command(
@@ -71,7 +72,9 @@ export async function main(args: string[]): Promise<void> {
       process.exit(2);
     })
     .help()
-    .version(false);
+    // Not in --help (whose text docs/cli.md quotes), but answered: what a user tries first.
+    .version(VERSION)
+    .hide('version');
   initCommand(cli);
   demoCommand(cli);
   embeddedCommand(cli);

@@ -1,4 +1,4 @@
-import { writeFile, mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -78,6 +78,14 @@ describe('taiat job commands', () => {
       expect(help.stdout, command.join(' ')).toContain('Examples:');
     }
   }, 60_000);
+
+  it('prints the package version with --version, for both commands', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const bin of ['taiat', 'taiat-worker'] as const) {
+      const r = await runBin(bin, ['--version']);
+      expect({ bin, code: r.code, stdout: r.stdout.trim() }).toEqual({ bin, code: 0, stdout: version });
+    }
+  });
 });
 
 describe('taiat history partition', () => {
