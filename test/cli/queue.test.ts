@@ -35,6 +35,16 @@ describe('taiat queue', () => {
     expect(await json('queue', 'pause', 'emails')).toMatchObject({ paused: true });
   });
 
+  it('removes a queue\'s settings, as text and JSON, and says when there were none', async () => {
+    expect(await taiat('queue', 'pause', 'typo-queue', '--create')).toMatchObject({ code: 0 });
+    await taiat('queue', 'key-limits', 'typo-queue', 'k', '--concurrency', '1');
+    expect(await taiat('queue', 'remove', 'typo-queue')).toMatchObject({ code: 0, stderr: '', stdout: 'removed the settings of queue typo-queue\n' });
+    expect((await settings()).map((r) => r.name)).not.toContain('typo-queue');
+    expect(await db.sql`SELECT 1 FROM taiat_queue_keys WHERE queue = 'typo-queue'`).toHaveLength(0);
+    expect(await taiat('queue', 'remove', 'typo-queue')).toMatchObject({ code: 0, stdout: 'queue typo-queue has no settings: nothing removed\n' });
+    expect(await json('queue', 'remove', 'typo-queue')).toEqual({ queue: 'typo-queue', removed: false });
+  });
+
   it('sets and clears the limits of one concurrency key', async () => {
     await db.sql`INSERT INTO taiat_jobs (id, job_type, name, queue, concurrency_key) VALUES ('k-1', 'agent', 'a', 'tenants', 't-7')`;
     const set = await taiat('queue', 'key-limits', 'tenants', 't-7', '--concurrency', '1', '--rate', '10/1m');

@@ -118,9 +118,9 @@ const nameArg = { type: 'string', demandOption: true, describe: 'Queue name' } a
 const createOption = { create: { type: 'boolean', default: false, describe: 'Accept a queue the database does not know yet (configure it ahead of its first job)' } } as const;
 const countFlag = (describe: string) => ({ type: 'string', describe } as const);
 
-/** `taiat queue list|pause|resume|limits|key-limits`. */
+/** `taiat queue list|pause|resume|remove|limits|key-limits`. */
 export function queueCommands(y: Argv) {
-  return y.command('queue <command>', 'List queues; pause, resume and limit them', (qc) => {
+  return y.command('queue <command>', 'List queues; pause, resume, limit them, remove their settings', (qc) => {
     qc.command('list', 'List queues with settings or live jobs: state, limits, counts, what holds ready jobs back', (c) =>
       c.options({ ...databaseOptions, ...jsonOption }).example('$0 queue list --json', 'every queue as JSON'),
       (argv) => withManager(argv, async (jobs) => {
@@ -140,6 +140,15 @@ export function queueCommands(y: Argv) {
           else process.stdout.write(`${act === 'pause' ? 'paused' : 'resumed'} queue ${name}\n`);
         }));
     }
+    qc.command('remove <name>', "Remove a queue's settings (pause, limits, keys' limits): its jobs are claimed as any queue's", (c) =>
+      c.options({ ...databaseOptions, ...jsonOption }).positional('name', nameArg)
+        .example('$0 queue remove emials', "a typo's queue leaves the listings"),
+      (argv) => withManager(argv, async (jobs) => {
+        const name = String(argv.name);
+        const removed = await jobs.removeQueue(name);
+        if (argv.json) printJson({ queue: name, removed });
+        else process.stdout.write(removed ? `removed the settings of queue ${name}\n` : `queue ${name} has no settings: nothing removed\n`);
+      }));
     qc.command('limits <name>', "Set or remove a queue's limits; with no flag, print its settings", (c) =>
       c.options({
         ...databaseOptions, ...jsonOption, ...createOption,
