@@ -98,14 +98,28 @@ export class DatabaseUnavailableError extends TaiatError {
   }
 }
 
+/**
+ * What to run for a schema that is not current. In the default schema, the instance may simply be
+ * elsewhere: `taiat init` there would make a second, empty one, so naming the schema comes first.
+ */
+export function initAdvice(schema: string | undefined): string {
+  // 'public' is DEFAULT_SCHEMA (config/schema-name.ts), not imported: that module imports this one.
+  if (schema === undefined) return 'run `taiat init`';
+  if (schema !== 'public') return `run \`taiat init --schema ${schema}\``;
+  return 'if your instance is in another schema, name it (--schema, TAIAT_SCHEMA or the schema option); else run `taiat init`';
+}
+
 export class SchemaNotCurrentError extends TaiatError {
   readonly missing: string[];
-  constructor(missing: string[]) {
+  /** The schema that was checked, when the check was of one. */
+  readonly schema: string | undefined;
+  constructor(missing: string[], schema?: string) {
     super(
       'TAIAT_SCHEMA_NOT_CURRENT',
-      `the taiat schema is not current (missing: ${missing.join(', ')}); run \`taiat init\``,
+      `the taiat schema is not current${schema === undefined ? '' : ` in schema ${schema}`} (missing: ${missing.join(', ')}); ${initAdvice(schema)}`,
     );
     this.missing = missing;
+    this.schema = schema;
   }
 }
 

@@ -1,4 +1,5 @@
 import { readDatabaseUrlFrom } from '../config/database-url.js';
+import { resolveSchema } from '../config/schema-name.js';
 import { openConnection, translateDatabaseError } from '../db/connection.js';
 import { verifySchema } from '../store/index.js';
 import { SchemaNotCurrentError } from '../errors.js';
@@ -19,7 +20,7 @@ export async function printStatus(url: string, json: boolean, schema?: string, r
       verifySchema(url, { schema, ...(transactionPooling === undefined ? {} : { transactionPooling }) }),
       readStatus(conn.sql, { schema }).catch((error: unknown) => translateDatabaseError(error, conn.url) as Error),
     ]);
-    if (!verified.current) throw new SchemaNotCurrentError(verified.missing);
+    if (!verified.current) throw new SchemaNotCurrentError(verified.missing, resolveSchema(schema));
     if (status instanceof Error) throw status;
     if (json) printJson(status);
     else process.stdout.write(formatStatus(status, process.stdout.isTTY ? ansi : plain));

@@ -1,4 +1,6 @@
 import yargs, { type Argv } from 'yargs';
+import { resolveSchema } from '../config/schema-name.js';
+import { initAdvice } from '../errors.js';
 import { runMigrations, verifySchema } from '../store/index.js';
 import { databaseOptions, databaseUrlFor, printJson, reportError } from './common.js';
 import { runDemo } from './demo.js';
@@ -30,7 +32,10 @@ function initCommand(y: Argv) {
       const status = await verifySchema(url, { schema: argv.schema });
       if (argv.json) printJson(status);
       else if (status.current) process.stdout.write(`schema is current (${status.applied.length} migration(s) applied)\n`);
-      else process.stdout.write(`schema is not current; missing:\n${status.missing.map((m) => `  - ${m}`).join('\n')}\nrun \`taiat init\` to apply\n`);
+      else {
+        const schema = resolveSchema(argv.schema);
+        process.stdout.write(`schema ${schema} is not current; missing:\n${status.missing.map((m) => `  - ${m}`).join('\n')}\n${initAdvice(schema)} to apply\n`);
+      }
       if (!status.current) process.exitCode = 1;
     },
   );

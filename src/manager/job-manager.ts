@@ -75,7 +75,7 @@ export class JobManager {
       await manager.#run(async () => {
         // Asked now, alongside the check, rather than on the first create.
         const [missing] = await Promise.all([missingRelations(conn.sql, manager.#t), commitsEarly(conn.sql)]);
-        if (missing.length > 0) throw new SchemaNotCurrentError(missing);
+        if (missing.length > 0) throw new SchemaNotCurrentError(missing, schema);
       });
     } catch (error) {
       await Promise.all([conn.close(), reads.close()]);

@@ -133,7 +133,7 @@ export class Worker extends EventEmitter {
     // of a worker's start-up time.
     const [missing, beat] = await Promise.allSettled([missingRelations(pools.main.sql, this.#t), this.#leases!.heartbeat()]);
     // A missing schema explains the other failure: it is the error to report.
-    if (missing.status === 'fulfilled' && missing.value.length > 0) throw new SchemaNotCurrentError(missing.value);
+    if (missing.status === 'fulfilled' && missing.value.length > 0) throw new SchemaNotCurrentError(missing.value, this.#t.schema);
     if (missing.status === 'rejected') throw missing.reason;
     if (beat.status === 'rejected') throw beat.reason;
     // Only once the database answers: postgres.js retries a listen that failed to connect on a

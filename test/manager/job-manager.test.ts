@@ -770,7 +770,12 @@ describe('JobManager.connect', () => {
       expect(error).toBeInstanceOf(SchemaNotCurrentError);
       expect(error.code).toBe('TAIAT_SCHEMA_NOT_CURRENT');
       expect((error as SchemaNotCurrentError).missing).toEqual(['relation taiat_jobs', 'relation taiat_job_history', 'relation taiat_workers', 'relation taiat_all_jobs']);
-      expect(error.message).toMatch(/taiat init/);
+      // It names where it looked: advice to init the default schema would otherwise make a
+      // second, empty instance beside one in another schema.
+      expect(error.message).toMatch(/not current in schema public \(missing: relation taiat_jobs, .*\); if your instance is in another schema, name it \(--schema, TAIAT_SCHEMA or the schema option\); else run `taiat init`$/);
+      expect((error as SchemaNotCurrentError).schema).toBe('public');
+      const named = await rejection(JobManager.connect({ databaseUrl: empty.url, schema: 'app_jobs' }));
+      expect(named.message).toMatch(/not current in schema app_jobs \(missing: .*\); run `taiat init --schema app_jobs`$/);
       expect(await connectionsTo(db.sql, empty.name)).toBe(0);
     } finally {
       await empty.drop();

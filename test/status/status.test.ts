@@ -101,7 +101,7 @@ describe('status', () => {
     try {
       const r = await runBin('taiat-worker', ['--status'], { TAIAT_DATABASE_URL: empty.url });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/^error \[TAIAT_SCHEMA_NOT_CURRENT\]: the taiat schema is not current \(missing: migration 000001.sql/);
+      expect(r.stderr).toMatch(/^error \[TAIAT_SCHEMA_NOT_CURRENT\]: the taiat schema is not current in schema public \(missing: migration 000001.sql/);
     } finally {
       await empty.drop();
     }

@@ -43,9 +43,13 @@ describe('migrations', () => {
     const db = await fresh();
     const result = await runBin('taiat', ['init', '--verify-only', '--database-url', db.url]);
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain('schema is not current');
+    expect(result.stdout).toContain('schema public is not current');
     expect(result.stdout).toContain('migration 000001.sql');
     expect(result.stdout).toContain('relation taiat_jobs');
+    // In the default schema the instance may be elsewhere: init there would make a second one.
+    expect(result.stdout).toMatch(/if your instance is in another schema, name it \(--schema, TAIAT_SCHEMA.*\); else run `taiat init` to apply\n$/);
+    const named = await runBin('taiat', ['init', '--verify-only', '--database-url', db.url, '--schema', 'app_jobs']);
+    expect(named.stdout).toMatch(/^schema app_jobs is not current;[\s\S]*\nrun `taiat init --schema app_jobs` to apply\n$/);
     expect(await relations(db.url)).toEqual([]);
   });
 
