@@ -98,6 +98,9 @@ describe('connections reset under the driver', () => {
     expect((await refused.exited).code).toBe(1);
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(refused.output()).toMatch(/database unreachable at start-up; trying again/);
+    // The driver's reason once: the error quotes it, and pino used to append its cause again.
+    const retry = refused.output().split('\n').find((line) => line.includes('trying again'))!;
+    expect((JSON.parse(retry) as { err: { message: string } }).err.message.match(/ECONNREFUSED/g)).toHaveLength(1);
 
     // A server that accepts and closes at once: the driver reconnects in a loop, its statement
     // never failing; each try's own deadline ends it (it ran past 60 s with --startup-timeout 3).
