@@ -77,4 +77,10 @@ export type Agent<P = JsonObject> = {
 /** The agent of a name declared in `AgentParameters`, typed for its parameters. */
 export type AgentFor<N extends keyof AgentParameters> = Agent<AgentParameters[N]>;
 
-export type AgentRegistry = Record<string, Agent>;
+/**
+ * Agents by name. A name declared in `AgentParameters` must be given an agent of its parameters:
+ * checked as a plain function (not as a method, which TypeScript checks loosely), so that an
+ * agent taking other parameters does not compile where it is registered.
+ */
+export type AgentRegistry = { [N in keyof AgentParameters]?: (parameters: AgentParameters[N], ctx: JobContext) => Promise<ExecutorResult> | ExecutorResult }
+  & Record<string, Agent>;

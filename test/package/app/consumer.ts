@@ -34,6 +34,9 @@ const schema = process.argv[3] ?? 'consumer_app';
 
 const greet: AgentFor<'greet'> = async ({ who }, ctx) => ({ hello: who, attempt: ctx.attempt });
 const agents: AgentRegistry = { greet };
+// @ts-expect-error: a declared agent registered with other parameters does not compile
+const mistyped: AgentRegistry = { greet: async (p: { who: number }) => p.who + 1 };
+void mistyped;
 
 await runMigrations(url, { schema });
 const verified = await verifySchema(url, { schema });
