@@ -11,6 +11,8 @@ export const WORKER_LOST = 'worker lost: its lease expired while the job was run
 export interface Rescued {
   retried: string[];
   failed: string[];
+  /** When the soonest retry falls due, in seconds (Infinity when none was retried). */
+  firstRetryInSeconds: number;
 }
 
 /**
@@ -25,20 +27,15 @@ export async function rescueExpiredJobs(conn: Connection, t: SchemaNames, backof
        WHERE status = 'running' AND lease_expires_at < now()
        ORDER BY lease_expires_at LIMIT ${limit}
        FOR UPDATE SKIP LOCKED`;
-    if (lost.length === 0) return { retried: [], failed: [] };
-    const retry = lost.filter((j) => j.retry_count < j.max_retries);
+    if (lost.length === 0) return { retried: [], failed: [], firstRetryInSeconds: Infinity };
+    const retry = lost.filter((j) => j.retry_count < j.max_retries).map((j) => ({
+      id: j.id,
+      kind: 'retry' as const,
+      error: WORKER_LOST,
+      delaySeconds: retryDelaySeconds(j.retry_count, j.retry_delay_seconds ?? backoff.base, backoff.max, backoff.jitter),
+    }));
     const fail = lost.filter((j) => j.retry_count >= j.max_retries);
-    const retried = await returnToPending(
-      tx,
-      t,
-      retry.map((j) => ({
-        id: j.id,
-        kind: 'retry',
-        error: WORKER_LOST,
-        delaySeconds: retryDelaySeconds(j.retry_count, j.retry_delay_seconds ?? backoff.base, backoff.max, backoff.jitter),
-      })),
-      { expired: true },
-    );
+    const retried = await returnToPending(tx, t, retry, { expired: true });
     const moved = await moveToHistory(
       tx,
       t,
@@ -46,6 +43,6 @@ export async function rescueExpiredJobs(conn: Connection, t: SchemaNames, backof
       { expired: true },
     );
     await cascadeFailure(tx, t, moved.filter((m) => m.has_dependents).map((m) => ({ id: m.id, name: m.name, status: 'failed', parentId: m.parent_id })));
-    return { retried, failed: moved.map((m) => m.id) };
+    return { retried, failed: moved.map((m) => m.id), firstRetryInSeconds: Math.min(...retry.map((r) => r.delaySeconds)) };
   });
 }

@@ -21,8 +21,8 @@ export interface LeaseKeeperPorts {
   writingIds(): string[];
   abort(jobId: string, reason: JobAbortReason): void;
   recovered(jobId: string, outcome: 'retried' | 'failed'): void;
-  /** Jobs went back to pending: there may be ready jobs to claim. */
-  mayHaveMadeReady(): void;
+  /** Jobs went back to pending, ready now or once their retry falls due in `retryInSeconds` (Infinity: none). */
+  mayHaveMadeReady(retryInSeconds: number): void;
   survive(error: unknown): void;
 }
 
@@ -86,7 +86,7 @@ export class LeaseKeeper {
     for (const id of rescued.failed) this.#ports.recovered(id, 'failed');
     if (rescued.retried.length + rescued.failed.length > 0) {
       this.#log.warn({ retried: rescued.retried, failed: rescued.failed }, 'took back jobs of a lost worker');
-      this.#ports.mayHaveMadeReady();
+      this.#ports.mayHaveMadeReady(rescued.firstRetryInSeconds);
     }
   }
 }

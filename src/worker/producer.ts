@@ -153,6 +153,11 @@ export class Producer {
     else this.fillSlots();
   }
 
+  /** Wakes the claim loop `seconds` from now (a retry falls due then), when that is sooner than its poll. */
+  wakeIn(seconds: number): void {
+    if (seconds < this.#opts.pollInterval) setTimeout(() => this.nudge(true), seconds * 1000 + 5).unref();
+  }
+
   /** Notes that ready jobs may exist, without waking the loop. */
   mayHaveMore(): void {
     this.#supply = 'maybe';

@@ -170,11 +170,8 @@ export class Worker extends EventEmitter {
       // An outcome write may take two leases (at least 10 s) before it is sent again.
       { t: this.#t, workerId: this.id, batchSize: o.completionBatchSize, writeDeadlineMs: Math.max(10, 2 * o.leaseSeconds) * 1000, leaseSeconds: o.leaseSeconds, log: this.#log, tracing },
       {
-        written: (batch, written) => {
-          const retryWake = emitWritten(this, batch, written, this.#log);
-          // Wake when the earliest retry this worker scheduled is due, rather than at the next poll.
-          if (retryWake < o.pollInterval) setTimeout(() => this.#producer!.nudge(true), retryWake * 1000 + 5).unref();
-        },
+        // Wake when the earliest retry this worker scheduled is due, rather than at the next poll.
+        written: (batch, written) => this.#producer!.wakeIn(emitWritten(this, batch, written, this.#log)),
         mayHaveMadeReady: () => this.#producer!.mayHaveMore(),
         outboxEmptied: () => this.#producer!.nudge(false),
         handOver: this.#producer,
@@ -193,7 +190,11 @@ export class Worker extends EventEmitter {
         writingIds: () => this.#completer!.pendingIds(),
         abort: (jobId, reason) => this.#abort(jobId, reason),
         recovered: (jobId, outcome) => this.emit('job:recovered', jobId, outcome),
-        mayHaveMadeReady: () => this.#producer!.nudge(true),
+        // Jobs taken back from a lost worker run when their retry falls due, not at the next poll.
+        mayHaveMadeReady: (retryInSeconds) => {
+          this.#producer!.nudge(true);
+          this.#producer!.wakeIn(retryInSeconds);
+        },
         survive,
       },
     );

@@ -383,6 +383,16 @@ describe('worker', () => {
     }
   }, 30_000);
 
+  it('runs a job taken back from a lost worker when its retry falls due, not at the next poll', async () => {
+    await db.sql`INSERT INTO taiat_jobs (id, job_type, name, status, lease_owner, lease_expires_at, attempts, payload)
+                 VALUES ('orphan', 'agent', 'orphan', 'running', 'dead-worker', now() - interval '1 minute', 1, '{"agent_name": "ok"}')`;
+    const started = Date.now();
+    await startWorker({ agents: { ok: () => 'ok' }, pollInterval: 30, retryBackoff: { base: 0.2, max: 0.2, jitter: 0 } });
+    expect(await finished('orphan')).toMatchObject({ status: 'completed', attempts: 2 });
+    // Before the fix it waited for the 30 s poll (the claim right after the rescue found it not yet due).
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it('survives a rescue that fails at start (a connection lost then ended the process) and runs jobs', async () => {
     await db.sql`CREATE OR REPLACE FUNCTION test_refuse_rescue() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF OLD.lease_owner = 'ghost' THEN RAISE EXCEPTION 'rescue refused'; END IF; RETURN NEW; END $$`;
