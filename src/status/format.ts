@@ -80,15 +80,19 @@ export function formatStatus(s: SystemStatus, style: Style = plain): string {
     ['oldest ready wait', duration(s.oldestReadyWaitSeconds), ''],
   ]);
   out += '\n' + style.bold('Running, by worker') + '\n';
-  out += table(s.running.byWorker.map((r) => [r.workerId, `${r.jobs} job(s)`, `oldest running ${duration(r.oldestRunningSeconds)}`]));
+  const lost = style.red('worker lost: its jobs go back when their leases expire');
+  out += table(s.running.byWorker.map((r) => [r.workerId, `${r.jobs} job(s)`, `oldest running ${duration(r.oldestRunningSeconds)}`, r.workerLost ? lost : '']));
   if (s.running.progress.length > 0) {
     out += '\n' + style.bold('Progress of running jobs') + '\n';
-    out += table(s.running.progress.map((p) => [p.jobId, p.name, oneLine(progressText(p.progress)), `running ${duration(p.runningSeconds)} on ${p.workerId}`]));
+    out += table(s.running.progress.map((p) => [p.jobId, p.name, oneLine(progressText(p.progress)), `running ${duration(p.runningSeconds)} on ${p.workerId}${p.workerLost ? style.red(' (lost)') : ''}`]));
   }
   out += '\n' + style.bold('Blocked on') + '\n';
   out += table(s.blockedOn.map((b) => [b.jobId, b.name, b.status, `${b.waiting} job(s) waiting`]));
   out += '\n' + style.bold('Queues') + '\n';
-  out += table(s.queues.length ? [['queue', 'priority', 'ready', 'blocked', 'scheduled', 'running'], ...s.queues.map((q) => [q.queue, String(q.priority), String(q.ready), String(q.blocked), String(q.scheduled), String(q.running)])] : []);
+  out += table(s.queues.length ? [['queue', 'priority', 'ready', 'blocked', 'scheduled', 'running', 'workers'], ...s.queues.map((q) => [
+    q.queue, String(q.priority), String(q.ready), String(q.blocked), String(q.scheduled), String(q.running),
+    q.servedBy === 0 && q.ready > 0 ? style.red('0: no live worker serves this queue') : String(q.servedBy),
+  ])] : []);
   out += '\n' + style.bold('Recent failures') + '\n';
   out += table(s.recentFailures.map((x) => [ago(x.completedAt, now), x.id, x.name, style.red(oneLine(x.errorMessage))]));
   out += '\n' + style.bold('Workers') + '\n';

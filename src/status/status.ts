@@ -38,16 +38,18 @@ export interface SystemStatus {
   pending: { ready: number; blocked: number; scheduled: number; total: number };
   running: {
     total: number;
-    byWorker: { workerId: string; jobs: number; oldestStartedAt: Date; oldestRunningSeconds: number }[];
+    /** `workerLost`: no live worker has that id (its jobs go back to pending when their leases expire). */
+    byWorker: { workerId: string; jobs: number; oldestStartedAt: Date; oldestRunningSeconds: number; workerLost: boolean }[];
     /** Running jobs that reported progress (`ctx.progress`), longest running first, at most 10. */
-    progress: { jobId: string; name: string; workerId: string; runningSeconds: number; progress: JobProgress }[];
+    progress: { jobId: string; name: string; workerId: string; runningSeconds: number; progress: JobProgress; workerLost: boolean }[];
   };
   finished: { lastHour: FinishedCounts; lastDay: FinishedCounts };
   /** The unfinished jobs that most pending jobs wait for (sampled over the oldest 10,000 blocked). */
   blockedOn: { jobId: string; name: string; status: string; waiting: number }[];
   recentFailures: { id: string; name: string; jobType: string; errorMessage: string | null; completedAt: Date; attempts: number }[];
   workers: { alive: WorkerStatus[]; lost: WorkerStatus[] };
-  queues: { queue: string; priority: number; ready: number; blocked: number; scheduled: number; running: number }[];
+  /** `servedBy`: live workers that serve the queue (0 with ready jobs: nothing will run them). */
+  queues: { queue: string; priority: number; ready: number; blocked: number; scheduled: number; running: number; servedBy: number }[];
   /** Seconds the oldest ready job has waited since its run_at (0 when none is ready). */
   oldestReadyWaitSeconds: number;
   /** Schedules, their next and last tick, and a warning when no live worker runs their agents. */
@@ -99,7 +101,10 @@ function counts(rows: { status: string; n: number }[]): FinishedCounts {
 export async function readStatus(sql: Sql, options: { schema?: string } = {}): Promise<SystemStatus> {
   const t = schemaNames(resolveSchema(options.schema));
   const [rows, schedules, flow] = await Promise.all([readStatusRows(sql, t, LOST_AFTER_SECONDS), readSchedules(sql, t), readFlowControlStates(sql, t)]);
-  const { queues, workers } = rows;
+  const { workers } = rows;
+  const alive = workers.filter((w) => !w.lost);
+  const aliveIds = new Set(alive.map((w) => w.id));
+  const queues = rows.queues.map((q) => ({ ...q, servedBy: alive.filter((w) => w.queues.includes(q.queue)).length }));
   const sum = (k: 'ready' | 'blocked' | 'scheduled' | 'running') => queues.reduce((n, q) => n + q[k], 0);
   const toWorker = (w: WorkerRow): WorkerStatus => ({
     id: w.id, hostname: w.hostname, pid: w.pid, queues: w.queues, concurrency: w.concurrency, version: w.version,
@@ -111,16 +116,20 @@ export async function readStatus(sql: Sql, options: { schema?: string } = {}): P
     pending: { ready: sum('ready'), blocked: sum('blocked'), scheduled: sum('scheduled'), total: sum('ready') + sum('blocked') + sum('scheduled') },
     running: {
       total: sum('running'),
-      byWorker: rows.running.map((r) => ({ workerId: r.worker_id, jobs: r.jobs, oldestStartedAt: r.oldest, oldestRunningSeconds: r.seconds })),
-      progress: rows.progress.map((p) => ({ jobId: p.id, name: p.name, workerId: p.worker_id, runningSeconds: p.seconds, progress: p.progress })),
+      byWorker: rows.running.map((r) => ({
+        workerId: r.worker_id, jobs: r.jobs, oldestStartedAt: r.oldest, oldestRunningSeconds: r.seconds, workerLost: !aliveIds.has(r.worker_id),
+      })),
+      progress: rows.progress.map((p) => ({
+        jobId: p.id, name: p.name, workerId: p.worker_id, runningSeconds: p.seconds, progress: p.progress, workerLost: !aliveIds.has(p.worker_id),
+      })),
     },
     finished: { lastHour: counts(rows.hour), lastDay: counts(rows.day) },
     blockedOn: rows.blockedOn.map((b) => ({ jobId: b.job_id, name: b.name, status: b.status, waiting: b.waiting })),
     recentFailures: rows.failures.map((f) => ({ id: f.id, name: f.name, jobType: f.job_type, errorMessage: f.error_message, completedAt: f.completed_at, attempts: f.attempts })),
-    workers: { alive: workers.filter((w) => !w.lost).map(toWorker), lost: workers.filter((w) => w.lost).map(toWorker) },
+    workers: { alive: alive.map(toWorker), lost: workers.filter((w) => w.lost).map(toWorker) },
     queues,
     oldestReadyWaitSeconds: Math.max(0, rows.oldestReadySeconds ?? 0),
-    schedules: scheduleStatus(schedules, workers.filter((w) => !w.lost)),
+    schedules: scheduleStatus(schedules, alive),
     flowControl: flow.map(flowStatus),
   };
 }

@@ -13,27 +13,38 @@ describe('status', () => {
     await db.sql`INSERT INTO taiat_jobs (id, job_type, name) VALUES ('ready-1', 'agent', 'ready')`;
     await db.sql`INSERT INTO taiat_jobs (id, job_type, name, dependencies, pending_dependencies) VALUES ('blocked-1', 'agent', 'b', '["ready-1"]', 1)`;
     await db.sql`INSERT INTO taiat_jobs (id, job_type, name, run_at, queue, priority) VALUES ('later-1', 'agent', 'l', now() + interval '1 hour', 'reports', 4)`;
+    await db.sql`INSERT INTO taiat_jobs (id, job_type, name, queue, status, lease_owner, lease_expires_at, started_at) VALUES ('run-lost', 'agent', 'r', 'etl', 'running', 'w-lost', now() + interval '5 seconds', now() - interval '1 minute')`;
+    await db.sql`INSERT INTO taiat_jobs (id, job_type, name, queue) VALUES ('unserved-1', 'agent', 'u', 'etl')`;
     await db.sql`INSERT INTO taiat_job_history (id, job_id, job_type, name, status, error_message) VALUES ('f-1', 'f-1', 'agent', 'broken', 'failed', 'kaboom'), ('c-1', 'c-1', 'agent', 'fine', 'completed', NULL)`;
 
     const status = await runBin('taiat-worker', ['--status', '--json'], { TAIAT_DATABASE_URL: db.url });
     expect(status.code).toBe(0);
     const s = JSON.parse(status.stdout);
     expect(Object.keys(s)).toEqual(['generatedAt', 'pending', 'running', 'finished', 'blockedOn', 'recentFailures', 'workers', 'queues', 'oldestReadyWaitSeconds', 'schedules', 'flowControl']);
-    expect(s.pending).toEqual({ ready: 1, blocked: 1, scheduled: 1, total: 3 });
-    expect(s.running).toMatchObject({ total: 1, byWorker: [{ workerId: 'w-alive', jobs: 1 }] });
+    expect(s.pending).toEqual({ ready: 2, blocked: 1, scheduled: 1, total: 4 });
+    expect(s.running.total).toBe(2);
+    expect(s.running.byWorker).toEqual(expect.arrayContaining([
+      expect.objectContaining({ workerId: 'w-alive', jobs: 1, workerLost: false }), expect.objectContaining({ workerId: 'w-lost', jobs: 1, workerLost: true }),
+    ]));
     expect(s.finished.lastHour).toEqual({ completed: 1, failed: 1, cancelled: 0 });
     expect(s.blockedOn).toEqual([{ jobId: 'ready-1', name: 'ready', status: 'pending', waiting: 1 }]);
     expect(s.recentFailures).toMatchObject([{ id: 'f-1', errorMessage: 'kaboom' }]);
     expect(s.workers.alive.map((w: { id: string }) => w.id)).toEqual(['w-alive']);
     expect(s.workers.lost.map((w: { id: string }) => w.id)).toEqual(['w-lost']);
     expect(s.workers.alive[0]).toMatchObject({ hostname: 'host-a', pid: 11, jobsInHand: 1, concurrency: 4 });
-    expect(s.queues).toEqual(expect.arrayContaining([{ queue: 'reports', priority: 4, ready: 0, blocked: 0, scheduled: 1, running: 0 }]));
+    expect(s.queues).toEqual(expect.arrayContaining([
+      { queue: 'reports', priority: 4, ready: 0, blocked: 0, scheduled: 1, running: 0, servedBy: 0 },
+      { queue: 'etl', priority: 2, ready: 1, blocked: 0, scheduled: 0, running: 1, servedBy: 0 },
+      expect.objectContaining({ queue: 'default', ready: 1, servedBy: 1 }),
+    ]));
     expect(s.flowControl).toEqual([]);
 
     const text = await runBin('taiat', ['status'], { TAIAT_DATABASE_URL: db.url });
     expect(text.code).toBe(0);
     for (const heading of ['Jobs', 'Running, by worker', 'Blocked on', 'Queues', 'Recent failures', 'Workers']) expect(text.stdout).toContain(`${heading}\n`);
-    expect(text.stdout).toMatch(/pending\s+3\s+ready 1, blocked on dependencies 1, scheduled later 1/);
+    expect(text.stdout).toMatch(/pending\s+4\s+ready 2, blocked on dependencies 1, scheduled later 1/);
+    expect(text.stdout).toMatch(/w-lost\s+1 job\(s\)\s+oldest running \S+\s+worker lost: its jobs go back when their leases expire/);
+    expect(text.stdout).toMatch(/etl\s+2\s+1\s+0\s+0\s+1\s+0: no live worker serves this queue/);
     expect(text.stdout).toMatch(/lost\s+w-lost\s+host-b pid 12/);
     expect(text.stdout).not.toContain('\x1b['); // no colour when not on a terminal
     expect(text.stdout).not.toContain('Flow control');
