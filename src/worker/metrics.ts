@@ -6,6 +6,7 @@ import { resolveSchema } from '../config/schema-name.js';
 import {
   countWorkers, databaseAnswers, readFlowControlStates, readOldestReadyWaits, readQueueCounts, schemaNames, type HeldBack,
 } from '../store/index.js';
+import { withDeadline } from './timers.js';
 import type { Worker } from './worker.js';
 
 export interface MetricsServer {
@@ -14,13 +15,36 @@ export interface MetricsServer {
 }
 
 /**
- * Prometheus metrics of one worker (prom-client), fed by its events, plus gauges of the queue
- * read from the database at scrape time (from the worker's schema, unless `options.schema`
- * names another). `/metrics` serves them; `/healthz` answers 200 while the database answers and
- * 503 when it does not.
+ * How long a scrape waits for the database gauges, by default. Well inside Prometheus's default
+ * 10 s scrape timeout: a slow or unreachable database must cost the scrape its queue gauges
+ * (their last values, with `taiat_queue_scrape_ok 0`), not the whole scrape (the counters too).
  */
-export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs: number, options: { schema?: string } = {}): Registry {
+export const DATABASE_READ_DEADLINE_MS = 2000;
+
+/**
+ * A read still pending this long is given up, and the next scrape starts another. postgres.js can
+ * leave a statement pending for ever after its connection was lost: without this, the gauges would
+ * never be read again. Long enough that a merely slow database is not sent a second read.
+ */
+const ABANDON_READ_AFTER_MS = 30_000;
+
+export interface WorkerMetricsOptions {
+  /** The schema whose queue the gauges describe (default: the worker's). */
+  schema?: string;
+  /** How long a scrape waits for the database gauges, in ms (default `DATABASE_READ_DEADLINE_MS`). */
+  readDeadlineMs?: number;
+}
+
+/**
+ * Prometheus metrics of one worker (prom-client), fed by its events, plus gauges of the queue
+ * read from the database when created and at each scrape (from the worker's schema, unless
+ * `options.schema` names another). A scrape waits at most `options.readDeadlineMs` for them; a
+ * read that fails or is late leaves their last values and sets `taiat_queue_scrape_ok` to 0.
+ * `/metrics` serves them; `/healthz` answers 200 while the database answers and 503 when it does not.
+ */
+export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs: number, options: WorkerMetricsOptions = {}): Registry {
   const t = schemaNames(options.schema === undefined ? worker.schema : resolveSchema(options.schema));
+  const deadlineMs = options.readDeadlineMs ?? DATABASE_READ_DEADLINE_MS;
   const registry = new Registry();
   const labelNames = ['queue', 'job_type'] as const;
   const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers: [registry] });
@@ -56,10 +80,29 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
   worker.on('job:cancelled', (job) => (finish(job), cancelled.inc(labels(job))));
   worker.on('job:recovered', (_id, outcome) => recovered.inc({ outcome }));
 
-  // The gauges read from the database share one read per scrape: each gauge's collect awaits it,
-  // so none is served before it is done (prom-client collects all metrics at once).
+  // The gauges read from the database share one wait per scrape, which each gauge's collect
+  // awaits (prom-client collects all metrics at once), so all are served as of the same read.
+  // One read at a time: a scrape that finds one in flight, a late one included, waits for it
+  // rather than piling another onto a struggling database.
   let reading: Promise<void> | null = null;
-  const refresh = () => (reading ??= readDatabaseGauges().finally(() => (reading = null)));
+  let generation = 0;
+  let waiting: Promise<void> | null = null;
+  const startRead = () => {
+    const mine = ++generation;
+    // A read given up on must not overwrite the gauges of a later one when it returns at last.
+    const read = fetchDatabaseGauges().then((results) => {
+      if (mine === generation) applyDatabaseGauges(results);
+    });
+    const tracked: Promise<void> = withDeadline(read, ABANDON_READ_AFTER_MS, 'the metrics read')
+      .catch(() => scrapeOk.set(0))
+      .finally(() => {
+        if (reading === tracked) reading = null;
+      });
+    return (reading = tracked);
+  };
+  const refresh = () => (waiting ??= (async () => {
+    if (!(await settlesWithin(reading ?? startRead(), deadlineMs))) scrapeOk.set(0);
+  })().finally(() => (waiting = null)));
   const dbGauge = (name: string, help: string, labelNames: string[]) =>
     new Gauge({ name, help, labelNames, registers: [registry], collect: refresh });
   const ready = dbGauge('taiat_jobs_ready', 'Pending jobs ready to run', ['queue']);
@@ -71,7 +114,7 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
   const oldestWait = dbGauge('taiat_queue_oldest_ready_wait_seconds', 'Seconds since the run time of the queue\'s oldest ready job (0: none ready)', ['queue']);
   const liveWorkers = dbGauge('taiat_workers_live', 'Workers that record heartbeats (all workers)', []);
   const lostWorkers = dbGauge('taiat_workers_lost', 'Workers that missed three heartbeats and did not stop (all workers)', []);
-  const scrapeOk = dbGauge('taiat_queue_scrape_ok', '1 when the queue gauges could be read from the database', []);
+  const scrapeOk = dbGauge('taiat_queue_scrape_ok', '1 when this scrape read the queue gauges from the database; 0 when the read failed or missed its deadline (they keep their last values)', []);
   new Gauge({ name: 'taiat_worker_slots', help: 'Job slots of this worker (maxConcurrentJobs)', registers: [registry] }).set(maxConcurrentJobs);
   new Gauge({
     name: 'taiat_worker_free_slots', help: 'Free job slots of this worker', registers: [registry],
@@ -80,11 +123,11 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
     },
   });
   const REASONS: [keyof HeldBack, string][] = [['paused', 'paused'], ['queueLimit', 'queue_limit'], ['rateLimit', 'rate_limit'], ['keyLimit', 'key_limit']];
-  async function readDatabaseGauges(): Promise<void> {
+  function fetchDatabaseGauges() {
+    return Promise.allSettled([readQueueCounts(sql, t), readFlowControlStates(sql, t), readOldestReadyWaits(sql, t), countWorkers(sql, t)] as const);
+  }
+  function applyDatabaseGauges([counts, flow, oldest, workers]: Awaited<ReturnType<typeof fetchDatabaseGauges>>): void {
     // Each read sets its gauges when it succeeds; a failed one leaves them as they were.
-    const [counts, flow, oldest, workers] = await Promise.allSettled([
-      readQueueCounts(sql, t), readFlowControlStates(sql, t), readOldestReadyWaits(sql, t), countWorkers(sql, t),
-    ]);
     if (counts.status === 'fulfilled') {
       const byQueue = new Map<string, { ready: number; blocked: number; scheduled: number; running: number }>();
       for (const c of counts.value) {
@@ -121,7 +164,19 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
     }
     scrapeOk.set([counts, flow, oldest, workers].every((r) => r.status === 'fulfilled') ? 1 : 0);
   }
+  // Read once now, while the worker has just reached the database: a first scrape during an
+  // outage then serves the values of this read, not empty gauges.
+  startRead();
   return registry;
+}
+
+/** Whether `promise` fulfils within `ms` (false when it rejects or is still pending). */
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.then(() => true, () => false),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref())),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Serves `/metrics` and `/healthz` on `port` (0: a free port chosen by the system). */
