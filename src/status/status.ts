@@ -50,7 +50,7 @@ export interface SystemStatus {
   workers: { alive: WorkerStatus[]; lost: WorkerStatus[] };
   /** `servedBy`: live workers that serve the queue (0 with ready jobs: nothing will run them). */
   queues: { queue: string; priority: number; ready: number; blocked: number; scheduled: number; running: number; servedBy: number }[];
-  /** Seconds the oldest ready job has waited since its run_at (0 when none is ready). */
+  /** Seconds the longest-waiting ready job has been ready: since its run_at, or its release if later (0 when none is ready). */
   oldestReadyWaitSeconds: number;
   /** Schedules, their next and last tick, and a warning when no live worker runs their agents. */
   schedules: ScheduleStatus[];

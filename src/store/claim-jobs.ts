@@ -114,16 +114,16 @@ function jobFromClaimed(r: ClaimedRow, workerId: string): Job {
   });
 }
 
-/** Completed dependencies' names, results and last attempts' trace contexts, keyed by dependency id. */
-export type DependencyResults = Map<string, { name: string; result: JsonValue | null; traceContext: string | null }>;
+/** Completed dependencies' names, results, completion times and last attempts' trace contexts, keyed by dependency id. */
+export type DependencyResults = Map<string, { name: string; result: JsonValue | null; traceContext: string | null; completedAt: Date }>;
 
 /** Results of completed dependencies of the given jobs, keyed by dependency id. */
 export async function readDependencyResults(sql: Sql, t: SchemaNames, jobs: Job[]): Promise<DependencyResults> {
   const ids = [...new Set(jobs.flatMap((j) => j.dependencies))];
   if (ids.length === 0) return new Map();
-  const rows = await historyByJobIds<{ job_id: string; name: string; status: string; result: JsonValue | null; trace_context: string | null }>(
-    sql, t, 'job_id, name, status, result, trace_context', ids);
-  return new Map(rows.filter((r) => r.status === 'completed').map((r) => [r.job_id, { name: r.name, result: r.result, traceContext: r.trace_context }]));
+  const rows = await historyByJobIds<{ job_id: string; name: string; status: string; result: JsonValue | null; trace_context: string | null; completed_at: Date }>(
+    sql, t, 'job_id, name, status, result, trace_context, completed_at', ids);
+  return new Map(rows.filter((r) => r.status === 'completed').map((r) => [r.job_id, { name: r.name, result: r.result, traceContext: r.trace_context, completedAt: r.completed_at }]));
 }
 
 /**

@@ -10,6 +10,13 @@
  * `taiat_jobs_ready_idx` holds the rows of its first two terms, in claim order.
  */
 export const READY = `status = 'pending' AND pending_dependencies = 0 AND run_at <= now()`;
+/**
+ * When a ready job became ready: its run time, or its release if later. A release (its last
+ * dependency completing) is the last thing to touch a pending row's updated_at before its claim
+ * (as is a return to pending, which also moves run_at): `run_at` alone counted a dependent's wait
+ * from its creation, while it was blocked.
+ */
+export const READY_SINCE = 'greatest(run_at, updated_at)';
 /** A pending job waiting for dependencies. */
 export const BLOCKED = `status = 'pending' AND pending_dependencies > 0`;
 /** A pending job with no dependency left whose run time has not come (a retry's backoff, `runAt`). */

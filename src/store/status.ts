@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Sql } from '../db/connection.js';
 import type { WorkersTable } from '../db/schema.js';
-import { BLOCKED, READY, SCHEDULED } from './fragments.js';
+import { BLOCKED, READY, READY_SINCE, SCHEDULED } from './fragments.js';
 import { queueSettingsColumns, queueStatesFrom, settingsFromRow, type QueueSettingsRow, type QueueState } from './queues.js';
 import type { JobProgress } from '../jobs/progress.js';
 import type { SchemaNames } from './schema-names.js';
@@ -59,10 +59,10 @@ export async function countWorkers(sql: Sql, t: SchemaNames, lostAfterSeconds = 
   return row!;
 }
 
-/** Seconds since the run time of each queue's oldest ready job, for the queues with one (the ready index). */
+/** Seconds the longest-waiting ready job of each queue has been ready, for the queues with one. */
 export function readOldestReadyWaits(sql: Sql, t: SchemaNames): Promise<{ queue: string; seconds: number }[]> {
   return sql<{ queue: string; seconds: number }[]>`
-    SELECT queue, extract(epoch FROM now() - min(run_at))::float8 AS seconds
+    SELECT queue, extract(epoch FROM now() - min(${sql.unsafe(READY_SINCE)}))::float8 AS seconds
       FROM ${sql(t.jobs)} WHERE ${sql.unsafe(READY)} GROUP BY queue ORDER BY queue`;
 }
 
@@ -96,7 +96,7 @@ export async function readStatusRows(sql: Sql, t: SchemaNames, lostAfterSeconds 
              JOIN ${sql(t.jobs)} j ON j.id = d.id
        GROUP BY d.id, j.name, j.status ORDER BY waiting DESC, d.id LIMIT 10`,
     sql<{ seconds: number | null }[]>`
-      SELECT extract(epoch FROM now() - min(run_at))::float8 AS seconds FROM ${sql(t.jobs)} WHERE ${sql.unsafe(READY)}`,
+      SELECT extract(epoch FROM now() - min(${sql.unsafe(READY_SINCE)}))::float8 AS seconds FROM ${sql(t.jobs)} WHERE ${sql.unsafe(READY)}`,
     // Running jobs are few (a worker's slots): the partial lease index holds them.
     sql<{ id: string; name: string; worker_id: string; seconds: number; progress: JobProgress }[]>`
       SELECT id, name, lease_owner AS worker_id, extract(epoch FROM now() - started_at)::float8 AS seconds, progress

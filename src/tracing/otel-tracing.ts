@@ -77,7 +77,7 @@ export function otelTracing(api: OtelApi): Tracing {
       return within(span, parent, () => fn(formatTraceparent(span.spanContext())));
     },
 
-    attempt(job: Job, workerId: string, dependencyRuns: readonly string[]): AttemptSpan {
+    attempt(job: Job, workerId: string, dependencyRuns: readonly string[], readyAt: Date): AttemptSpan {
       const creation = spanContext(job.traceContext);
       const parent = remote(creation);
       const linked = dependencyRuns.length === 0 ? [] : links(dependencyRuns, 'dependency');
@@ -95,10 +95,9 @@ export function otelTracing(api: OtelApi): Tracing {
           'taiat.job.step': job.step, 'taiat.worker.id': workerId,
         });
         if (job.parentId !== null) span.setAttribute('taiat.job.parent_id', job.parentId);
-        // The wait in the queue, from creation or runAt to the claim: beside the attempt under the
-        // creator's span, or, for a job created without a trace, under the attempt (one trace, not two).
+        // The wait in the queue, from ready to the claim: beside the attempt under the creator's
+        // span, or, for a job created without a trace, under the attempt (one trace, not two).
         const claimedAt = job.startedAt ?? new Date();
-        const readyAt = job.runAt > job.createdAt ? job.runAt : job.createdAt;
         tracer.startSpan(`wait ${job.queue}`, {
           kind: api.SpanKind.INTERNAL, startTime: readyAt,
           attributes: { 'messaging.system': 'taiat', 'messaging.destination.name': job.queue, 'messaging.message.id': job.id, 'taiat.job.attempt': job.attempts },

@@ -34,11 +34,12 @@ export interface Tracing {
    */
   create<T>(jobs: readonly unknown[], fn: (traceparent: string | null) => Promise<T>, parent?: string | null): Promise<T>;
   /**
-   * Starts a claimed job's attempt: records its wait in the queue (creation or `runAt` to claim)
-   * and opens its run span, a child of the span that created the job, linked to the last
-   * attempts of its dependencies (`links`: their traceparents).
+   * Starts a claimed job's attempt: records its wait in the queue (from `readyAt`: creation,
+   * `runAt` or its last dependency's completion, to the claim) and opens its run span, a child of
+   * the span that created the job, linked to the last attempts of its dependencies (`links`: their
+   * traceparents).
    */
-  attempt(job: Job, workerId: string, links: readonly string[]): AttemptSpan;
+  attempt(job: Job, workerId: string, links: readonly string[], readyAt: Date): AttemptSpan;
   /** Runs an outcome write in a span linked to the attempts (their traceparents) whose outcomes it writes. */
   outcomes<T>(attempts: readonly (string | null | undefined)[], fn: () => Promise<T>): Promise<T>;
 }

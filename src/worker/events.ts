@@ -5,7 +5,8 @@ import type { AttemptOutcome } from '../jobs/outcome.js';
 
 /** Events a worker emits, for observers (metrics, tests, UIs). */
 export interface WorkerEvents {
-  'job:started': [job: Job];
+  /** `readyAt`: when the job became ready (its creation or `runAt`, or its last dependency's completion if later). */
+  'job:started': [job: Job, readyAt: Date];
   'job:completed': [job: Job, result: JsonValue | null];
   /** Failed for good (no retries left, or no executor). */
   'job:failed': [job: Job, error: string];

@@ -22,7 +22,8 @@ export interface JobRunnerPorts {
   /** `ctx.createJobs`: children of `parentId`, in the trace of `traceContext` (the parent's attempt). */
   createChildren(parentId: string, children: NewJob[], traceContext: string | null): Promise<Job[]>;
   writeProgress: ProgressWriter;
-  started(job: Job): void;
+  /** An attempt starts; `readyAt`: when the job became ready (its wait ran from there to its claim). */
+  started(job: Job, readyAt: Date): void;
   /** An attempt ended; `outcome` is null when it must not be written (the lease was lost). */
   finished(outcome: AttemptOutcome | null, log: () => Logger): void;
 }
@@ -64,9 +65,9 @@ export class JobRunner {
   }
 
   /** Starts one attempt of a claimed job. */
-  run({ job, dependencyResults, dependencyRuns }: QueuedJob): void {
+  run({ job, dependencyResults, dependencyRuns, readyAt }: QueuedJob): void {
     const abort = new AttemptAbort();
-    const span = this.#tracing.attempt(job, this.#workerId, dependencyRuns);
+    const span = this.#tracing.attempt(job, this.#workerId, dependencyRuns, readyAt);
     // Made when first used, as the job's child logger: most jobs never report progress or log.
     let progress: ProgressReporter | undefined;
     let jobLog: Logger | undefined;
@@ -78,7 +79,7 @@ export class JobRunner {
       (value, details) => (progress ??= new ProgressReporter(job, this.#ports.writeProgress)).report(value, details),
     );
     if (this.#log.isLevelEnabled('debug')) log().debug({ jobType: job.jobType }, 'job started');
-    this.#ports.started(job);
+    this.#ports.started(job, readyAt);
     const finish = (outcome: AttemptOutcome | null) => {
       span.end(outcome);
       if (outcome && span.traceparent) outcome.traceContext = span.traceparent;

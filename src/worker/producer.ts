@@ -13,9 +13,21 @@ export interface QueuedJob {
   dependencyResults: Record<string, JsonValue | null>;
   /** The traceparents of its dependencies' last attempts (tracing: the attempt's span links to them). */
   dependencyRuns: readonly string[];
+  /** When it became ready: its creation or `runAt`, or its last dependency's completion if later (its wait runs from here). */
+  readyAt: Date;
 }
 
 const NO_RUNS: readonly string[] = [];
+
+/** When a claimed job became ready: the latest of its creation, its `runAt` and its dependencies' completions. */
+function readyAt(job: Job, results: DependencyResults): Date {
+  let at = job.runAt > job.createdAt ? job.runAt : job.createdAt;
+  for (const id of job.dependencies) {
+    const done = results.get(id)?.completedAt;
+    if (done && done > at) at = done;
+  }
+  return at;
+}
 
 /**
  * The claim loop's mode:
@@ -298,7 +310,7 @@ export class Producer {
     }
     for (const job of jobs) {
       const runs = job.dependencies.length === 0 ? NO_RUNS : job.dependencies.flatMap((id) => results.get(id)?.traceContext ?? []);
-      this.#queued.push({ job, dependencyResults: resultsByIdAndName(job, results), dependencyRuns: runs });
+      this.#queued.push({ job, dependencyResults: resultsByIdAndName(job, results), dependencyRuns: runs, readyAt: readyAt(job, results) });
     }
   }
 }

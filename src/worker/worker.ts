@@ -78,7 +78,7 @@ export class Worker extends EventEmitter {
       {
         createChildren: (parentId, children, traceContext) => this.#createChildren(parentId, children, traceContext),
         writeProgress: (job, progress) => writeProgress(this.#pools!.main.sql, this.#t, { jobId: job.id, workerId: this.id, attempt: job.attempts, step: job.step }, progress),
-        started: (job) => this.emit('job:started', job),
+        started: (job, readyAt) => this.emit('job:started', job, readyAt),
         finished: (outcome, log) => {
           if (outcome) this.#completer!.record(outcome, log);
           this.#producer!.fillSlots();

@@ -50,6 +50,15 @@ describe('status', () => {
     expect(text.stdout).not.toContain('Flow control');
   });
 
+  it('counts the oldest ready wait of a released dependent from its release, not from its creation', async () => {
+    await db.sql`TRUNCATE taiat_jobs, taiat_job_history, taiat_workers`;
+    await db.sql`INSERT INTO taiat_jobs (id, job_type, name, dependencies, pending_dependencies, created_at, run_at, updated_at)
+                 VALUES ('released', 'agent', 'r', '["gone"]', 0, now() - interval '1 hour', now() - interval '1 hour', now() - interval '2 seconds')`;
+    const s = JSON.parse((await runBin('taiat', ['status', '--json'], { TAIAT_DATABASE_URL: db.url })).stdout);
+    expect(s.oldestReadyWaitSeconds).toBeGreaterThan(1);
+    expect(s.oldestReadyWaitSeconds).toBeLessThan(60);
+  });
+
   it('calls a worker lost after three of its own heartbeat intervals without one', async () => {
     await db.sql`TRUNCATE taiat_workers`;
     await db.sql`

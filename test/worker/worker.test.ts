@@ -162,6 +162,22 @@ describe('worker', () => {
     expect((await harness.jobs.getJob(a!.id))?.status).toBe('completed');
   });
 
+  it('counts a dependent\'s wait from its release, not from its creation while it was blocked', async () => {
+    const readyAt = new Map<string, Date>();
+    const worker = await startWorker({ agents: { slow: () => new Promise((r) => setTimeout(() => r('done'), 1200)), quick: () => 'ok' } });
+    worker.on('job:started', (job, ready) => readyAt.set(job.id, ready));
+    await harness.jobs.createJobs([
+      { id: 'slow-parent', jobType: 'agent', name: 'parent', payload: { agent_name: 'slow' } },
+      { id: 'quick-child', jobType: 'agent', name: 'child', payload: { agent_name: 'quick' }, dependencies: ['slow-parent'] },
+    ]);
+    const parent = await finished('slow-parent');
+    const child = await finished('quick-child');
+    expect(readyAt.get('quick-child')!.getTime()).toBe(parent!.completedAt!.getTime());
+    expect(child!.startedAt!.getTime() - readyAt.get('quick-child')!.getTime()).toBeLessThan(1000);
+    expect(child!.startedAt!.getTime() - child!.createdAt.getTime()).toBeGreaterThan(1000);
+    expect(readyAt.get('slow-parent')!.getTime()).toBe((await harness.jobs.getJob('slow-parent'))!.runAt.getTime());
+  });
+
   it('prunes history past the retention, one worker at a time', async () => {
     const worker = await startWorker({ historyRetentionDays: 7 });
     await db.sql`INSERT INTO taiat_job_history (id, job_id, job_type, name, status, completed_at)
