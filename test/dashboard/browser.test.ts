@@ -25,6 +25,14 @@ const setVisibility = (page: Page, state: 'hidden' | 'visible') => page.evaluate
   Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => '${state}' });
   document.dispatchEvent(new Event('visibilitychange'));`);
 
+/** Every error the page logs (a failed request, such as a missing favicon, is one) or throws. */
+function consoleErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`${m.text()} ${m.location().url}`); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  return errors;
+}
+
 async function shot(page: Page, name: string): Promise<void> {
   if (!SHOTS) return;
   mkdirSync(SHOTS, { recursive: true });
@@ -65,6 +73,7 @@ describe('the dashboard in a browser', () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const dialogs: string[] = [];
     page.on('dialog', (d) => { dialogs.push(d.message()); void d.accept(); });
+    const errors = consoleErrors(page);
     await page.goto(dashboard.url);
     await page.locator('[data-count="failed"]').waitFor();
     expect(await page.locator('[data-count="failed"] .n').textContent()).toBe('1');
@@ -107,6 +116,7 @@ describe('the dashboard in a browser', () => {
       await shot(page, name);
     }
     expect(dialogs).toEqual([]);
+    expect(errors).toEqual([]);
     await page.close();
   });
 
