@@ -110,12 +110,52 @@ describe('the dashboard in a browser', () => {
     await page.goto(`${dashboard.url}#/graph/extract`);
     await page.locator('#graph-timing').waitFor();
     await shot(page, 'graph');
-    for (const name of ['queues', 'workers', 'schedules', 'actions']) {
+    for (const name of ['queues', 'workers', 'actions']) {
       await page.goto(`${dashboard.url}#/${name}`);
       await page.locator('main h1').waitFor();
       await shot(page, name);
     }
     expect(dialogs).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('shows each schedule\'s timing, and a schedule that fails or that no worker runs as unhealthy', async () => {
+    await h.startWorker({ agents: { noop: () => null, fails: () => { throw new Error('the warehouse is gone'); } } });
+    await h.jobs.upsertSchedule('nightly', { cron: '30 2 * * *', timeZone: 'Europe/Paris', job: agentJob('nightly', 'noop') });
+    await h.jobs.upsertSchedule('orphan', { every: '5m', job: agentJob('orphan', 'nobody-runs-this') });
+    await h.jobs.upsertSchedule('held', { every: 90, paused: true, job: agentJob('held', 'noop') });
+    await h.jobs.upsertSchedule('refused', { every: 1, job: agentJob('refused', 'noop', ['no-such-job']) });
+    await h.jobs.upsertSchedule('failing', { every: 1, job: agentJob('failing', 'fails', [], { maxRetries: 0 }) });
+    await waitFor(async () => (await h.jobs.getSchedule('refused'))?.lastError, 'the refused tick');
+    // Paused once it ticked, so no new tick's job is running when the page reads its outcome; through
+    // the dashboard, whose action drops the overview's shared reading (the warnings come from it).
+    await waitFor(async () => (await h.jobs.getSchedule('failing'))?.lastTickAt, 'a tick');
+    const { csrfToken } = await (await fetch(`${dashboard.url}api/session`)).json() as { csrfToken: string };
+    expect((await fetch(`${dashboard.url}api/schedules/failing/pause`, { method: 'POST', headers: { 'x-taiat-csrf': csrfToken } })).status).toBe(200);
+    await waitFor(async () => (await h.jobs.getSchedule('failing'))?.lastOutcome === 'failed', 'a failed tick');
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors = consoleErrors(page);
+    await page.goto(`${dashboard.url}#/schedules`);
+    await page.locator('#schedules').waitFor();
+    const row = (id: string) => page.locator('#schedules tbody tr', { has: page.locator(`[data-schedule="${id}"]`) });
+    const cell = (id: string, n: number) => row(id).locator('td').nth(n).textContent();
+    expect(await cell('nightly', 1)).toBe('30 2 * * * (Europe/Paris)');
+    expect(await cell('orphan', 1)).toBe('every 5m');
+    expect(await cell('held', 1)).toBe('every 90s');
+    expect(await cell('held', 2)).toBe('paused');
+    expect(await cell('nightly', 2)).not.toBe('—');
+    expect(await page.locator('#schedules').textContent()).not.toMatch(/undefined|null|NaN|Invalid Date/);
+    // Unhealthy: the refused tick's reason and the failed tick's outcome, in red; the orphan's warning.
+    expect(await row('refused').locator('[data-last-error]').textContent()).toMatch(/unknown dependency/);
+    expect(await row('refused').locator('[data-last-error]').getAttribute('class')).toBe('error');
+    expect(await row('failing').locator('[data-state]').getAttribute('data-state')).toBe('failed');
+    expect(await row('failing').locator('[data-job-error]').textContent()).toBe('last job: the warehouse is gone');
+    expect(await row('orphan').locator('[data-warning]').textContent()).toBe("warning: no live worker runs agent 'nobody-runs-this'");
+    expect(await row('nightly').locator('.error').count()).toBe(0);
+    expect(await row('held').locator('.error').count()).toBe(0);
+    await shot(page, 'schedules');
     expect(errors).toEqual([]);
     await page.close();
   });
