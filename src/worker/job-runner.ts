@@ -7,7 +7,7 @@ import { AttemptAbort } from './attempt-abort.js';
 import { AttemptContext } from './attempt-context.js';
 import { jobLogFields } from './job-log.js';
 import { ProgressReporter, type ProgressWriter } from './progress-reporter.js';
-import type { QueuedJob } from './producer.js';
+import type { QueuedJob } from './queued-job.js';
 import { runAttempt, type ExecutorRegistry } from './run-attempt.js';
 import type { JobAbortReason } from './types.js';
 

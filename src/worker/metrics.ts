@@ -59,7 +59,7 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
     buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800],
   });
   const wait = new Histogram({
-    name: 'taiat_job_wait_seconds', help: 'Time from run_at (ready) to the start of an attempt', labelNames, registers: [registry],
+    name: 'taiat_job_wait_seconds', help: 'Time from when the job became ready (run_at, or its last dependency\'s completion if later) to the start of an attempt', labelNames, registers: [registry],
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300],
   });
   const started = new Map<string, number>();
@@ -69,10 +69,10 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
     started.delete(job.id);
     if (t !== undefined) runDuration.observe(labels(job), (performance.now() - t) / 1000);
   };
-  worker.on('job:started', (job) => {
+  worker.on('job:started', (job, readyAt) => {
     started.set(job.id, performance.now());
     claimed.inc(labels(job));
-    if (job.startedAt) wait.observe(labels(job), Math.max(0, (job.startedAt.getTime() - job.runAt.getTime()) / 1000));
+    if (job.startedAt) wait.observe(labels(job), Math.max(0, (job.startedAt.getTime() - readyAt.getTime()) / 1000));
   });
   worker.on('job:completed', (job) => (finish(job), completed.inc(labels(job))));
   worker.on('job:failed', (job) => (finish(job), failed.inc(labels(job))));
@@ -111,7 +111,7 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
   const running = dbGauge('taiat_jobs_running', 'Running jobs (all workers)', ['queue']);
   const paused = dbGauge('taiat_queue_paused', '1 when the queue is paused, else 0 (queues with live jobs or flow control)', ['queue']);
   const heldBack = dbGauge('taiat_jobs_held_back', 'Ready jobs held back by flow control, by the first reason that holds them', ['queue', 'reason']);
-  const oldestWait = dbGauge('taiat_queue_oldest_ready_wait_seconds', 'Seconds since the run time of the queue\'s oldest ready job (0: none ready)', ['queue']);
+  const oldestWait = dbGauge('taiat_queue_oldest_ready_wait_seconds', 'Seconds the queue\'s longest-waiting ready job has been ready: since its run time, or its release by its last dependency if later (0: none ready)', ['queue']);
   const liveWorkers = dbGauge('taiat_workers_live', 'Workers that record heartbeats (all workers)', []);
   const lostWorkers = dbGauge('taiat_workers_lost', 'Workers that missed three heartbeats and did not stop (all workers)', []);
   const scrapeOk = dbGauge('taiat_queue_scrape_ok', '1 when this scrape read the queue gauges from the database; 0 when the read failed or missed its deadline (they keep their last values)', []);

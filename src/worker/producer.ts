@@ -1,33 +1,10 @@
 import type { Sql } from '../db/connection.js';
 import { TaiatError } from '../errors.js';
-import type { Job, JsonValue } from '../jobs/model.js';
-import {
-  claimJobs, nextRateOpening, readDependencyResults, resultsByIdAndName, type DependencyResults, type SchemaNames,
-} from '../store/index.js';
+import type { Job } from '../jobs/model.js';
+import { claimJobs, nextRateOpening, readDependencyResults, type DependencyResults, type SchemaNames } from '../store/index.js';
 import { FlowView } from './flow-view.js';
+import { queuedJob, type QueuedJob } from './queued-job.js';
 import { retryBackoffMs, sleep } from './timers.js';
-
-/** A claimed (leased) job waiting in the local queue for a free slot. */
-export interface QueuedJob {
-  job: Job;
-  dependencyResults: Record<string, JsonValue | null>;
-  /** The traceparents of its dependencies' last attempts (tracing: the attempt's span links to them). */
-  dependencyRuns: readonly string[];
-  /** When it became ready: its creation or `runAt`, or its last dependency's completion if later (its wait runs from here). */
-  readyAt: Date;
-}
-
-const NO_RUNS: readonly string[] = [];
-
-/** When a claimed job became ready: the latest of its creation, its `runAt` and its dependencies' completions. */
-function readyAt(job: Job, results: DependencyResults): Date {
-  let at = job.runAt > job.createdAt ? job.runAt : job.createdAt;
-  for (const id of job.dependencies) {
-    const done = results.get(id)?.completedAt;
-    if (done && done > at) at = done;
-  }
-  return at;
-}
 
 /**
  * The claim loop's mode:
@@ -308,9 +285,6 @@ export class Producer {
       for (const job of jobs) this.#ports.release(job);
       throw error;
     }
-    for (const job of jobs) {
-      const runs = job.dependencies.length === 0 ? NO_RUNS : job.dependencies.flatMap((id) => results.get(id)?.traceContext ?? []);
-      this.#queued.push({ job, dependencyResults: resultsByIdAndName(job, results), dependencyRuns: runs, readyAt: readyAt(job, results) });
-    }
+    for (const job of jobs) this.#queued.push(queuedJob(job, results));
   }
 }

@@ -56,7 +56,7 @@ describe('metrics', () => {
       INSERT INTO taiat_jobs (id, job_type, name, queue, status, lease_owner, lease_expires_at, started_at)
       VALUES ('c-1', 'agent', 'a', 'capped', 'running', 'w', now() + interval '30 seconds', now())`;
     // Ready for two minutes; a retry in its backoff; a live, a lost and a stopped worker.
-    await db.sql`UPDATE taiat_jobs SET run_at = now() - interval '120 seconds' WHERE id = 'd-1'`;
+    await db.sql`UPDATE taiat_jobs SET run_at = now() - interval '120 seconds', created_at = now() - interval '120 seconds', updated_at = now() - interval '120 seconds' WHERE id = 'd-1'`;
     await db.sql`INSERT INTO taiat_jobs (id, job_type, name, queue, run_at) VALUES ('d-2', 'agent', 'a', 'default', now() + interval '1 hour')`;
     await db.sql`
       INSERT INTO taiat_workers (id, hostname, pid, concurrency, version, heartbeat_seconds, last_heartbeat_at, stopped_at) VALUES
