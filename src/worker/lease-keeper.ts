@@ -21,6 +21,8 @@ export interface LeaseKeeperPorts {
   writingIds(): string[];
   abort(jobId: string, reason: JobAbortReason): void;
   recovered(jobId: string, outcome: 'retried' | 'failed'): void;
+  /** A heartbeat went through: the database answers. */
+  reachable(): void;
   /** Jobs went back to pending, ready now or once their retry falls due in `retryInSeconds` (Infinity: none). */
   mayHaveMadeReady(retryInSeconds: number): void;
   survive(error: unknown): void;
@@ -64,6 +66,7 @@ export class LeaseKeeper {
   /** Records the heartbeat and renews the leases of the jobs held here. */
   async heartbeat(): Promise<void> {
     await recordHeartbeat(this.#claimSql, this.#opts.t, this.#registration);
+    this.#ports.reachable();
     // Finished jobs whose outcome is not written yet are still running in the database: renew
     // them too, or a slow write lets their lease expire and another worker runs them again.
     const writing = this.#ports.writingIds();

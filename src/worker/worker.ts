@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import pino, { type Logger } from 'pino';
 import { resolveDatabaseUrl } from '../config/database-url.js';
-import { isConnectionError, translateDatabaseError, type Connection } from '../db/connection.js';
+import { translateDatabaseError, type Connection } from '../db/connection.js';
+import { SurvivalLog } from './survival-log.js';
 import { SchemaNotCurrentError, TaiatError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
 import { DEFAULT_LIMITS, type NewJob } from '../jobs/validation.js';
@@ -53,6 +54,7 @@ export class Worker extends EventEmitter {
   readonly schema: string;
   readonly #opts: ResolvedWorkerOptions;
   readonly #log: Logger;
+  readonly #survival = new SurvivalLog(() => this.#log);
   readonly #t: SchemaNames;
   #lifecycle: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   #pools: Pools | undefined;
@@ -190,11 +192,9 @@ export class Worker extends EventEmitter {
         writingIds: () => this.#completer!.pendingIds(),
         abort: (jobId, reason) => this.#abort(jobId, reason),
         recovered: (jobId, outcome) => this.emit('job:recovered', jobId, outcome),
+        reachable: () => this.#survival.reachable(),
         // Jobs taken back from a lost worker run when their retry falls due, not at the next poll.
-        mayHaveMadeReady: (retryInSeconds) => {
-          this.#producer!.nudge(true);
-          this.#producer!.wakeIn(retryInSeconds);
-        },
+        mayHaveMadeReady: (retryInSeconds) => (this.#producer!.nudge(true), this.#producer!.wakeIn(retryInSeconds)),
         survive,
       },
     );
@@ -277,9 +277,7 @@ export class Worker extends EventEmitter {
   }
 
   #survive(error: unknown): void {
-    const err = translateDatabaseError(error, this.#pools?.main.url ?? '') as Error;
-    this.#log.error({ err }, isConnectionError(error) ? 'database unreachable; retrying' : 'worker task failed; retrying');
-    this.emit('worker:error', err);
+    this.emit('worker:error', this.#survival.survived(error, translateDatabaseError(error, this.#pools?.main.url ?? '') as Error));
   }
 
   /** Nothing queued and nothing more to claim: idle, once nothing runs and every outcome is written. */
