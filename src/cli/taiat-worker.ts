@@ -88,14 +88,16 @@ export async function main(args: string[]): Promise<void> {
       ...(argv.listenDatabaseUrl ? { listenDatabaseUrl: argv.listenDatabaseUrl } : {}),
       logger,
     });
+    // The daemon's own lines carry the worker's id too, as every line of the worker does.
+    const log = logger.child({ workerId: worker.id });
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
       signals += 1;
       if (signals > 1) {
-        logger.warn({ signal }, 'second signal: exiting now; leases will return the running jobs');
+        log.warn({ signal }, 'second signal: exiting now; leases will return the running jobs');
         process.exit(1);
       }
-      logger.info({ signal, shutdownTimeout: argv.shutdownTimeout }, 'shutting down gracefully');
+      log.info({ signal, shutdownTimeout: argv.shutdownTimeout }, 'shutting down gracefully');
       void worker.stop();
     };
     process.on('SIGTERM', onSignal);
@@ -105,7 +107,7 @@ export async function main(args: string[]): Promise<void> {
       // Loaded only when metrics are served: prom-client costs every other start-up ~75 ms.
       const { createWorkerMetrics, serveMetrics } = await import('../worker/metrics.js');
       const metrics = await serveMetrics(createWorkerMetrics(worker, worker.sql, argv.maxConcurrentJobs), worker.sql, argv.metricsPort);
-      logger.info({ port: metrics.port }, 'serving /metrics and /healthz');
+      log.info({ port: metrics.port }, 'serving /metrics and /healthz');
       worker.once('worker:stopped', () => void metrics.close());
     }
     if (argv.dashboardPort !== undefined) {

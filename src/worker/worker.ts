@@ -1,8 +1,7 @@
 import { EventEmitter } from 'node:events';
 import pino, { type Logger } from 'pino';
-import { resolveDatabaseUrl } from '../config/database-url.js';
+import { redactUrl, resolveDatabaseUrl } from '../config/database-url.js';
 import { translateDatabaseError, type Connection } from '../db/connection.js';
-import { SurvivalLog } from './survival-log.js';
 import { SchemaNotCurrentError, TaiatError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
 import { DEFAULT_LIMITS, type NewJob } from '../jobs/validation.js';
@@ -20,8 +19,10 @@ import { historyPartitionService, Maintenance, scheduleServices, type Maintenanc
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { closePools, listenForNotifications, openPools, type Pools } from './pools.js';
 import { Producer } from './producer.js';
+import { SurvivalLog } from './survival-log.js';
 import { retryWhileUnreachable, sleep, withDeadline } from './timers.js';
 import type { JobAbortReason } from './types.js';
+import { VERSION } from '../version.js';
 
 export type { WorkerEvents } from './events.js';
 
@@ -116,7 +117,7 @@ export class Worker extends EventEmitter {
     this.#leases!.start();
     this.#maintenance!.start();
     this.#log.info({
-      queues: this.#opts.queues, concurrency: this.#opts.maxConcurrentJobs, schema: this.schema,
+      version: VERSION, database: redactUrl(url), queues: this.#opts.queues, concurrency: this.#opts.maxConcurrentJobs, schema: this.schema,
       agents: Object.keys(this.#opts.agents).sort(), executors: this.#opts.executors.length,
     }, 'worker started');
     // Survived (the lease keeper rescues every half lease): a connection lost here ended the process.

@@ -82,6 +82,11 @@ describe('connections reset under the driver', () => {
     await waitFor(() => /database unreachable at start-up; trying again/.test(worker.output()), 'a retry at start-up', 20_000);
     proxy.cutTypeFetches(false);
     await waitFor(() => /worker started/.test(worker.output()), 'the worker to start', 30_000);
+    // Says what it runs and where, the URL redacted, and its id on the daemon's own lines too.
+    const started = JSON.parse(worker.output().split('\n').find((l) => l.includes('"worker started"'))!);
+    expect(started).toMatchObject({ version: expect.any(String), workerId: expect.any(String), database: expect.stringContaining('127.0.0.1') });
+    const password = new URL(db.url).password;
+    if (password) expect(started.database).not.toContain(password);
     await jobs.createJobs(record(3));
     await waitFor(async () => (await finished()) === 3, 'the jobs done', 30_000);
     expect(worker.child.exitCode).toBeNull();
