@@ -2,7 +2,7 @@
 // `strict`, `NodeNext` and `skipLibCheck: false`, then run against a real Postgres.
 import postgres from 'postgres';
 import {
-  BUILTIN_JOB_TYPES, createWorkerMetrics, DatabaseUnavailableError, DependencyError, DuplicateJobIdError, ERROR_CODES,
+  BUILTIN_JOB_TYPES, createWorkerMetrics, DATABASE_READ_DEADLINE_MS, DatabaseUnavailableError, DependencyError, DuplicateJobIdError, ERROR_CODES,
   FINISHED_STATUSES, InvalidStateError, JOB_STATUSES, JobManager, JobNotFoundError, LIVE_STATUSES, PRIORITIES, readStatus,
   redactUrl, runMigrations, SchemaNotCurrentError, serveMetrics, TaiatError, ValidationError, verifySchema, Worker,
   type Agent, type AgentFor, type AgentJob, type AgentParameters, type AgentPayloadCheck, type AgentRegistry,
@@ -12,7 +12,7 @@ import {
   type KyselyTransaction, type ListJobsOptions, type MetricsServer, type MigrationOptions, type NewJob,
   type NodePostgresClient, type PostgresJsTransaction, type PriorityName, type PruneHistoryOptions, type ReadyJobsOptions,
   type RetryOptions, type SchemaStatus, type SystemStatus, type TaiatErrorCode, type WaitFor, type WorkerEvents,
-  type WorkerOptions, type WorkerStatus,
+  type WorkerMetricsOptions, type WorkerOptions, type WorkerStatus,
 } from 'taiat';
 
 declare module 'taiat' {
@@ -26,7 +26,7 @@ type Unused = [Agent, AgentJob<'greet'>, AgentPayloadCheck<'greet'>, AgentParame
   JobAbortReason, JobContext, JobManagerOptions, JobRef, JobState, JobStatus, JsonObject, JsonValue, KyselyTransaction,
   ListJobsOptions, MetricsServer, MigrationOptions, NewJob, NodePostgresClient, PostgresJsTransaction, PriorityName,
   PruneHistoryOptions, ReadyJobsOptions, RetryOptions, SchemaStatus, SystemStatus, TaiatErrorCode, WaitFor, WorkerEvents,
-  WorkerOptions, WorkerStatus];
+  WorkerMetricsOptions, WorkerOptions, WorkerStatus];
 export type { Unused };
 
 const url = process.argv[2]!;
@@ -52,7 +52,7 @@ worker.on('job:recovered', (jobId, outcome) => events.push(`recovered ${jobId} $
 worker.on('worker:error', (error: Error) => events.push(`error ${error.message}`));
 worker.once('worker:stopped', () => events.push('stopped'));
 await worker.start();
-const registry = createWorkerMetrics(worker, worker.sql, 4);
+const registry = createWorkerMetrics(worker, worker.sql, 4, { readDeadlineMs: DATABASE_READ_DEADLINE_MS });
 const metrics: MetricsServer = await serveMetrics(registry, worker.sql, 0, '127.0.0.1');
 
 const sql = postgres(url, { max: 1, onnotice: () => {} });
