@@ -21,7 +21,7 @@
 import { appendFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { wallNow } from '../bench/lib/wall-clock.mjs';
 import postgres from 'postgres';
 
 const WAIT_FOR = Symbol.for('taiat.waitFor');
@@ -45,7 +45,7 @@ const sql = postgres(process.env.TAIAT_DATABASE_URL, {
 });
 
 /** Wall-clock milliseconds (sub-millisecond precision), in the server's clock. */
-const nowMs = () => performance.timeOrigin + performance.now() + OFFSET_MS;
+const nowMs = () => wallNow() + OFFSET_MS;
 const ts = (ms) => new Date(ms).toISOString().replace('Z', `${String(Math.floor((ms % 1) * 1000)).padStart(3, '0')}Z`);
 
 function jot(record) {

@@ -1,10 +1,9 @@
 // Shared plumbing of the benchmark's worker processes: IPC with the orchestrator (bench/run.ts),
 // execution counting, RSS sampling, and a hard lifetime so a lost child never lingers.
 import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 
 /** Wall-clock milliseconds with sub-millisecond resolution (comparable across processes). */
-export const now = () => performance.timeOrigin + performance.now();
+export { wallNow as now } from '../lib/wall-clock.mjs';
 
 export function send(message) {
   if (process.connected) process.send(message);

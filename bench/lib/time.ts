@@ -1,8 +1,9 @@
 /** Clocks and bounded waits of the bench and soak harnesses. */
-import { performance } from 'node:perf_hooks';
+
+import { wallNow } from './wall-clock.mjs';
 
 /** Wall-clock milliseconds with sub-millisecond resolution (comparable across processes). */
-export const wallNow = (): number => performance.timeOrigin + performance.now();
+export { wallNow };
 
 export const sleep = (ms: number): Promise<void> => new Promise<void>((r) => setTimeout(r, ms));
 
