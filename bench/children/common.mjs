@@ -1,9 +1,10 @@
 // Shared plumbing of the benchmark's worker processes: IPC with the orchestrator (bench/run.ts),
 // execution counting, RSS sampling, and a hard lifetime so a lost child never lingers.
 import { readFileSync } from 'node:fs';
+import { wallNow } from '../lib/wall-clock.mjs';
 
 /** Wall-clock milliseconds with sub-millisecond resolution (comparable across processes). */
-export { wallNow as now } from '../lib/wall-clock.mjs';
+export const now = wallNow;
 
 export function send(message) {
   if (process.connected) process.send(message);
