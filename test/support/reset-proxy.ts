@@ -46,12 +46,8 @@ export async function startResetProxy(url: string): Promise<ResetProxy> {
       s.on('close', () => cut(pair));
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxied = new URL(url);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String((server.address() as net.AddressInfo).port);
   return {
-    url: proxied.toString(),
+    url: await listenFor(server, url),
     typeFetches: () => fetches,
     resetAll: () => [...pairs].forEach(cut),
     cutTypeFetches: (on) => (cutting = on),
@@ -60,4 +56,13 @@ export async function startResetProxy(url: string): Promise<ResetProxy> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Starts a proxy's server on a free local port; returns `url` pointed at it. */
+export async function listenFor(server: net.Server, url: string): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxied = new URL(url);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String((server.address() as net.AddressInfo).port);
+  return proxied.toString();
 }

@@ -3,6 +3,7 @@ import postgres from 'postgres';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createWorkerMetrics, serveMetrics, Worker } from '../../src/index.js';
 import { useTestDatabase } from '../support/database.js';
+import { listenFor } from '../support/reset-proxy.js';
 import { waitFor } from '../support/wait.js';
 
 const db = useTestDatabase();
@@ -33,12 +34,8 @@ async function startSilencingProxy(url: string) {
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxied = new URL(url);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String((server.address() as net.AddressInfo).port);
   return {
-    url: proxied.toString(),
+    url: await listenFor(server, url),
     accepted: () => accepted,
     silence(on: boolean) {
       silent = on;
