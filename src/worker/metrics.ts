@@ -101,7 +101,7 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
     return (reading = tracked);
   };
   const refresh = () => (waiting ??= (async () => {
-    if (!(await settlesWithin(reading ?? startRead(), deadlineMs))) scrapeOk.set(0);
+    await withDeadline(reading ?? startRead(), deadlineMs, 'the metrics read').catch(() => scrapeOk.set(0));
   })().finally(() => (waiting = null)));
   const dbGauge = (name: string, help: string, labelNames: string[]) =>
     new Gauge({ name, help, labelNames, registers: [registry], collect: refresh });
@@ -168,15 +168,6 @@ export function createWorkerMetrics(worker: Worker, sql: Sql, maxConcurrentJobs:
   // outage then serves the values of this read, not empty gauges.
   startRead();
   return registry;
-}
-
-/** Whether `promise` fulfils within `ms` (false when it rejects or is still pending). */
-function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.then(() => true, () => false),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref())),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** Serves `/metrics` and `/healthz` on `port` (0: a free port chosen by the system). */

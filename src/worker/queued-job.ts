@@ -15,10 +15,8 @@ const NO_RUNS: readonly string[] = [];
 
 /** A claimed job with what its dependencies left it (`results`: the completed dependencies of the claim's jobs). */
 export function queuedJob(job: Job, results: DependencyResults): QueuedJob {
-  if (job.dependencies.length === 0) {
-    return { job, dependencyResults: {}, dependencyRuns: NO_RUNS, readyAt: job.runAt > job.createdAt ? job.runAt : job.createdAt };
-  }
   let readyAt = job.runAt > job.createdAt ? job.runAt : job.createdAt;
+  if (job.dependencies.length === 0) return { job, dependencyResults: {}, dependencyRuns: NO_RUNS, readyAt };
   for (const id of job.dependencies) {
     const done = results.get(id)?.completedAt;
     if (done && done > readyAt) readyAt = done;
