@@ -18,7 +18,9 @@ export function server(): BenchServer {
 }
 
 export async function startBenchServer(): Promise<BenchServer> {
-  current = await startServer({ log, ...(PGSS ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.max': '1000' } } : {}) });
+  // BENCH_PGSS_NESTED=1 also records the statements inside functions (the limited claim's parts).
+  const track = process.env.BENCH_PGSS_NESTED === '1' ? { 'pg_stat_statements.track': 'all' } : {};
+  current = await startServer({ log, ...(PGSS ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.max': '1000', ...track } } : {}) });
   if (PGSS) await current.admin`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
   return current;
 }
