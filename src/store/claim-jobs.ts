@@ -61,13 +61,16 @@ async function claimLimited(sql: Sql, t: SchemaNames, workerId: string, limited:
 /**
  * Claims up to `limit` ready jobs of `queues` (queues with flow control) through
  * `taiat_claim_limited`, which keeps their limits; in the caller's transaction when given one
- * (the hand-over of an outcome write).
+ * (the hand-over of an outcome write). `onlyKeys`: look only at the jobs of these concurrency
+ * keys (the keys whose places the hand-over's write freed), not at every key with ready jobs.
  */
-export async function claimLimitedJobs(sql: Sql | Tx, t: SchemaNames, workerId: string, queues: readonly string[], limit: number, leaseSeconds: number): Promise<Job[]> {
+export async function claimLimitedJobs(
+  sql: Sql | Tx, t: SchemaNames, workerId: string, queues: readonly string[], limit: number, leaseSeconds: number, onlyKeys: readonly string[] = [],
+): Promise<Job[]> {
   if (queues.length === 0 || limit <= 0) return [];
   const rows = (await sql`
     SELECT ${sql.unsafe(CLAIMED_COLUMNS)}
-      FROM ${sql(t.claimLimited)}(${queues as string[]}::varchar[], ${workerId}, ${limit}, ${leaseSeconds}::float8) j`
+      FROM ${sql(t.claimLimited)}(${queues as string[]}::varchar[], ${workerId}, ${limit}, ${leaseSeconds}::float8, ${onlyKeys as string[]}::varchar[]) j`
     .values()) as unknown as ClaimedRow[];
   return rows.map((r) => jobFromClaimed(r, workerId));
 }

@@ -24,6 +24,8 @@ export interface OutcomesWritten {
 export interface ClaimAfterOutcomes {
   limit: number;
   leaseSeconds: number;
+  /** Only jobs of these concurrency keys (queues that limit only their keys: the keys whose places the batch frees). */
+  onlyKeys?: readonly string[];
 }
 
 /**
@@ -72,7 +74,7 @@ export async function writeOutcomes(
     const released = await releaseDependents(tx, t, moved.filter((m) => m.status === 'completed' && m.has_dependents).map((m) => m.id));
     const failed = moved.filter((m) => m.status !== 'completed' && m.has_dependents);
     await cascadeFailure(tx, t, failed.map((m) => ({ id: m.id, name: m.name, status: m.status as 'failed' | 'cancelled', parentId: m.parent_id })));
-    const claimed = claim ? await claimLimitedJobs(tx, t, workerId, freedQueues, claim.limit, claim.leaseSeconds) : [];
+    const claimed = claim ? await claimLimitedJobs(tx, t, workerId, freedQueues, claim.limit, claim.leaseSeconds, claim.onlyKeys) : [];
     const left = freedQueues.filter((q) => countBy(claimed, q) < countBy(outcomes, q));
     await notifyReady(tx, t, left);
     return {

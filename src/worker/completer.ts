@@ -33,19 +33,37 @@ export interface CompleterPorts {
 }
 
 /**
- * The hand-over: a job of a queue with a running or rate limit that finishes frees a place under
- * it; the transaction that writes its outcome claims the next jobs of that queue for this
- * worker's free slots, so the place passes on without a notification, a wake-up and a claim of
- * their own (and the race of every idle worker for it).
+ * The hand-over: a job of a queue with flow control that finishes frees a place under its limits;
+ * the transaction that writes its outcome claims the next jobs of that queue for this worker, so
+ * the place passes on without a notification, a wake-up and a claim of their own (and the race of
+ * every idle worker for it). A queue's running limit or a rate limit hands over to free slots; a
+ * limit on keys alone, to the next jobs of the keys whose places the batch frees (claimed ahead).
  */
 export interface HandOver {
   /** The worker's queues with flow control: a job of one that finishes frees a place under its limits. */
   limitedQueues(): readonly string[];
-  /** Free slots, up to `most`, a write may fill (reserved: no claim in flight takes them meanwhile). */
-  reserveHandOver(most: number): number;
+  /**
+   * Most outcomes one write should take: when places pass on by key, half of those the worker can
+   * hold, so that it runs the jobs one write handed over while the next write is made (a write of
+   * every place at once would leave it idle meanwhile, and the writer idle while it runs them).
+   */
+  handOverBatch(): number;
+  /** What a write that frees `most` places (`keyed` of them a key's) may claim. */
+  reserveHandOver(most: number, keyed: number): HandOverRoom;
   /** The jobs the write claimed (none if it failed); gives back the reservation. */
   handedOver(jobs: Job[], reserved: number): Promise<void>;
 }
+
+export interface HandOverRoom {
+  /** Most jobs the write may claim. */
+  limit: number;
+  /** Free slots reserved for them (no claim in flight takes them meanwhile), given back by `handedOver`. */
+  reserved: number;
+  /** Only the next jobs of the keys whose places the batch frees (queues that limit only their keys). */
+  byKey: boolean;
+}
+
+export const NO_HAND_OVER: HandOverRoom = { limit: 0, reserved: 0, byKey: false };
 
 /**
  * Writes outcomes. They go to an outbox that one writer drains in batches, one transaction per
@@ -98,31 +116,33 @@ export class Completer {
   /** Writes the outbox in batches; on a database error keeps the batch and retries with backoff. */
   async #writeAll(): Promise<void> {
     let failures = 0;
-    let reserved = 0;
+    let room = NO_HAND_OVER;
     while (this.#outbox.length > 0) {
-      const batch = this.#outbox.slice(0, this.#opts.batchSize);
+      const batch = this.#outbox.slice(0, Math.min(this.#opts.batchSize, this.#ports.handOver.handOverBatch()));
       try {
         // Lease-guarded, so a write abandoned at the deadline and sent again lands at most once.
         const { handOver } = this.#ports;
         const limited = handOver.limitedQueues();
         const freed = limited.length === 0 ? [] : [...new Set(batch.map((o) => o.job.queue))].filter((q) => limited.includes(q));
+        const freeing = freed.length === 0 ? [] : batch.filter((o) => freed.includes(o.job.queue));
+        const keys = [...new Set(freeing.flatMap((o) => o.job.concurrencyKey ?? []))];
         // No more than the batch frees: a worker keeps its share of a limit, and does not sweep up
         // places other workers free (they take those back themselves, or announce them).
-        reserved = freed.length === 0 ? 0 : handOver.reserveHandOver(batch.filter((o) => freed.includes(o.job.queue)).length);
-        const claim = reserved > 0 ? { limit: reserved, leaseSeconds: this.#opts.leaseSeconds } : undefined;
+        room = freeing.length === 0 ? NO_HAND_OVER : handOver.reserveHandOver(freeing.length, freeing.filter((o) => o.job.concurrencyKey !== null).length);
+        const claim = room.limit > 0 ? { limit: room.limit, leaseSeconds: this.#opts.leaseSeconds, ...(room.byKey ? { onlyKeys: keys } : {}) } : undefined;
         const write = () => withDeadline(writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, freed, claim), this.#opts.writeDeadlineMs, 'writing outcomes');
         const { tracing } = this.#opts;
         const written = await (tracing.enabled ? tracing.outcomes(batch.map((o) => o.traceContext), write) : write());
-        // Only a write that reserved slots can have claimed jobs (a queue without limits never does).
-        if (reserved > 0) handOver.handedOver(written.claimed, reserved).catch((error: unknown) => this.#ports.survive(error));
-        reserved = 0;
+        // Only a write that had room can have claimed jobs (a queue without limits never does).
+        if (claim) handOver.handedOver(written.claimed, room.reserved).catch((error: unknown) => this.#ports.survive(error));
+        room = NO_HAND_OVER;
         if (written.readyMayExist) this.#ports.mayHaveMadeReady();
         this.#outbox.splice(0, batch.length);
         failures = 0;
         this.#ports.written(batch, written.ids);
       } catch (error) {
-        if (reserved > 0) void this.#ports.handOver.handedOver([], reserved);
-        reserved = 0;
+        if (room.reserved > 0) void this.#ports.handOver.handedOver([], room.reserved);
+        room = NO_HAND_OVER;
         this.#ports.survive(error);
         if (++failures >= this.#giveUpAfter) {
           this.#opts.log.error({ lost: this.#outbox.length }, 'could not write outcomes; their leases will expire and the jobs run again');

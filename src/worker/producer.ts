@@ -2,6 +2,7 @@ import type { Sql } from '../db/connection.js';
 import { TaiatError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
 import { claimJobs, nextRateOpening, readDependencyResults, type DependencyResults, type SchemaNames } from '../store/index.js';
+import { NO_HAND_OVER, type HandOverRoom } from './completer.js';
 import { FlowView } from './flow-view.js';
 import { queuedJob, type QueuedJob } from './queued-job.js';
 import { retryBackoffMs, sleep } from './timers.js';
@@ -124,12 +125,25 @@ export class Producer {
     return this.#flow.current.queues;
   }
 
+  handOverBatch(): number {
+    const flow = this.#flow.current;
+    return flow.queues.length > 0 && flow.ahead ? Math.max(1, Math.ceil((this.#opts.localQueueSize + this.#opts.maxConcurrentJobs) / 2)) : Infinity;
+  }
+
   /**
-   * Free slots, up to `most`, an outcome write may fill with jobs of the limited queues whose
-   * places its jobs free, claimed in its transaction (the hand-over); reserved until `handedOver`.
+   * What an outcome write may claim in its transaction (the hand-over) of the limited queues whose
+   * places its jobs free (`most`; `keyed`: places of concurrency keys): free slots, reserved until
+   * `handedOver`; or, when the queues limit only their keys, the next jobs of the freed keys, into
+   * the local queue's room (claimed ahead, as the claim loop claims them).
    */
-  reserveHandOver(most: number): number {
-    return this.#mode === 'stopped' ? 0 : this.#flow.reserve(this.#ports.freeSlots() - this.#queued.length, most);
+  reserveHandOver(most: number, keyed: number): HandOverRoom {
+    if (this.#mode === 'stopped') return NO_HAND_OVER;
+    if (this.#flow.current.ahead) {
+      const room = this.#opts.localQueueSize + this.#ports.freeSlots() - this.#queued.length;
+      return { limit: Math.max(0, Math.min(keyed, room)), reserved: 0, byKey: true };
+    }
+    const reserved = this.#flow.reserve(this.#ports.freeSlots() - this.#queued.length, most);
+    return { limit: reserved, reserved, byKey: false };
   }
 
   /** The jobs an outcome write claimed for what `reserveHandOver` gave (none if the write failed). */

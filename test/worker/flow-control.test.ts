@@ -81,6 +81,33 @@ describe('flow control', () => {
     expect(handedOver).toHaveLength(5);
   });
 
+  it('a key\'s freed place passes to that key\'s next job in the outcome write, and is not announced', async () => {
+    await harness.jobs.setQueueLimits('tenants', { keyConcurrency: 1 });
+    const a = await keyed('tenants', 'a', 5);
+    const b = await keyed('tenants', 'b', 5);
+    const announced: string[] = [];
+    const listener = postgres(db.url, { max: 1, onnotice: () => {} });
+    await listener.listen('taiat_jobs_ready', (queue) => announced.push(queue));
+    try {
+      const rec = recorder(20);
+      await harness.startWorker({ agents: { work: rec.agent }, queues: ['tenants'], maxConcurrentJobs: 4 });
+      for (const id of [...a, ...b]) await harness.finished(id);
+      expect(rec.peak).toBe(2);
+      const rows = await db.sql<{ k: string; started_at: Date; completed_at: Date }[]>`
+        SELECT concurrency_key AS k, started_at, completed_at FROM taiat_job_history WHERE queue = 'tenants' ORDER BY k, started_at`;
+      for (const key of ['a', 'b']) {
+        const ofKey = rows.filter((r) => r.k === key);
+        // Each key's next job started in the transaction that completed the one before (now() is its start).
+        const handedOver = ofKey.slice(1).filter((r, i) => r.started_at.getTime() === ofKey[i]!.completed_at.getTime());
+        expect(handedOver, `key ${key}`).toHaveLength(4);
+      }
+      // Until the last job of a key: no place was left over to announce (the last ones free places no job takes).
+      expect(announced.length).toBeLessThanOrEqual(2);
+    } finally {
+      await listener.end();
+    }
+  });
+
   it('idle() (--once) waits for the jobs a hand-over claims: no ready job of a limited queue is left', async () => {
     await harness.jobs.setQueueLimits('capped', { concurrency: 2 });
     await harness.jobs.createJobs(Array.from({ length: 30 }, (_, n) => job('capped', n)));
@@ -229,6 +256,26 @@ describe('flow control', () => {
     expect((await harness.jobs.listQueues()).map((q) => q.name)).not.toContain('tpyo');
     expect(await db.sql`SELECT * FROM taiat_queue_keys`).toHaveLength(0);
     await expect(harness.jobs.removeQueue('')).rejects.toMatchObject({ field: 'queue' });
+  });
+
+  it('a key-limited claim of fewer jobs than the keys allow locks only those it takes; only_keys looks at those keys alone', async () => {
+    await harness.jobs.setQueueLimits('tenants', { keyConcurrency: 1 });
+    for (const key of ['a', 'b', 'c']) await keyed('tenants', key, 2);
+    const other = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      await db.sql.begin(async (tx) => {
+        const taken = await tx`SELECT id, concurrency_key FROM taiat_claim_limited(ARRAY['tenants']::varchar[], 'w1', 1, 30)`;
+        expect(taken).toHaveLength(1);
+        // Every other ready job can be locked at once by another session: none was locked and left.
+        const free = await other`SELECT id FROM taiat_jobs WHERE status = 'pending' AND id <> ${taken[0]!.id} FOR UPDATE NOWAIT`;
+        expect(free).toHaveLength(5);
+      });
+      // The hand-over's form: only key c is looked at (a and b have room too), and c takes one (its limit).
+      const handed = await db.sql`SELECT concurrency_key FROM taiat_claim_limited(ARRAY['tenants']::varchar[], 'w1', 10, 30, ARRAY['c']::varchar[])`;
+      expect(handed.map((r) => r.concurrency_key)).toEqual(['c']);
+    } finally {
+      await other.end();
+    }
   });
 
   it('refuses bad limits, naming the field, and changes nothing', async () => {
