@@ -1,20 +1,24 @@
 --! Previous: sha1:7955745839bf4887f78bd4c44f56fe5de855a96a
---! Hash: sha1:b9c4aba17a20256db2e793be243eb63f4e52c132
+--! Hash: sha1:c6475cbcb4b5119d28b0cfac2f2c37e5e075aba4
 
 -- Flow control, cheaper for queues that limit their keys (issue 20, W8).
 --
 -- The outcome write of a job with a concurrency key hands the key's freed place to the key's next
--- job in its own transaction (only_keys: the keys to look at, instead of a loose scan of every
--- key with ready jobs), as the write of a queue with a running limit already did; and a claim
+-- job in its own transaction (only_keys, with only_queues beside it: the keys to look at, each once
+-- per place freed, with its queue, instead of a loose scan of every key with ready jobs; a key
+-- takes no more than it freed), as the write
+-- of a queue with a running limit already did; and a claim
 -- whose every found job will be claimed locks each in the index scan that finds it, instead of
 -- looking each up again by id to lock it. The correctness argument is 000006's: each statement
 -- after the queue's row lock counts with a snapshot taken after the lock was granted; a hand-over
 -- runs after the write moved its jobs out of taiat_jobs, so its counts no longer hold them.
--- Called with four arguments (a worker of the version before), it claims as before.
+-- Called with four arguments (a worker of the version before), it claims as before; with
+-- only_keys, a queue none of whose keys is named claims nothing.
 
 DROP FUNCTION taiat_claim_limited(varchar[], varchar, integer, double precision);
 
-CREATE FUNCTION taiat_claim_limited(queues varchar[], worker varchar, want integer, lease_seconds double precision, only_keys varchar[] DEFAULT '{}')
+CREATE FUNCTION taiat_claim_limited(queues varchar[], worker varchar, want integer, lease_seconds double precision,
+                                    only_keys varchar[] DEFAULT '{}', only_queues varchar[] DEFAULT '{}')
 RETURNS SETOF taiat_jobs
 LANGUAGE plpgsql VOLATILE STRICT SET search_path FROM CURRENT AS $$
 DECLARE
@@ -63,10 +67,25 @@ BEGIN
          ORDER BY priority DESC, run_at, id LIMIT cap
          FOR UPDATE SKIP LOCKED);
     ELSE
+      -- Jobs without a key are held by the queue's limits only. No index keeps them apart (one
+      -- would cost every job without a key), so finding them walks the queue's ready jobs past
+      -- the keyed ones: done while the last look found some, else at most once a second; never
+      -- by a hand-over (a job without a key frees no key's place).
+      keyless_ids := '{}';
+      IF cardinality(only_keys) = 0
+         AND (q.keyless_seen OR q.keyless_checked_at IS NULL OR q.keyless_checked_at < at - interval '1 second') THEN
+        keyless_ids := ARRAY(
+          SELECT id FROM taiat_jobs
+           WHERE queue = q.name AND concurrency_key IS NULL AND status = 'pending' AND pending_dependencies = 0 AND run_at <= now()
+           ORDER BY priority DESC, run_at, id LIMIT cap);
+        IF cardinality(keyless_ids) = 0 OR NOT q.keyless_seen THEN
+          UPDATE taiat_queues SET keyless_seen = cardinality(keyless_ids) > 0, keyless_checked_at = at WHERE name = q.name;
+        END IF;
+      END IF;
       -- The keys to look at: those whose places this transaction freed (only_keys: an outcome
-      -- write's hand-over), else every key with ready jobs, one index probe each (a loose index
-      -- scan); and what each may still start (its running limit less its running jobs, its rate
-      -- limit less its window).
+      -- write's hand-over, a key once per place), else every key with ready jobs, one index probe
+      -- each (a loose index scan); and what each may still start (its running limit less its
+      -- running jobs, its rate limit less its window, and in a hand-over the places it freed).
       SELECT coalesce(array_agg(caps.k), '{}'), coalesce(array_agg(caps.room), '{}') INTO key_list, rooms FROM (
         WITH RECURSIVE scanned(k) AS (
           (SELECT concurrency_key FROM taiat_jobs
@@ -79,29 +98,30 @@ BEGIN
                      AND concurrency_key > scanned.k
                    ORDER BY concurrency_key LIMIT 1)
             FROM scanned WHERE scanned.k IS NOT NULL
-        ), keys(k) AS (
-          SELECT k FROM scanned WHERE k IS NOT NULL
-          UNION
-          SELECT unnest(only_keys)
+        ), keys(k, freed) AS (
+          SELECT k, NULL::integer FROM scanned WHERE k IS NOT NULL
+          UNION ALL
+          SELECT o.k, count(*)::integer FROM unnest(only_keys, only_queues) AS o(k, queue) WHERE o.queue = q.name GROUP BY o.k
         ), running AS (
           SELECT concurrency_key AS k, count(*)::integer AS n FROM taiat_jobs
            WHERE status = 'running' AND queue = q.name AND concurrency_key IS NOT NULL GROUP BY concurrency_key
         ), limits AS (
-          SELECT keys.k, coalesce(o.concurrency, q.key_concurrency) AS concurrency,
+          SELECT keys.k, keys.freed, coalesce(o.concurrency, q.key_concurrency) AS concurrency,
                  coalesce(o.rate_limit, q.key_rate_limit) AS rate_limit,
                  CASE WHEN o.rate_limit IS NOT NULL THEN o.rate_period_seconds ELSE q.key_rate_period_seconds END AS period
             FROM keys LEFT JOIN taiat_queue_keys o ON o.queue = q.name AND o.concurrency_key = keys.k
         )
-        SELECT l.k, least(cap, l.concurrency - coalesce(r.n, 0),
+        SELECT l.k, least(cap, l.freed, l.concurrency - coalesce(r.n, 0),
                       l.rate_limit - (SELECT count(*)::integer FROM taiat_rate_claims c
                                        WHERE l.rate_limit IS NOT NULL AND c.queue = q.name AND c.concurrency_key = l.k
                                          AND c.claimed_at > at - make_interval(secs => l.period))) AS room
           FROM limits l LEFT JOIN running r ON r.k = l.k
       ) caps WHERE caps.room > 0;
       -- The first jobs of each key in claim order. When every job found will be claimed (the
-      -- rooms add up to no more than the claim wants), each is locked by the scan that finds it;
-      -- else they are found first and the claim's share locked below (no job locked and left).
-      locked := coalesce((SELECT sum(r) FROM unnest(rooms) r), 0) <= cap;
+      -- rooms and the jobs without a key add up to no more than the claim wants), each is locked
+      -- by the scan that finds it; else they are found first and the claim's share locked below
+      -- (no job locked and left).
+      locked := coalesce((SELECT sum(r) FROM unnest(rooms) r), 0) + cardinality(keyless_ids) <= cap;
       IF locked THEN
         keyed_ids := ARRAY(
           SELECT c.id FROM unnest(key_list, rooms) AS caps(k, room), LATERAL (
@@ -117,20 +137,6 @@ BEGIN
              WHERE queue = q.name AND concurrency_key = caps.k AND status = 'pending' AND pending_dependencies = 0 AND run_at <= now()
              ORDER BY priority DESC, run_at, id LIMIT caps.room) AS c
            ORDER BY c.priority DESC, c.run_at, c.id LIMIT cap);
-      END IF;
-      -- Jobs without a key are held by the queue's limits only. No index keeps them apart (one
-      -- would cost every job without a key), so finding them walks the queue's ready jobs past
-      -- the keyed ones: done while the last look found some, else at most once a second.
-      keyless_ids := '{}';
-      IF cardinality(only_keys) = 0
-         AND (q.keyless_seen OR q.keyless_checked_at IS NULL OR q.keyless_checked_at < at - interval '1 second') THEN
-        keyless_ids := ARRAY(
-          SELECT id FROM taiat_jobs
-           WHERE queue = q.name AND concurrency_key IS NULL AND status = 'pending' AND pending_dependencies = 0 AND run_at <= now()
-           ORDER BY priority DESC, run_at, id LIMIT cap);
-        IF cardinality(keyless_ids) = 0 OR NOT q.keyless_seen THEN
-          UPDATE taiat_queues SET keyless_seen = cardinality(keyless_ids) > 0, keyless_checked_at = at WHERE name = q.name;
-        END IF;
       END IF;
       IF locked AND cardinality(keyless_ids) = 0 THEN
         picked := keyed_ids;

@@ -61,16 +61,19 @@ async function claimLimited(sql: Sql, t: SchemaNames, workerId: string, limited:
 /**
  * Claims up to `limit` ready jobs of `queues` (queues with flow control) through
  * `taiat_claim_limited`, which keeps their limits; in the caller's transaction when given one
- * (the hand-over of an outcome write). `onlyKeys`: look only at the jobs of these concurrency
- * keys (the keys whose places the hand-over's write freed), not at every key with ready jobs.
+ * (the hand-over of an outcome write). `freedPlaces`: look only at these keys' jobs, a key taking
+ * no more than its places listed (the places the hand-over's write freed), not at every key with
+ * ready jobs.
  */
 export async function claimLimitedJobs(
-  sql: Sql | Tx, t: SchemaNames, workerId: string, queues: readonly string[], limit: number, leaseSeconds: number, onlyKeys: readonly string[] = [],
+  sql: Sql | Tx, t: SchemaNames, workerId: string, queues: readonly string[], limit: number, leaseSeconds: number,
+  freedPlaces: readonly { queue: string; key: string }[] = [],
 ): Promise<Job[]> {
   if (queues.length === 0 || limit <= 0) return [];
   const rows = (await sql`
     SELECT ${sql.unsafe(CLAIMED_COLUMNS)}
-      FROM ${sql(t.claimLimited)}(${queues as string[]}::varchar[], ${workerId}, ${limit}, ${leaseSeconds}::float8, ${onlyKeys as string[]}::varchar[]) j`
+      FROM ${sql(t.claimLimited)}(${queues as string[]}::varchar[], ${workerId}, ${limit}, ${leaseSeconds}::float8,
+                                  ${freedPlaces.map((p) => p.key)}::varchar[], ${freedPlaces.map((p) => p.queue)}::varchar[]) j`
     .values()) as unknown as ClaimedRow[];
   return rows.map((r) => jobFromClaimed(r, workerId));
 }

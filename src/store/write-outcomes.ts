@@ -1,4 +1,4 @@
-import type { Sql } from '../db/connection.js';
+import type { Sql, Tx } from '../db/connection.js';
 import type { Job } from '../jobs/model.js';
 import type { AttemptOutcome } from '../jobs/outcome.js';
 import { claimLimitedJobs } from './claim-jobs.js';
@@ -24,8 +24,18 @@ export interface OutcomesWritten {
 export interface ClaimAfterOutcomes {
   limit: number;
   leaseSeconds: number;
-  /** Only jobs of these concurrency keys (queues that limit only their keys: the keys whose places the batch frees). */
-  onlyKeys?: readonly string[];
+  /**
+   * Queues that limit only their keys: per queue, the keys whose places the batch frees, each once
+   * per place; only those keys' next jobs are claimed, none more than its key freed.
+   */
+  byKey?: ReadonlyMap<string, readonly string[]>;
+}
+
+/** The hand-over's claim: of the freed queues, or by key of the freed keys, each once per place, with its queue. */
+function claimHandOver(tx: Tx, t: SchemaNames, workerId: string, freedQueues: string[], claim: ClaimAfterOutcomes): Promise<Job[]> {
+  if (!claim.byKey) return claimLimitedJobs(tx, t, workerId, freedQueues, claim.limit, claim.leaseSeconds);
+  const places = [...claim.byKey].flatMap(([queue, keys]) => keys.map((key) => ({ queue, key })));
+  return claimLimitedJobs(tx, t, workerId, [...claim.byKey.keys()], claim.limit, claim.leaseSeconds, places);
 }
 
 /**
@@ -74,7 +84,7 @@ export async function writeOutcomes(
     const released = await releaseDependents(tx, t, moved.filter((m) => m.status === 'completed' && m.has_dependents).map((m) => m.id));
     const failed = moved.filter((m) => m.status !== 'completed' && m.has_dependents);
     await cascadeFailure(tx, t, failed.map((m) => ({ id: m.id, name: m.name, status: m.status as 'failed' | 'cancelled', parentId: m.parent_id })));
-    const claimed = claim ? await claimLimitedJobs(tx, t, workerId, freedQueues, claim.limit, claim.leaseSeconds, claim.onlyKeys) : [];
+    const claimed = claim ? await claimHandOver(tx, t, workerId, freedQueues, claim) : [];
     const left = freedQueues.filter((q) => countBy(claimed, q) < countBy(outcomes, q));
     await notifyReady(tx, t, left);
     return {

@@ -48,22 +48,32 @@ export interface HandOver {
    * every place at once would leave it idle meanwhile, and the writer idle while it runs them).
    */
   handOverBatch(): number;
-  /** What a write that frees `most` places (`keyed` of them a key's) may claim. */
+  /** What a write that frees `most` places (`keyed` of them a key's) may claim, reserved meanwhile (no other claim takes that room). */
   reserveHandOver(most: number, keyed: number): HandOverRoom;
   /** The jobs the write claimed (none if it failed); gives back the reservation. */
-  handedOver(jobs: Job[], reserved: number): Promise<void>;
+  handedOver(jobs: Job[], room: HandOverRoom): Promise<void>;
 }
 
 export interface HandOverRoom {
   /** Most jobs the write may claim. */
   limit: number;
-  /** Free slots reserved for them (no claim in flight takes them meanwhile), given back by `handedOver`. */
-  reserved: number;
-  /** Only the next jobs of the keys whose places the batch frees (queues that limit only their keys). */
+  /** Only the next jobs of the keys whose places the batch frees (queues that limit only their keys), into the local queue. */
   byKey: boolean;
 }
 
-export const NO_HAND_OVER: HandOverRoom = { limit: 0, reserved: 0, byKey: false };
+export const NO_HAND_OVER: HandOverRoom = { limit: 0, byKey: false };
+
+/** Per queue, the keys whose places these outcomes free, a key once per place. */
+function freedPlaces(outcomes: readonly AttemptOutcome[]): Map<string, string[]> {
+  const places = new Map<string, string[]>();
+  for (const { job } of outcomes) {
+    if (job.concurrencyKey === null) continue;
+    const keys = places.get(job.queue);
+    if (keys) keys.push(job.concurrencyKey);
+    else places.set(job.queue, [job.concurrencyKey]);
+  }
+  return places;
+}
 
 /**
  * Writes outcomes. They go to an outbox that one writer drains in batches, one transaction per
@@ -76,8 +86,11 @@ export class Completer {
   readonly #ports: CompleterPorts;
   #outbox: AttemptOutcome[] = [];
   #writing: Promise<void> | undefined;
+  /** Hand-overs whose jobs are being put in the local queue (or released, at a stop). */
+  readonly #handingOver = new Set<Promise<void>>();
   /** Failed tries in a row after which the writer gives up: unbounded until shutdown. */
   #giveUpAfter = Infinity;
+  #gaveUp = false;
 
   constructor(sql: Sql, options: CompleterOptions, ports: CompleterPorts) {
     this.#sql = sql;
@@ -89,7 +102,11 @@ export class Completer {
   record(outcome: AttemptOutcome, log: () => Logger): void {
     this.#outbox.push(outcome);
     if (this.#opts.log.isLevelEnabled('debug')) log().debug({ outcome: outcome.kind }, `job ${outcome.kind}; writing its outcome`);
-    if (!this.#writing) this.#writing = this.#writeAll().finally(() => (this.#writing = undefined));
+    if (!this.#writing) this.#startWriter();
+  }
+
+  #startWriter(): void {
+    this.#writing = this.#writeAll().finally(() => (this.#writing = undefined));
   }
 
   /** Ids of the jobs whose outcome is not written yet (still running in the database). */
@@ -109,8 +126,19 @@ export class Completer {
    */
   async flush(maxFailures: number): Promise<void> {
     this.#giveUpAfter = maxFailures;
-    await this.#writing;
-    await this.#writeAll();
+    // Until nothing is left: the jobs of a hand-over that ends after the stop come back as releases.
+    while (!this.#gaveUp && (this.#writing || this.#handingOver.size > 0 || this.#outbox.length > 0)) {
+      if (!this.#writing && this.#outbox.length > 0) this.#startWriter();
+      await Promise.all([this.#writing, ...this.#handingOver]);
+    }
+  }
+
+  /** Gives the jobs a write claimed (none if it failed) to the claim side, tracked until it has them. */
+  #handOver(jobs: Job[], room: HandOverRoom): void {
+    const done: Promise<void> = this.#ports.handOver.handedOver(jobs, room)
+      .catch((error: unknown) => this.#ports.survive(error))
+      .finally(() => this.#handingOver.delete(done));
+    this.#handingOver.add(done);
   }
 
   /** Writes the outbox in batches; on a database error keeps the batch and retries with backoff. */
@@ -125,27 +153,27 @@ export class Completer {
         const limited = handOver.limitedQueues();
         const freed = limited.length === 0 ? [] : [...new Set(batch.map((o) => o.job.queue))].filter((q) => limited.includes(q));
         const freeing = freed.length === 0 ? [] : batch.filter((o) => freed.includes(o.job.queue));
-        const keys = [...new Set(freeing.flatMap((o) => o.job.concurrencyKey ?? []))];
         // No more than the batch frees: a worker keeps its share of a limit, and does not sweep up
         // places other workers free (they take those back themselves, or announce them).
         room = freeing.length === 0 ? NO_HAND_OVER : handOver.reserveHandOver(freeing.length, freeing.filter((o) => o.job.concurrencyKey !== null).length);
-        const claim = room.limit > 0 ? { limit: room.limit, leaseSeconds: this.#opts.leaseSeconds, ...(room.byKey ? { onlyKeys: keys } : {}) } : undefined;
+        const claim = room.limit > 0 ? { limit: room.limit, leaseSeconds: this.#opts.leaseSeconds, ...(room.byKey ? { byKey: freedPlaces(freeing) } : {}) } : undefined;
         const write = () => withDeadline(writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, freed, claim), this.#opts.writeDeadlineMs, 'writing outcomes');
         const { tracing } = this.#opts;
         const written = await (tracing.enabled ? tracing.outcomes(batch.map((o) => o.traceContext), write) : write());
         // Only a write that had room can have claimed jobs (a queue without limits never does).
-        if (claim) handOver.handedOver(written.claimed, room.reserved).catch((error: unknown) => this.#ports.survive(error));
+        if (claim) this.#handOver(written.claimed, room);
         room = NO_HAND_OVER;
         if (written.readyMayExist) this.#ports.mayHaveMadeReady();
         this.#outbox.splice(0, batch.length);
         failures = 0;
         this.#ports.written(batch, written.ids);
       } catch (error) {
-        if (room.reserved > 0) void this.#ports.handOver.handedOver([], room.reserved);
+        if (room.limit > 0) this.#handOver([], room);
         room = NO_HAND_OVER;
         this.#ports.survive(error);
         if (++failures >= this.#giveUpAfter) {
           this.#opts.log.error({ lost: this.#outbox.length }, 'could not write outcomes; their leases will expire and the jobs run again');
+          this.#gaveUp = true;
           return;
         }
         await sleep(retryBackoffMs(failures));

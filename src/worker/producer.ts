@@ -81,6 +81,8 @@ export class Producer {
   readonly #flow: FlowView;
   /** Which kind of queue the next claim serves first (alternates: neither starves the other). */
   #limitedFirst = false;
+  /** What hand-overs by key in flight may claim ahead (their room, kept from the claim loop's). */
+  #handOverAhead = 0;
   /** Resolves at `stop()`: ends a back-off wait at once. */
   #stopped!: () => void;
   readonly #whenStopped = new Promise<void>((resolve) => (this.#stopped = resolve));
@@ -139,16 +141,18 @@ export class Producer {
   reserveHandOver(most: number, keyed: number): HandOverRoom {
     if (this.#mode === 'stopped') return NO_HAND_OVER;
     if (this.#flow.current.ahead) {
-      const room = this.#opts.localQueueSize + this.#ports.freeSlots() - this.#queued.length;
-      return { limit: Math.max(0, Math.min(keyed, room)), reserved: 0, byKey: true };
+      const room = this.#opts.localQueueSize + this.#ports.freeSlots() - this.#queued.length - this.#handOverAhead;
+      const limit = Math.max(0, Math.min(keyed, room));
+      this.#handOverAhead += limit;
+      return { limit, byKey: true };
     }
-    const reserved = this.#flow.reserve(this.#ports.freeSlots() - this.#queued.length, most);
-    return { limit: reserved, reserved, byKey: false };
+    return { limit: this.#flow.reserve(this.#ports.freeSlots() - this.#queued.length, most), byKey: false };
   }
 
   /** The jobs an outcome write claimed for what `reserveHandOver` gave (none if the write failed). */
-  async handedOver(jobs: Job[], reserved: number): Promise<void> {
-    this.#flow.unreserve(reserved);
+  async handedOver(jobs: Job[], room: HandOverRoom): Promise<void> {
+    if (room.byKey) this.#handOverAhead -= room.limit;
+    else this.#flow.unreserve(room.limit);
     if (jobs.length === 0) return;
     this.#ports.claimed(jobs.length);
     await this.#enqueue(jobs);
@@ -262,7 +266,8 @@ export class Producer {
    */
   #claimSize(): number {
     const room = this.#opts.localQueueSize - this.#queued.length;
-    return this.#ports.freeSlots() + (room * 4 >= this.#opts.localQueueSize * 3 ? room : 0);
+    // Less what hand-overs by key in flight may claim into the same room.
+    return Math.max(0, this.#ports.freeSlots() + (room * 4 >= this.#opts.localQueueSize * 3 ? room : 0) - this.#handOverAhead);
   }
 
   /** Waits until nudged or `ms` passed; the poll (no nudge) looks again without a notification. */

@@ -258,21 +258,24 @@ describe('flow control', () => {
     await expect(harness.jobs.removeQueue('')).rejects.toMatchObject({ field: 'queue' });
   });
 
-  it('a key-limited claim of fewer jobs than the keys allow locks only those it takes; only_keys looks at those keys alone', async () => {
-    await harness.jobs.setQueueLimits('tenants', { keyConcurrency: 1 });
+  it('a key-limited claim of fewer jobs than the keys allow locks only those it takes; a hand-over looks at the freed keys alone', async () => {
+    await harness.jobs.setQueueLimits('tenants', { keyConcurrency: 2 });
     for (const key of ['a', 'b', 'c']) await keyed('tenants', key, 2);
     const other = postgres(db.url, { max: 1, onnotice: () => {} });
     try {
       await db.sql.begin(async (tx) => {
-        const taken = await tx`SELECT id, concurrency_key FROM taiat_claim_limited(ARRAY['tenants']::varchar[], 'w1', 1, 30)`;
+        const taken = await tx`SELECT id FROM taiat_claim_limited(ARRAY['tenants']::varchar[], 'w1', 1, 30)`;
         expect(taken).toHaveLength(1);
         // Every other ready job can be locked at once by another session: none was locked and left.
         const free = await other`SELECT id FROM taiat_jobs WHERE status = 'pending' AND id <> ${taken[0]!.id} FOR UPDATE NOWAIT`;
         expect(free).toHaveLength(5);
       });
-      // The hand-over's form: only key c is looked at (a and b have room too), and c takes one (its limit).
-      const handed = await db.sql`SELECT concurrency_key FROM taiat_claim_limited(ARRAY['tenants']::varchar[], 'w1', 10, 30, ARRAY['c']::varchar[])`;
-      expect(handed.map((r) => r.concurrency_key)).toEqual(['c']);
+      const handOver = (keys: string[], queues: string[]) => db.sql<{ concurrency_key: string }[]>`
+        SELECT concurrency_key FROM taiat_claim_limited(ARRAY['tenants']::varchar[], 'w1', 10, 30, ${keys}::varchar[], ${queues}::varchar[])`;
+      // Key c freed one place (of another queue's): nothing of this queue is taken.
+      expect(await handOver(['c'], ['elsewhere'])).toHaveLength(0);
+      // Key c freed one place: c takes one job although its limit leaves room for two, and a and b, with room too, take none.
+      expect((await handOver(['c'], ['tenants'])).map((r) => r.concurrency_key)).toEqual(['c']);
     } finally {
       await other.end();
     }
