@@ -3,6 +3,8 @@
  * over taiat's tables and the soak's, with created_all (every job the soak created, children
  * included) and runs_eff (every run with its effective end) built first (analysis.ts).
  */
+import { KEY_LIMIT, KEYED_QUEUE } from './config.js';
+
 export const CHECKS: { name: string; what: string; query: string }[] = [
   {
     name: 'placement',
@@ -75,6 +77,20 @@ export const CHECKS: { name: string; what: string; query: string }[] = [
              b.run_id, b.step, b.attempt, b.pid, b.started_at, coalesce(b.eff_end::text, 'never'), coalesce(b.outcome, b.fate)) AS detail
         FROM runs_eff a JOIN runs_eff b ON a.job_id = b.job_id AND (a.started_at, a.run_id) < (b.started_at, b.run_id)
        WHERE b.started_at < coalesce(a.eff_end, 'infinity')`,
+  },
+  {
+    name: 'key-limit',
+    what: `no more than ${KEY_LIMIT} runs of one concurrency key of the keyed queue at any instant (counted at each run's start)`,
+    query: `
+      SELECT a.job_id, format('run %s (key %s) started at %s while %s runs of its key ran: %s', a.run_id, ja.concurrency_key, a.started_at, n.runs, n.list) AS detail
+        FROM runs_eff a
+        JOIN taiat_all_jobs ja ON ja.id = a.job_id AND ja.queue = '${KEYED_QUEUE}' AND ja.concurrency_key IS NOT NULL
+        CROSS JOIN LATERAL (
+          SELECT count(*) AS runs, string_agg(format('%s (%s .. %s)', b.run_id, b.started_at, coalesce(b.eff_end::text, 'never')), ', ') AS list
+            FROM runs_eff b JOIN taiat_all_jobs jb ON jb.id = b.job_id
+           WHERE jb.queue = ja.queue AND jb.concurrency_key = ja.concurrency_key
+             AND b.started_at <= a.started_at AND a.started_at < coalesce(b.eff_end, 'infinity')) n
+       WHERE n.runs > ${KEY_LIMIT}`,
   },
   {
     name: 'run-never-ended',

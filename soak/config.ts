@@ -9,6 +9,10 @@ export const RESULTS_DIR = path.join(ROOT, 'soak', 'results');
 export const RUNS_DIR = path.join(RESULTS_DIR, 'runs');
 export const KEEP_RUNS = 10;
 export const QUEUE = 'soak';
+/** A queue that limits its keys (flow control): its jobs carry one of a few keys, at most KEY_LIMIT of a key run at once. */
+export const KEYED_QUEUE = 'soak-keyed';
+export const KEY_LIMIT = 2;
+export const QUEUES = [QUEUE, KEYED_QUEUE];
 export const LEASE_SECONDS = 3;
 export const SHUTDOWN_TIMEOUT = 2;
 export const WORKER_EXIT_TIMEOUT_MS = 30_000;

@@ -11,7 +11,7 @@ import { openConnection } from '../dist/db/connection.js';
 import { newClusterDir } from '../bench/lib/cluster-dir.js';
 import { clockOffset, TimeoutError } from '../bench/lib/time.js';
 import { log, setClockOffset, withTimeout } from './clock.js';
-import { CALL_TIMEOUT_MS, EXTERNAL_URL, PG_LOG, QUEUE } from './config.js';
+import { CALL_TIMEOUT_MS, EXTERNAL_URL, KEY_LIMIT, KEYED_QUEUE, PG_LOG, QUEUES } from './config.js';
 import { describe, isUnexpectedDbError, untilReachable } from './db-errors.js';
 import { SOAK_TABLES } from './records.js';
 import { finding, lastFault, run } from './state.js';
@@ -64,9 +64,10 @@ export async function openDatabase(): Promise<void> {
     log(`clock offset to the server: ${offsetMs.toFixed(2)} ms`);
   }
   await admin.unsafe(SOAK_TABLES);
-  const [busy] = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM taiat_jobs WHERE queue = ${QUEUE}`;
-  if (busy!.n > 0) throw new Error(`the database already holds ${busy!.n} live jobs on queue '${QUEUE}'; use a database of its own`);
+  const [busy] = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM taiat_jobs WHERE queue = ANY(${QUEUES})`;
+  if (busy!.n > 0) throw new Error(`the database already holds ${busy!.n} live jobs on the queues ${QUEUES.join(', ')}; use a database of its own`);
   db.jobs = await JobManager.connect({ databaseUrl: db.url, maxConnections: 4 });
+  await db.jobs.setQueueLimits(KEYED_QUEUE, { keyConcurrency: KEY_LIMIT });
 }
 
 /** Closes the driver's connections and stops the embedded server; its folder stays with `keep`. */

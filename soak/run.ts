@@ -27,7 +27,7 @@ import { sleep } from '../bench/lib/time.js';
 import { log, wallMs, withTimeout } from './clock.js';
 import { analyse } from './analysis.js';
 import {
-  CONCURRENCY, DRAIN_TIMEOUT_MS, KEEP, KEEP_IF_FAILED, KEEP_RUNS, MIX, OUTAGE, QUEUE, RESULTS_DIR, ROOT, RUNS_DIR, SCHEDULES, SECONDS, SEED, WORKERS,
+  CONCURRENCY, DRAIN_TIMEOUT_MS, KEEP, KEEP_IF_FAILED, KEEP_RUNS, MIX, OUTAGE, QUEUES, RESULTS_DIR, ROOT, RUNS_DIR, SCHEDULES, SECONDS, SEED, WORKERS,
 } from './config.js';
 import { closeDatabase, db, openDatabase } from './database.js';
 import { describe, untilReachable } from './db-errors.js';
@@ -87,13 +87,13 @@ async function drain(): Promise<void> {
   const drainStart = wallMs();
   let live = -1;
   while (wallMs() - drainStart < DRAIN_TIMEOUT_MS) {
-    live = await untilReachable(async () => (await db.admin!<{ n: number }[]>`SELECT count(*)::int AS n FROM taiat_jobs WHERE queue = ${QUEUE}`)[0]!.n, 'counting live jobs');
+    live = await untilReachable(async () => (await db.admin!<{ n: number }[]>`SELECT count(*)::int AS n FROM taiat_jobs WHERE queue = ANY(${QUEUES})`)[0]!.n, 'counting live jobs');
     if (live === 0) break;
     await sleep(500);
   }
   if (live !== 0) {
     const rows = await db.admin!<{ id: string; status: string; pending_dependencies: number; run_at: string; lease_owner: string | null }[]>`
-      SELECT id, status, pending_dependencies, run_at::text, lease_owner FROM taiat_jobs WHERE queue = ${QUEUE} ORDER BY id LIMIT 20`;
+      SELECT id, status, pending_dependencies, run_at::text, lease_owner FROM taiat_jobs WHERE queue = ANY(${QUEUES}) ORDER BY id LIMIT 20`;
     violation('drain', null, `${live} job(s) still live ${DRAIN_TIMEOUT_MS / 1000} s after the load stopped, e.g. ${JSON.stringify(rows)}`);
   } else {
     log(`drained in ${((wallMs() - drainStart) / 1000).toFixed(1)} s`);

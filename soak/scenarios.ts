@@ -4,7 +4,7 @@
  */
 import type { NewJob } from '../dist/index.js';
 import { wallMs } from './clock.js';
-import { QUEUE, workRng } from './config.js';
+import { KEYED_QUEUE, QUEUE, workRng } from './config.js';
 import { recent, run } from './state.js';
 
 interface WorkParams { sleepMs: number; failFirst?: number | 'always'; hangAttempts?: number[] | 'always' }
@@ -25,6 +25,7 @@ const SCENARIOS = {
   'cancel-running': 1.5,
   scheduled: 1,
   'late-dependent': 1,
+  keyed: 2,
 } as const;
 type Scenario = keyof typeof SCENARIOS;
 
@@ -61,6 +62,14 @@ export function buildPlan(endAt: number): Plan {
     case 'independent':
       for (let i = rng.int(1, 4); i > 0; i--) work('independent');
       break;
+    case 'keyed': {
+      // Jobs of a few keys shared by every plan, under the keyed queue's KEY_LIMIT: some alone,
+      // some a short chain of one key (a place handed over, then a dependent released).
+      const key = { queue: KEYED_QUEUE, concurrencyKey: `k${rng.int(0, 3)}` };
+      if (rng.chance(0.5)) for (let i = rng.int(2, 5); i > 0; i--) work('keyed', [], {}, key);
+      else work('keyed-1', [work('keyed-0', [], {}, key)], {}, key);
+      break;
+    }
     case 'chain': {
       let prev = work('chain-0');
       for (let i = 1, len = rng.int(2, 5); i < len; i++) prev = work(`chain-${i}`, [prev]);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { trackChild } from '../bench/lib/processes.js';
 import { sleep } from '../bench/lib/time.js';
 import { clockOffsetMs, log, wallMs, withTimeout } from './clock.js';
-import { CONCURRENCY, LEASE_SECONDS, QUEUE, ROOT, SHUTDOWN_TIMEOUT, WORKER_EXIT_TIMEOUT_MS } from './config.js';
+import { CONCURRENCY, LEASE_SECONDS, QUEUES, ROOT, SHUTDOWN_TIMEOUT, WORKER_EXIT_TIMEOUT_MS } from './config.js';
 import { db } from './database.js';
 import { procs, run, track, violation, type Proc } from './state.js';
 
@@ -19,7 +19,7 @@ export function spawnWorker(slot: number): Proc {
   const child = spawn(
     process.execPath,
     [
-      path.join(ROOT, 'bin/taiat-worker.js'), '--agents', 'soak/agents.mjs', '--queues', QUEUE,
+      path.join(ROOT, 'bin/taiat-worker.js'), '--agents', 'soak/agents.mjs', '--queues', QUEUES.join(','),
       '--max-concurrent-jobs', String(concurrency), '--lease-seconds', String(LEASE_SECONDS), '--poll-interval', '0.5',
       '--shutdown-timeout', String(SHUTDOWN_TIMEOUT), '--log-level', 'info',
     ],
