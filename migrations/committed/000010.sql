@@ -1,19 +1,23 @@
 --! Previous: sha1:7955745839bf4887f78bd4c44f56fe5de855a96a
---! Hash: sha1:c6475cbcb4b5119d28b0cfac2f2c37e5e075aba4
+--! Hash: sha1:d194633fdbb6345271351df5d3a0a9a4b2bfaf81
 
 -- Flow control, cheaper for queues that limit their keys (issue 20, W8).
 --
 -- The outcome write of a job with a concurrency key hands the key's freed place to the key's next
--- job in its own transaction (only_keys, with only_queues beside it: the keys to look at, each once
--- per place freed, with its queue, instead of a loose scan of every key with ready jobs; a key
--- takes no more than it freed), as the write
--- of a queue with a running limit already did; and a claim
--- whose every found job will be claimed locks each in the index scan that finds it, instead of
--- looking each up again by id to lock it. The correctness argument is 000006's: each statement
--- after the queue's row lock counts with a snapshot taken after the lock was granted; a hand-over
--- runs after the write moved its jobs out of taiat_jobs, so its counts no longer hold them.
--- Called with four arguments (a worker of the version before), it claims as before; with
--- only_keys, a queue none of whose keys is named claims nothing.
+-- job in its own transaction, as the write of a queue with a running limit already did: only_keys,
+-- with only_queues beside it, names the keys to look at (each once per place freed, with its
+-- queue) instead of a loose scan of every key with ready jobs, and a key takes no more than it
+-- freed. A claim whose every found job will be claimed locks each in the index scan that finds
+-- it, instead of looking each up again by id to lock it. The correctness argument is 000006's:
+-- each statement after the queue's row lock counts with a snapshot taken after the lock was
+-- granted; a hand-over runs after the write moved its jobs out of taiat_jobs, so its counts no
+-- longer hold them. Called with four arguments (a worker of the version before), it claims as
+-- before; with only_keys, a queue none of whose keys is named claims nothing.
+
+-- New arguments make a new function: the old one's grants are carried over (after the CREATE),
+-- so that a database that revoked EXECUTE from PUBLIC keeps both that and its workers' grant.
+SELECT set_config('taiat.claim_limited_acl', coalesce(proacl::text, ''), true)
+  FROM pg_proc WHERE oid = 'taiat_claim_limited(varchar[], varchar, integer, double precision)'::regprocedure;
 
 DROP FUNCTION taiat_claim_limited(varchar[], varchar, integer, double precision);
 
@@ -169,5 +173,21 @@ BEGIN
          coalesce(q.rate_period_seconds, 0), coalesce(q.key_rate_period_seconds, 0),
          coalesce((SELECT max(rate_period_seconds) FROM taiat_queue_keys WHERE queue = q.name), 0)));
     END IF;
+  END LOOP;
+END $$;
+
+DO $$
+DECLARE
+  acl aclitem[] := nullif(current_setting('taiat.claim_limited_acl', true), '')::aclitem[];
+  f regprocedure := 'taiat_claim_limited(varchar[], varchar, integer, double precision, varchar[], varchar[])'::regprocedure;
+  r record;
+BEGIN
+  -- NULL: the old function had the default grants, as the new one has.
+  IF acl IS NULL THEN RETURN; END IF;
+  IF NOT EXISTS (SELECT 1 FROM aclexplode(acl) a WHERE a.grantee = 0) THEN
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+  END IF;
+  FOR r IN SELECT DISTINCT a.grantee FROM aclexplode(acl) a WHERE a.grantee <> 0 AND a.privilege_type = 'EXECUTE' LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, r.grantee::regrole);
   END LOOP;
 END $$;

@@ -42,11 +42,7 @@ export interface CompleterPorts {
 export interface HandOver {
   /** The worker's queues with flow control: a job of one that finishes frees a place under its limits. */
   limitedQueues(): readonly string[];
-  /**
-   * Most outcomes one write should take: when places pass on by key, half of those the worker can
-   * hold, so that it runs the jobs one write handed over while the next write is made (a write of
-   * every place at once would leave it idle meanwhile, and the writer idle while it runs them).
-   */
+  /** Most outcomes one write should take (FlowView.handOverBatch). */
   handOverBatch(): number;
   /** What a write that frees `most` places (`keyed` of them a key's) may claim, reserved meanwhile (no other claim takes that room). */
   reserveHandOver(most: number, keyed: number): HandOverRoom;

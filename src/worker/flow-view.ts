@@ -1,5 +1,6 @@
 import type { Sql } from '../db/connection.js';
 import { readControlledQueues, type SchemaNames } from '../store/index.js';
+import type { HandOverRoom } from './completer.js';
 
 /**
  * The worker's queues that have flow control, as last read: at most a second old while claiming.
@@ -25,6 +26,8 @@ export class FlowView {
   #flow: FlowControl = { queues: [], rated: false, ahead: true };
   #readAt = 0;
   #reserved = 0;
+  /** What hand-overs by key in flight may claim ahead (room kept from the claim loop's). */
+  #heldAhead = 0;
   #known = false;
   readonly #read: () => Promise<FlowControl>;
   readonly #changed: () => void;
@@ -74,5 +77,38 @@ export class FlowView {
   /** Gives back what `reserve` gave, once its claim has answered (or failed). */
   unreserve(n: number): void {
     this.#reserved -= n;
+  }
+
+  /** Room in the local queue that hand-overs by key in flight may fill. */
+  get heldAhead(): number {
+    return this.#heldAhead;
+  }
+
+  /**
+   * Most outcomes one write should take: when places pass on by key, half of those the worker can
+   * hold (`holdable`: its local queue and slots), so it runs what one write handed over while the
+   * next is made (a write of every place at once leaves it idle meanwhile, and the writer idle
+   * while it runs them).
+   */
+  handOverBatch(holdable: number): number {
+    return this.#flow.queues.length > 0 && this.#flow.ahead ? Math.max(1, Math.ceil(holdable / 2)) : Infinity;
+  }
+
+  /**
+   * What an outcome write freeing `most` places (`keyed` of them a key's) may claim in its
+   * transaction: of `free` slots, those no claim in flight holds; or, when the queues limit only
+   * their keys, the freed keys' next jobs, into the local queue's room (`localQueueSize` and the
+   * free slots, less what other hand-overs hold). Held until `handedOver`.
+   */
+  reserveHandOver(free: number, localQueueSize: number, most: number, keyed: number): HandOverRoom {
+    if (!this.#flow.ahead) return { limit: this.reserve(free, most), byKey: false };
+    const limit = Math.max(0, Math.min(keyed, localQueueSize + free - this.#heldAhead));
+    this.#heldAhead += limit;
+    return { limit, byKey: true };
+  }
+
+  handedOver(room: HandOverRoom): void {
+    if (room.byKey) this.#heldAhead -= room.limit;
+    else this.unreserve(room.limit);
   }
 }

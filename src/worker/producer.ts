@@ -81,8 +81,6 @@ export class Producer {
   readonly #flow: FlowView;
   /** Which kind of queue the next claim serves first (alternates: neither starves the other). */
   #limitedFirst = false;
-  /** What hand-overs by key in flight may claim ahead (their room, kept from the claim loop's). */
-  #handOverAhead = 0;
   /** Resolves at `stop()`: ends a back-off wait at once. */
   #stopped!: () => void;
   readonly #whenStopped = new Promise<void>((resolve) => (this.#stopped = resolve));
@@ -128,34 +126,25 @@ export class Producer {
   }
 
   handOverBatch(): number {
-    const flow = this.#flow.current;
-    return flow.queues.length > 0 && flow.ahead ? Math.max(1, Math.ceil((this.#opts.localQueueSize + this.#opts.maxConcurrentJobs) / 2)) : Infinity;
+    return this.#flow.handOverBatch(this.#opts.localQueueSize + this.#opts.maxConcurrentJobs);
   }
 
-  /**
-   * What an outcome write may claim in its transaction (the hand-over) of the limited queues whose
-   * places its jobs free (`most`; `keyed`: places of concurrency keys): free slots, reserved until
-   * `handedOver`; or, when the queues limit only their keys, the next jobs of the freed keys, into
-   * the local queue's room (claimed ahead, as the claim loop claims them).
-   */
+  /** What an outcome write may claim in its transaction (the hand-over): see FlowView.reserveHandOver. */
   reserveHandOver(most: number, keyed: number): HandOverRoom {
     if (this.#mode === 'stopped') return NO_HAND_OVER;
-    if (this.#flow.current.ahead) {
-      const room = this.#opts.localQueueSize + this.#ports.freeSlots() - this.#queued.length - this.#handOverAhead;
-      const limit = Math.max(0, Math.min(keyed, room));
-      this.#handOverAhead += limit;
-      return { limit, byKey: true };
-    }
-    return { limit: this.#flow.reserve(this.#ports.freeSlots() - this.#queued.length, most), byKey: false };
+    return this.#flow.reserveHandOver(this.#ports.freeSlots() - this.#queued.length, this.#opts.localQueueSize, most, keyed);
   }
 
   /** The jobs an outcome write claimed for what `reserveHandOver` gave (none if the write failed). */
   async handedOver(jobs: Job[], room: HandOverRoom): Promise<void> {
-    if (room.byKey) this.#handOverAhead -= room.limit;
-    else this.#flow.unreserve(room.limit);
-    if (jobs.length === 0) return;
-    this.#ports.claimed(jobs.length);
-    await this.#enqueue(jobs);
+    try {
+      if (jobs.length === 0) return;
+      this.#ports.claimed(jobs.length);
+      await this.#enqueue(jobs);
+    } finally {
+      // Only once the jobs are queued: until then a claim loop's round must not count that room free.
+      this.#flow.handedOver(room);
+    }
     if (this.#modeIs('stopped')) this.releaseQueued();
     else this.fillSlots();
   }
@@ -267,7 +256,7 @@ export class Producer {
   #claimSize(): number {
     const room = this.#opts.localQueueSize - this.#queued.length;
     // Less what hand-overs by key in flight may claim into the same room.
-    return Math.max(0, this.#ports.freeSlots() + (room * 4 >= this.#opts.localQueueSize * 3 ? room : 0) - this.#handOverAhead);
+    return Math.max(0, this.#ports.freeSlots() + (room * 4 >= this.#opts.localQueueSize * 3 ? room : 0) - this.#flow.heldAhead);
   }
 
   /** Waits until nudged or `ms` passed; the poll (no nudge) looks again without a notification. */

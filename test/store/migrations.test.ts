@@ -103,6 +103,16 @@ async function appProject(): Promise<string> {
   return dir;
 }
 
+/** A graphile-migrate folder holding these of taiat's committed migrations: the schema of an earlier version. */
+async function earlierMigrations(files: string[]): Promise<string> {
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'taiat-earlier-'));
+  drops.push(() => rm(folder, { recursive: true, force: true }));
+  await mkdir(path.join(folder, 'committed'));
+  await writeFile(path.join(folder, 'current.sql'), '');
+  for (const f of files) await copyFile(path.join(MIGRATIONS_FOLDER, 'committed', f), path.join(folder, 'committed', f));
+  return folder;
+}
+
 async function graphileMigrate(url: string, folder: string): Promise<string[]> {
   const settings = { connectionString: url, shadowConnectionString: `${url}_shadow_unused`, migrationsFolder: folder, logger: new Logger(() => () => {}) };
   try {
@@ -138,12 +148,7 @@ describe('migrations beside an application', () => {
   it('upgrades a database that taiat 0.1 initialised (its record in graphile-migrate), jobs and all', async () => {
     const db = await fresh();
     // What taiat 0.1's init did: graphile-migrate over taiat's own folder, as it was then.
-    const v01 = await mkdtemp(path.join(os.tmpdir(), 'taiat-v01-'));
-    drops.push(() => rm(v01, { recursive: true, force: true }));
-    await mkdir(path.join(v01, 'committed'));
-    await writeFile(path.join(v01, 'current.sql'), '');
-    for (const f of ['000001.sql', '000002.sql', '000003.sql']) await copyFile(path.join(MIGRATIONS_FOLDER, 'committed', f), path.join(v01, 'committed', f));
-    expect(await graphileMigrate(db.url, v01)).toEqual([]);
+    expect(await graphileMigrate(db.url, await earlierMigrations(['000001.sql', '000002.sql', '000003.sql']))).toEqual([]);
     const sql = postgres(db.url, { max: 1, onnotice: () => {} });
     try {
       await sql`INSERT INTO taiat_jobs (id, job_type, name) VALUES ('kept', 'task', 'from 0.1')`;
@@ -153,6 +158,37 @@ describe('migrations beside an application', () => {
       expect((await sql`SELECT id FROM taiat_jobs`).map((r) => r.id)).toEqual(['kept']);
       expect((await sql`SELECT count(*)::int AS n FROM graphile_migrate.migrations`)[0]!.n).toBe(3);
     } finally {
+      await sql.end();
+    }
+  });
+
+  it('000010, which recreates the limited claim with new arguments, carries its grants over', async () => {
+    const db = await fresh();
+    expect(await graphileMigrate(db.url, await earlierMigrations(COMMITTED.filter((f) => f < '000010.sql')))).toEqual([]);
+    // Roles are cluster-wide: a name of this run's, dropped after the database.
+    const role = `taiat_claimer_${process.pid}_${Date.now()}`;
+    const admin = new URL(db.url);
+    admin.pathname = '/postgres';
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    drops.push(async () => {
+      const a = postgres(admin.href, { max: 1, onnotice: () => {} });
+      await a.unsafe(`DROP ROLE IF EXISTS ${role}`).finally(() => a.end());
+    });
+    try {
+      await sql.unsafe(`CREATE ROLE ${role}`);
+      await sql.unsafe(`REVOKE EXECUTE ON FUNCTION taiat_claim_limited(varchar[], varchar, integer, double precision) FROM PUBLIC`);
+      await sql.unsafe(`GRANT EXECUTE ON FUNCTION taiat_claim_limited(varchar[], varchar, integer, double precision) TO ${role}`);
+      await runMigrations(db.url);
+      const grantees = await sql<{ grantee: string }[]>`
+        SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END AS grantee
+          FROM pg_proc p, aclexplode(p.proacl) a
+         WHERE p.oid = 'taiat_claim_limited(varchar[], varchar, integer, double precision, varchar[], varchar[])'::regprocedure
+           AND a.privilege_type = 'EXECUTE'`;
+      expect(grantees.map((g) => g.grantee)).toContain(role);
+      expect(grantees.map((g) => g.grantee)).not.toContain('PUBLIC');
+    } finally {
+      // Its grants here go, so that the role can be dropped while the database still exists.
+      await sql.unsafe(`DROP OWNED BY ${role}`).catch(() => {});
       await sql.end();
     }
   });
