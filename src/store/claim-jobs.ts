@@ -58,6 +58,12 @@ async function claimLimited(sql: Sql, t: SchemaNames, workerId: string, limited:
   return claimLimitedJobs(sql, t, workerId, limited.queues, limited.limit, leaseSeconds);
 }
 
+/** A concurrency key's place that an outcome write freed (its job left running). */
+export interface FreedPlace {
+  queue: string;
+  key: string;
+}
+
 /**
  * Claims up to `limit` ready jobs of `queues` (queues with flow control) through
  * `taiat_claim_limited`, which keeps their limits; in the caller's transaction when given one
@@ -67,7 +73,7 @@ async function claimLimited(sql: Sql, t: SchemaNames, workerId: string, limited:
  */
 export async function claimLimitedJobs(
   sql: Sql | Tx, t: SchemaNames, workerId: string, queues: readonly string[], limit: number, leaseSeconds: number,
-  freedPlaces: readonly { queue: string; key: string }[] = [],
+  freedPlaces: readonly FreedPlace[] = [],
 ): Promise<Job[]> {
   if (queues.length === 0 || limit <= 0) return [];
   const rows = (await sql`

@@ -1,7 +1,7 @@
-import type { Sql, Tx } from '../db/connection.js';
+import type { Sql } from '../db/connection.js';
 import type { Job } from '../jobs/model.js';
 import type { AttemptOutcome } from '../jobs/outcome.js';
-import { claimLimitedJobs } from './claim-jobs.js';
+import { claimLimitedJobs, type FreedPlace } from './claim-jobs.js';
 import { cascadeFailure } from './cascade.js';
 import { releaseDependents } from './dependencies.js';
 import { moveToHistory, type FinalOutcome } from './move-to-history.js';
@@ -25,17 +25,10 @@ export interface ClaimAfterOutcomes {
   limit: number;
   leaseSeconds: number;
   /**
-   * Queues that limit only their keys: per queue, the keys whose places the batch frees, each once
-   * per place; only those keys' next jobs are claimed, none more than its key freed.
+   * Queues that limit only their keys: the keys' places the batch frees, a key once per place;
+   * only those keys' next jobs are claimed, none more than its key freed.
    */
-  byKey?: ReadonlyMap<string, readonly string[]>;
-}
-
-/** The hand-over's claim: of the freed queues, or by key of the freed keys, each once per place, with its queue. */
-function claimHandOver(tx: Tx, t: SchemaNames, workerId: string, freedQueues: string[], claim: ClaimAfterOutcomes): Promise<Job[]> {
-  if (!claim.byKey) return claimLimitedJobs(tx, t, workerId, freedQueues, claim.limit, claim.leaseSeconds);
-  const places = [...claim.byKey].flatMap(([queue, keys]) => keys.map((key) => ({ queue, key })));
-  return claimLimitedJobs(tx, t, workerId, [...claim.byKey.keys()], claim.limit, claim.leaseSeconds, places);
+  freedPlaces?: readonly FreedPlace[];
 }
 
 /**
@@ -84,7 +77,9 @@ export async function writeOutcomes(
     const released = await releaseDependents(tx, t, moved.filter((m) => m.status === 'completed' && m.has_dependents).map((m) => m.id));
     const failed = moved.filter((m) => m.status !== 'completed' && m.has_dependents);
     await cascadeFailure(tx, t, failed.map((m) => ({ id: m.id, name: m.name, status: m.status as 'failed' | 'cancelled', parentId: m.parent_id })));
-    const claimed = claim ? await claimHandOver(tx, t, workerId, freedQueues, claim) : [];
+    const places = claim?.freedPlaces;
+    const claimed = !claim ? [] : await claimLimitedJobs(
+      tx, t, workerId, places ? [...new Set(places.map((p) => p.queue))] : freedQueues, claim.limit, claim.leaseSeconds, places);
     const left = freedQueues.filter((q) => countBy(claimed, q) < countBy(outcomes, q));
     await notifyReady(tx, t, left);
     return {

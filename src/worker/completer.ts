@@ -59,18 +59,6 @@ export interface HandOverRoom {
 
 export const NO_HAND_OVER: HandOverRoom = { limit: 0, byKey: false };
 
-/** Per queue, the keys whose places these outcomes free, a key once per place. */
-function freedPlaces(outcomes: readonly AttemptOutcome[]): Map<string, string[]> {
-  const places = new Map<string, string[]>();
-  for (const { job } of outcomes) {
-    if (job.concurrencyKey === null) continue;
-    const keys = places.get(job.queue);
-    if (keys) keys.push(job.concurrencyKey);
-    else places.set(job.queue, [job.concurrencyKey]);
-  }
-  return places;
-}
-
 /**
  * Writes outcomes. They go to an outbox that one writer drains in batches, one transaction per
  * batch: outcomes that finish while a batch is being written form the next one, so a busy worker
@@ -151,8 +139,9 @@ export class Completer {
         const freeing = freed.length === 0 ? [] : batch.filter((o) => freed.includes(o.job.queue));
         // No more than the batch frees: a worker keeps its share of a limit, and does not sweep up
         // places other workers free (they take those back themselves, or announce them).
-        room = freeing.length === 0 ? NO_HAND_OVER : handOver.reserveHandOver(freeing.length, freeing.filter((o) => o.job.concurrencyKey !== null).length);
-        const claim = room.limit > 0 ? { limit: room.limit, leaseSeconds: this.#opts.leaseSeconds, ...(room.byKey ? { byKey: freedPlaces(freeing) } : {}) } : undefined;
+        const places = freeing.flatMap(({ job }) => (job.concurrencyKey === null ? [] : [{ queue: job.queue, key: job.concurrencyKey }]));
+        room = freeing.length === 0 ? NO_HAND_OVER : handOver.reserveHandOver(freeing.length, places.length);
+        const claim = room.limit > 0 ? { limit: room.limit, leaseSeconds: this.#opts.leaseSeconds, ...(room.byKey ? { freedPlaces: places } : {}) } : undefined;
         const write = () => withDeadline(writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, freed, claim), this.#opts.writeDeadlineMs, 'writing outcomes');
         const { tracing } = this.#opts;
         const written = await (tracing.enabled ? tracing.outcomes(batch.map((o) => o.traceContext), write) : write());
