@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Sql } from '../db/connection.js';
 import type { Job } from '../jobs/model.js';
 import type { AttemptOutcome } from '../jobs/outcome.js';
-import { writeOutcomes, type SchemaNames } from '../store/index.js';
+import { writeOutcomes, type OutcomesWritten, type SchemaNames } from '../store/index.js';
 import type { Tracing } from '../tracing/tracing.js';
 import { retryBackoffMs, sleep, withDeadline } from './timers.js';
 
@@ -125,11 +125,25 @@ export class Completer {
     this.#handingOver.add(done);
   }
 
+  /**
+   * A write abandoned at its deadline may still commit, and with it the jobs its hand-over
+   * claimed: leased to this worker, which does not know them (they would wait for their lease to
+   * expire, and a rescue). They go back to pending as soon as that commit is seen, no attempt counted.
+   */
+  #releaseIfLate(sent: Promise<OutcomesWritten>): void {
+    sent.then(({ claimed }) => {
+      if (claimed.length === 0) return;
+      this.#opts.log.warn({ jobs: claimed.length }, 'an abandoned outcome write committed late; releasing the jobs it claimed');
+      for (const job of claimed) this.record({ kind: 'released', job }, () => this.#opts.log);
+    }, () => {});
+  }
+
   /** Writes the outbox in batches; on a database error keeps the batch and retries with backoff. */
   async #writeAll(): Promise<void> {
     let failures = 0;
     let room = NO_HAND_OVER;
     while (this.#outbox.length > 0) {
+      let sent: Promise<OutcomesWritten> | undefined;
       const batch = this.#outbox.slice(0, Math.min(this.#opts.batchSize, this.#ports.handOver.handOverBatch()));
       try {
         // Lease-guarded, so a write abandoned at the deadline and sent again lands at most once.
@@ -142,7 +156,7 @@ export class Completer {
         const places = freeing.flatMap(({ job }) => (job.concurrencyKey === null ? [] : [{ queue: job.queue, key: job.concurrencyKey }]));
         room = freeing.length === 0 ? NO_HAND_OVER : handOver.reserveHandOver(freeing.length, places.length);
         const claim = room.limit > 0 ? { limit: room.limit, leaseSeconds: this.#opts.leaseSeconds, ...(room.byKey ? { freedPlaces: places } : {}) } : undefined;
-        const write = () => withDeadline(writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, freed, claim), this.#opts.writeDeadlineMs, 'writing outcomes');
+        const write = () => withDeadline(sent = writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, freed, claim), this.#opts.writeDeadlineMs, 'writing outcomes');
         const { tracing } = this.#opts;
         const written = await (tracing.enabled ? tracing.outcomes(batch.map((o) => o.traceContext), write) : write());
         // Only a write that had room can have claimed jobs (a queue without limits never does).
@@ -154,6 +168,7 @@ export class Completer {
         this.#ports.written(batch, written.ids);
       } catch (error) {
         if (room.limit > 0) this.#handOver([], room);
+        if (sent) this.#releaseIfLate(sent);
         room = NO_HAND_OVER;
         this.#ports.survive(error);
         if (++failures >= this.#giveUpAfter) {

@@ -308,6 +308,33 @@ describe('worker', () => {
     expect(live!.n).toBe(0);
   }, 40_000);
 
+  it('releases at once the jobs that an abandoned outcome write hands over when it commits late', async () => {
+    // Queue limit 1: the write of the first job's outcome claims the second (the hand-over). That
+    // claim waits on the queue's row past the write's 10 s deadline, and the write is abandoned
+    // (sent again, the new one waits on the first job's row); when it then commits, the second job
+    // is leased here but unknown to the worker: it must go back to pending and run (its first
+    // attempt, not counted twice), not wait 5 s for its lease to expire and a rescue.
+    await harness.jobs.setQueueLimits('limited', { concurrency: 1 });
+    const errors: string[] = [];
+    const hold = deferred<void>();
+    const worker = await startWorker({ leaseSeconds: 5, queues: ['limited'], agents: { held: () => hold.promise.then(() => null), once: () => null } });
+    worker.on('worker:error', (e) => errors.push(e.message));
+    const first = await harness.jobs.createJob({ jobType: 'agent', name: 'first', queue: 'limited', payload: { agent_name: 'held' } });
+    await waitFor(async () => (await db.sql`SELECT 1 FROM taiat_jobs WHERE id = ${first.id} AND status = 'running'`).length === 1, 'the first job to run');
+    const second = await harness.jobs.createJob({ jobType: 'agent', name: 'second', queue: 'limited', payload: { agent_name: 'once' } });
+    const blocker = await db.sql.reserve();
+    await blocker`BEGIN`;
+    await blocker`SELECT 1 FROM taiat_queues WHERE name = 'limited' FOR UPDATE`;
+    hold.resolve();
+    await waitFor(() => errors.some((m) => /writing outcomes did not return within 10 s/.test(m)), 'the write deadline', 20_000);
+    await blocker`COMMIT`;
+    blocker.release();
+    const released = Date.now();
+    expect(await finished(first.id)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(await finished(second.id)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(Date.now() - released).toBeLessThan(4_000);
+  }, 40_000);
+
   it('refuses to start on a database without the schema, naming what is missing, and closes its connections', async () => {
     const empty = await createDatabase({ migrated: false });
     try {
