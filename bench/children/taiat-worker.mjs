@@ -29,7 +29,8 @@ if (tracing) {
   const dropAll = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
   const ratio = Number(process.env.BENCH_TRACING);
   trace.setGlobalTracerProvider(new sdk.BasicTracerProvider({
-    spanProcessors: [new sdk.BatchSpanProcessor(dropAll)],
+    // BENCH_TRACING_PROCESSOR=simple: each span handed to the exporter as it ends, none held in a batch.
+    spanProcessors: [process.env.BENCH_TRACING_PROCESSOR === 'simple' ? new sdk.SimpleSpanProcessor(dropAll) : new sdk.BatchSpanProcessor(dropAll)],
     ...(ratio < 1 ? { sampler: new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(ratio) }) } : {}),
   }));
   // BENCH_TRACING_CONTEXT=none: no async context manager (spans still nest by explicit parents).
