@@ -68,8 +68,8 @@ export interface FreedPlace {
  * Claims up to `limit` ready jobs of `queues` (queues with flow control) through
  * `taiat_claim_limited`, which keeps their limits; in the caller's transaction when given one
  * (the hand-over of an outcome write). `freedPlaces`: look only at these keys' jobs, a key taking
- * no more than its places listed (the places the hand-over's write freed), not at every key with
- * ready jobs.
+ * no more than its places listed (the places a committed write freed: the key hand-over), not
+ * at every key with ready jobs.
  */
 export async function claimLimitedJobs(
   sql: Sql | Tx, t: SchemaNames, workerId: string, queues: readonly string[], limit: number, leaseSeconds: number,

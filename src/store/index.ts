@@ -23,8 +23,9 @@ export { explainJob } from './explain.js';
 export type { Explanation, JobRef, JobState } from './explain.js';
 
 // The worker's cycle: claim, results of dependencies, outcomes, leases.
-export { claimJobs, readDependencyResults, resultsByIdAndName } from './claim-jobs.js';
-export type { DependencyResults, LimitedClaim } from './claim-jobs.js';
+export { claimJobs, claimLimitedJobs, readDependencyResults, resultsByIdAndName } from './claim-jobs.js';
+export type { DependencyResults, FreedPlace, LimitedClaim } from './claim-jobs.js';
+export { notifyReady } from './notify.js';
 export {
   applyQueueDeclarations, nextRateOpening, queueExists, readControlledQueues, readQueueSettings, readQueueStates, removeQueueSettings, setKeyLimits, setQueueLimits, setQueuePaused,
 } from './queues.js';

@@ -1,8 +1,8 @@
 import type { Sql, Tx } from '../db/connection.js';
 import type { SchemaNames } from './schema-names.js';
 
-/** Wakes idle workers of these queues when the surrounding transaction commits. */
-export async function notifyReady(tx: Tx, t: SchemaNames, queues: Iterable<string>): Promise<void> {
+/** Wakes idle workers of these queues when the surrounding transaction commits (at once on a pool). */
+export async function notifyReady(tx: Sql | Tx, t: SchemaNames, queues: Iterable<string>): Promise<void> {
   const list = [...new Set(queues)];
   if (list.length === 0) return;
   await tx`SELECT pg_notify(${t.readyChannel}, q) FROM unnest(${list}::text[]) AS q`;

@@ -1,7 +1,7 @@
 import type { Sql } from '../db/connection.js';
 import type { Job } from '../jobs/model.js';
 import type { AttemptOutcome } from '../jobs/outcome.js';
-import { claimLimitedJobs, type FreedPlace } from './claim-jobs.js';
+import { claimLimitedJobs } from './claim-jobs.js';
 import { cascadeFailure } from './cascade.js';
 import { releaseDependents } from './dependencies.js';
 import { moveToHistory, type FinalOutcome } from './move-to-history.js';
@@ -24,11 +24,6 @@ export interface OutcomesWritten {
 export interface ClaimAfterOutcomes {
   limit: number;
   leaseSeconds: number;
-  /**
-   * Queues that limit only their keys: the keys' places the batch frees, a key once per place;
-   * only those keys' next jobs are claimed, none more than its key freed.
-   */
-  freedPlaces?: readonly FreedPlace[];
 }
 
 /**
@@ -77,9 +72,7 @@ export async function writeOutcomes(
     const released = await releaseDependents(tx, t, moved.filter((m) => m.status === 'completed' && m.has_dependents).map((m) => m.id));
     const failed = moved.filter((m) => m.status !== 'completed' && m.has_dependents);
     await cascadeFailure(tx, t, failed.map((m) => ({ id: m.id, name: m.name, status: m.status as 'failed' | 'cancelled', parentId: m.parent_id })));
-    const places = claim?.freedPlaces;
-    const claimed = !claim ? [] : await claimLimitedJobs(
-      tx, t, workerId, places ? [...new Set(places.map((p) => p.queue))] : freedQueues, claim.limit, claim.leaseSeconds, places);
+    const claimed = !claim ? [] : await claimLimitedJobs(tx, t, workerId, freedQueues, claim.limit, claim.leaseSeconds);
     const left = freedQueues.filter((q) => countBy(claimed, q) < countBy(outcomes, q));
     await notifyReady(tx, t, left);
     return {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Sql } from '../db/connection.js';
 import type { Job } from '../jobs/model.js';
 import type { AttemptOutcome } from '../jobs/outcome.js';
-import { writeOutcomes, type OutcomesWritten, type SchemaNames } from '../store/index.js';
+import { writeOutcomes, type FreedPlace, type OutcomesWritten, type SchemaNames } from '../store/index.js';
 import type { Tracing } from '../tracing/tracing.js';
 import { retryBackoffMs, sleep, withDeadline } from './timers.js';
 
@@ -25,7 +25,7 @@ export interface CompleterPorts {
   written(batch: AttemptOutcome[], written: Set<string>): void;
   /** A batch may have made jobs ready (dependents released, jobs back to pending). */
   mayHaveMadeReady(): void;
-  /** Every outcome recorded so far is written. */
+  /** Every outcome recorded so far is written (and the places their writes freed are handed over). */
   outboxEmptied(): void;
   /** Places under flow control that finishing jobs free, taken again for this worker's free slots. */
   handOver: HandOver;
@@ -36,24 +36,27 @@ export interface CompleterPorts {
  * The hand-over: a job of a queue with flow control that finishes frees a place under its limits;
  * the transaction that writes its outcome claims the next jobs of that queue for this worker, so
  * the place passes on without a notification, a wake-up and a claim of their own (and the race of
- * every idle worker for it). A queue's running limit or a rate limit hands over to free slots; a
- * limit on keys alone, to the next jobs of the keys whose places the batch frees (claimed ahead).
+ * every idle worker for it). A queue's running limit or a rate limit hands over to free slots. A
+ * limit on keys alone hands over to the next jobs of the keys whose places the batch frees
+ * (claimed ahead), in a claim of their own once the write has committed (`keys`).
  */
 export interface HandOver {
   /** The worker's queues with flow control: a job of one that finishes frees a place under its limits. */
   limitedQueues(): readonly string[];
   /** Most outcomes one write should take (FlowView.handOverBatch). */
   handOverBatch(): number;
-  /** What a write that frees `most` places (`keyed` of them a key's) may claim, reserved meanwhile (no other claim takes that room). */
-  reserveHandOver(most: number, keyed: number): HandOverRoom;
+  /** What a write that frees `most` places may claim, reserved meanwhile (no other claim takes that room). */
+  reserveHandOver(most: number): HandOverRoom;
   /** The jobs the write claimed (none if it failed); gives back the reservation. */
   handedOver(jobs: Job[], room: HandOverRoom): Promise<void>;
+  /** For a `byKey` room: takes the keys' places a committed write freed; `freed` resolves once their next jobs are claimed and queued. */
+  readonly keys: { freed(places: readonly FreedPlace[]): Promise<void> };
 }
 
 export interface HandOverRoom {
-  /** Most jobs the write may claim. */
+  /** Most jobs the hand-over may claim. */
   limit: number;
-  /** Only the next jobs of the keys whose places the batch frees (queues that limit only their keys), into the local queue. */
+  /** Only the next jobs of the keys whose places a write freed (queues that limit only their keys), into the local queue. */
   byKey: boolean;
 }
 
@@ -98,9 +101,9 @@ export class Completer {
     return this.#outbox.map((o) => o.job.id);
   }
 
-  /** Whether every outcome recorded so far is written. */
+  /** Whether every outcome recorded so far is written, and the jobs their writes freed places for are queued. */
   get idle(): boolean {
-    return this.#outbox.length === 0 && !this.#writing;
+    return this.#outbox.length === 0 && !this.#writing && this.#handingOver.size === 0;
   }
 
   /**
@@ -119,19 +122,31 @@ export class Completer {
 
   /** Gives the jobs a write claimed (none if it failed) to the claim side, tracked until it has them. */
   #handOver(jobs: Job[], room: HandOverRoom): void {
-    const done: Promise<void> = this.#ports.handOver.handedOver(jobs, room)
+    this.#track(this.#ports.handOver.handedOver(jobs, room));
+  }
+
+  /** Tracks a hand-over until the claim side has its jobs: a flush and `idle` wait for it. */
+  #track(handingOver: Promise<void>): void {
+    const done: Promise<void> = handingOver
       .catch((error: unknown) => this.#ports.survive(error))
-      .finally(() => this.#handingOver.delete(done));
+      .finally(() => {
+        this.#handingOver.delete(done);
+        // The claim loop looks again: a worker that was only waiting for this (`--once`) may be done.
+        if (this.idle) this.#ports.outboxEmptied();
+      });
     this.#handingOver.add(done);
   }
 
   /**
    * A write abandoned at its deadline may still commit, and with it the jobs its hand-over
    * claimed: leased to this worker, which does not know them (they would wait for their lease to
-   * expire, and a rescue). They go back to pending as soon as that commit is seen, no attempt counted.
+   * expire, and a rescue). They go back to pending as soon as that commit is seen, no attempt
+   * counted. The keys' places it freed (`byKey`: its jobs whose outcome it wrote; the write sent
+   * again found them gone) are handed over then.
    */
-  #releaseIfLate(sent: Promise<OutcomesWritten>): void {
-    sent.then(({ claimed }) => {
+  #releaseIfLate(sent: Promise<OutcomesWritten>, byKey: readonly AttemptOutcome[]): void {
+    sent.then(({ claimed, ids }) => {
+      if (byKey.length > 0) this.#track(this.#ports.handOver.keys.freed(placesOf(byKey.filter((o) => ids.has(o.job.id)))));
       if (claimed.length === 0) return;
       this.#opts.log.warn({ jobs: claimed.length }, 'an abandoned outcome write committed late; releasing the jobs it claimed');
       for (const job of claimed) this.record({ kind: 'released', job }, () => this.#opts.log);
@@ -144,6 +159,7 @@ export class Completer {
     let room = NO_HAND_OVER;
     while (this.#outbox.length > 0) {
       let sent: Promise<OutcomesWritten> | undefined;
+      let byKey: AttemptOutcome[] = [];
       const batch = this.#outbox.slice(0, Math.min(this.#opts.batchSize, this.#ports.handOver.handOverBatch()));
       try {
         // Lease-guarded, so a write abandoned at the deadline and sent again lands at most once.
@@ -153,14 +169,17 @@ export class Completer {
         const freeing = freed.length === 0 ? [] : batch.filter((o) => freed.includes(o.job.queue));
         // No more than the batch frees: a worker keeps its share of a limit, and does not sweep up
         // places other workers free (they take those back themselves, or announce them).
-        const places = freeing.flatMap(({ job }) => (job.concurrencyKey === null ? [] : [{ queue: job.queue, key: job.concurrencyKey }]));
-        room = freeing.length === 0 ? NO_HAND_OVER : handOver.reserveHandOver(freeing.length, places.length);
-        const claim = room.limit > 0 ? { limit: room.limit, leaseSeconds: this.#opts.leaseSeconds, ...(room.byKey ? { freedPlaces: places } : {}) } : undefined;
-        const write = () => withDeadline(sent = writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, freed, claim), this.#opts.writeDeadlineMs, 'writing outcomes');
+        room = freeing.length === 0 ? NO_HAND_OVER : handOver.reserveHandOver(freeing.length);
+        const claim = room.limit > 0 ? { limit: room.limit, leaseSeconds: this.#opts.leaseSeconds } : undefined;
+        // Places under key limits alone pass on after the write (`keys`), and are announced only if left over.
+        if (room.byKey) byKey = freeing;
+        const announced = room.byKey ? [] : freed;
+        const write = () => withDeadline(sent = writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, announced, claim), this.#opts.writeDeadlineMs, 'writing outcomes');
         const { tracing } = this.#opts;
         const written = await (tracing.enabled ? tracing.outcomes(batch.map((o) => o.traceContext), write) : write());
         // Only a write that had room can have claimed jobs (a queue without limits never does).
         if (claim) this.#handOver(written.claimed, room);
+        if (room.byKey) this.#track(handOver.keys.freed(placesOf(byKey.filter((o) => written.ids.has(o.job.id)))));
         room = NO_HAND_OVER;
         if (written.readyMayExist) this.#ports.mayHaveMadeReady();
         this.#outbox.splice(0, batch.length);
@@ -168,7 +187,7 @@ export class Completer {
         this.#ports.written(batch, written.ids);
       } catch (error) {
         if (room.limit > 0) this.#handOver([], room);
-        if (sent) this.#releaseIfLate(sent);
+        if (sent) this.#releaseIfLate(sent, byKey);
         room = NO_HAND_OVER;
         this.#ports.survive(error);
         if (++failures >= this.#giveUpAfter) {
@@ -181,4 +200,9 @@ export class Completer {
     }
     this.#ports.outboxEmptied();
   }
+}
+
+/** The keys' places that finishing `outcomes` free (a job without a key frees none). */
+function placesOf(outcomes: readonly AttemptOutcome[]): FreedPlace[] {
+  return outcomes.flatMap(({ job }) => (job.concurrencyKey === null ? [] : [{ queue: job.queue, key: job.concurrencyKey }]));
 }

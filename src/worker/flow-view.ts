@@ -95,14 +95,22 @@ export class FlowView {
   }
 
   /**
-   * What an outcome write freeing `most` places (`keyed` of them a key's) may claim in its
-   * transaction: of `free` slots, those no claim in flight holds; or, when the queues limit only
-   * their keys, the freed keys' next jobs, into the local queue's room (`localQueueSize` and the
-   * free slots, less what other hand-overs hold). Held until `handedOver`.
+   * What an outcome write freeing `most` places may claim in its transaction: of `free` slots,
+   * those no claim in flight holds; nothing when the queues limit only their keys (`byKey`: their
+   * places pass on after the write commits, through the key hand-over). Held until `handedOver`.
    */
-  reserveHandOver(free: number, localQueueSize: number, most: number, keyed: number): HandOverRoom {
-    if (!this.#flow.ahead) return { limit: this.reserve(free, most), byKey: false };
-    const limit = Math.max(0, Math.min(keyed, localQueueSize + free - this.#heldAhead));
+  reserveHandOver(free: number, most: number): HandOverRoom {
+    if (this.#flow.queues.length > 0 && this.#flow.ahead) return { limit: 0, byKey: true };
+    return { limit: this.reserve(free, most), byKey: false };
+  }
+
+  /**
+   * Room for the next jobs of keys whose places a write freed (`places` of them), when the queues
+   * limit only their keys: claimed ahead into the local queue's room (`localQueueSize` and the free
+   * slots, less what other hand-overs hold). Held until `handedOver`.
+   */
+  reserveAhead(free: number, localQueueSize: number, places: number): HandOverRoom {
+    const limit = Math.max(0, Math.min(places, localQueueSize + free - this.#heldAhead));
     this.#heldAhead += limit;
     return { limit, byKey: true };
   }

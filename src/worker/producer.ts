@@ -1,10 +1,11 @@
 import type { Sql } from '../db/connection.js';
 import { TaiatError } from '../errors.js';
 import type { Job } from '../jobs/model.js';
-import { claimJobs, nextRateOpening, readDependencyResults, type DependencyResults, type SchemaNames } from '../store/index.js';
+import { claimJobs, nextRateOpening, type SchemaNames } from '../store/index.js';
 import { NO_HAND_OVER, type HandOverRoom } from './completer.js';
 import { FlowView } from './flow-view.js';
-import { queuedJob, type QueuedJob } from './queued-job.js';
+import { keyHandOver, type KeyHandOver } from './key-hand-over.js';
+import { queuedJobs, type QueuedJob } from './queued-job.js';
 import { retryBackoffMs, sleep } from './timers.js';
 
 /**
@@ -79,6 +80,10 @@ export class Producer {
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
   readonly #flow: FlowView;
+  /** The hand-over of queues that limit only their keys: the places committed writes freed, claimed for those keys. */
+  readonly keys: KeyHandOver;
+  /** What the claim loop's claim in flight may bring (0 when none is): the key hand-over leaves it that room. */
+  #claiming = 0;
   /** Which kind of queue the next claim serves first (alternates: neither starves the other). */
   #limitedFirst = false;
   /** Resolves at `stop()`: ends a back-off wait at once. */
@@ -90,6 +95,14 @@ export class Producer {
     this.#opts = options;
     this.#ports = ports;
     this.#flow = new FlowView(pools.reads, options.t, options.queues, () => this.nudge(true));
+    this.keys = keyHandOver(pools.reads, options, {
+      // Less what the claim loop's claim in flight may bring: the two never fill more than the room.
+      reserve: (places) => (this.#mode === 'stopped' ? NO_HAND_OVER
+        : this.#flow.reserveAhead(this.#ports.freeSlots() - this.#queued.length - this.#claiming, options.localQueueSize, places)),
+      handedOver: (jobs, room) => this.handedOver(jobs, room),
+      leftOver: () => this.nudge(true),
+      survive: (error) => ports.survive(error),
+    });
   }
 
   /** Starts the claim loop. */
@@ -130,12 +143,12 @@ export class Producer {
   }
 
   /** What an outcome write may claim in its transaction (the hand-over): see FlowView.reserveHandOver. */
-  reserveHandOver(most: number, keyed: number): HandOverRoom {
+  reserveHandOver(most: number): HandOverRoom {
     if (this.#mode === 'stopped') return NO_HAND_OVER;
-    return this.#flow.reserveHandOver(this.#ports.freeSlots() - this.#queued.length, this.#opts.localQueueSize, most, keyed);
+    return this.#flow.reserveHandOver(this.#ports.freeSlots() - this.#queued.length, most);
   }
 
-  /** The jobs an outcome write claimed for what `reserveHandOver` gave (none if the write failed). */
+  /** The jobs a hand-over claimed for what it reserved (none if its write or claim failed). */
   async handedOver(jobs: Job[], room: HandOverRoom): Promise<void> {
     try {
       if (jobs.length === 0) return;
@@ -218,8 +231,9 @@ export class Producer {
           // The queues known to be limited are left to the limited claim (a queue whose limits went
           // meanwhile is claimed by neither for at most a second, until the next reading).
           const open = flow.queues.length === 0 ? this.#opts.queues : this.#opts.queues.filter((q) => !flow.queues.includes(q));
+          this.#claiming = want;
           const jobs = await claimJobs(this.#pools.claims, this.#opts.t, this.#opts.workerId, open, want, this.#opts.leaseSeconds, limited)
-            .finally(() => this.#flow.unreserve(reserved));
+            .finally(() => (this.#flow.unreserve(reserved), (this.#claiming = 0)));
           failures = 0;
           this.#ports.claimed(jobs.length);
           if (jobs.length === want) this.#supply = 'maybe';
@@ -280,19 +294,8 @@ export class Producer {
     return this.#mode === mode;
   }
 
-  /**
-   * Reads the claimed jobs' dependency results (one query) and puts them in the local queue. If
-   * the read fails, the jobs are released: no one else may take them until their lease expires,
-   * and the rescue would then count an attempt that never ran.
-   */
+  /** Puts claimed jobs in the local queue, with their dependency results (queuedJobs). */
   async #enqueue(jobs: Job[]): Promise<void> {
-    let results: DependencyResults;
-    try {
-      results = await readDependencyResults(this.#pools.reads, this.#opts.t, jobs.filter((j) => j.dependencies.length > 0));
-    } catch (error) {
-      for (const job of jobs) this.#ports.release(job);
-      throw error;
-    }
-    for (const job of jobs) this.#queued.push(queuedJob(job, results));
+    this.#queued.push(...(await queuedJobs(this.#pools.reads, this.#opts.t, jobs, (job) => this.#ports.release(job))));
   }
 }

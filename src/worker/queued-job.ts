@@ -1,5 +1,6 @@
+import type { Sql } from '../db/connection.js';
 import type { Job, JsonValue } from '../jobs/model.js';
-import { resultsByIdAndName, type DependencyResults } from '../store/index.js';
+import { readDependencyResults, resultsByIdAndName, type DependencyResults, type SchemaNames } from '../store/index.js';
 
 /** A claimed (leased) job waiting in the local queue for a free slot. */
 export interface QueuedJob {
@@ -23,4 +24,20 @@ export function queuedJob(job: Job, results: DependencyResults): QueuedJob {
   }
   const runs = job.dependencies.flatMap((id) => results.get(id)?.traceContext ?? []);
   return { job, dependencyResults: resultsByIdAndName(job, results), dependencyRuns: runs, readyAt };
+}
+
+/**
+ * The claimed jobs, queued with their dependency results (one query). If the read fails, the jobs
+ * are released: no one else may take them until their lease expires, and the rescue would then
+ * count an attempt that never ran.
+ */
+export async function queuedJobs(sql: Sql, t: SchemaNames, jobs: Job[], release: (job: Job) => void): Promise<QueuedJob[]> {
+  let results: DependencyResults;
+  try {
+    results = await readDependencyResults(sql, t, jobs.filter((j) => j.dependencies.length > 0));
+  } catch (error) {
+    for (const job of jobs) release(job);
+    throw error;
+  }
+  return jobs.map((job) => queuedJob(job, results));
 }
