@@ -146,7 +146,11 @@ export class Completer {
    */
   #releaseIfLate(sent: Promise<OutcomesWritten>, byKey: readonly AttemptOutcome[]): void {
     sent.then(({ claimed, ids }) => {
-      if (byKey.length > 0) this.#track(this.#ports.handOver.keys.freed(placesOf(byKey.filter((o) => ids.has(o.job.id)))));
+      const places = placesOf(byKey.filter((o) => ids.has(o.job.id)));
+      if (places.length > 0) {
+        this.#opts.log.warn({ places: places.length }, 'an abandoned outcome write committed late; handing over the places it freed');
+        this.#track(this.#ports.handOver.keys.freed(places));
+      }
       if (claimed.length === 0) return;
       this.#opts.log.warn({ jobs: claimed.length }, 'an abandoned outcome write committed late; releasing the jobs it claimed');
       for (const job of claimed) this.record({ kind: 'released', job }, () => this.#opts.log);

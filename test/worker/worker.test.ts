@@ -1,3 +1,4 @@
+import pino from 'pino';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { TaiatError, Worker, type Job } from '../../src/index.js';
@@ -333,6 +334,41 @@ describe('worker', () => {
     expect(await finished(first.id)).toMatchObject({ status: 'completed', attempts: 1 });
     expect(await finished(second.id)).toMatchObject({ status: 'completed', attempts: 1 });
     expect(Date.now() - released).toBeLessThan(4_000);
+  }, 40_000);
+
+  it('hands over the key places of an abandoned outcome write when it commits late', async () => {
+    // A limit on keys alone: the write claims nothing, and its freed places pass on after its
+    // commit. Held past its 10 s deadline, it is abandoned and sent again 500 ms later (backoff);
+    // released at once, the abandoned write commits first, and the one sent again finds its job
+    // gone. The key's place must be handed over at that late commit, not left to the claim
+    // loop's next look or another worker's.
+    await harness.jobs.setQueueLimits('tenants', { keyConcurrency: 1 });
+    const errors: string[] = [];
+    const hold = deferred<void>();
+    const warnings: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+    const worker = await startWorker({ leaseSeconds: 5, queues: ['tenants'], logger, agents: { held: () => hold.promise.then(() => null), once: () => null } });
+    worker.on('worker:error', (e) => errors.push(e.message));
+    const [first, second] = await harness.jobs.createJobs([
+      { jobType: 'agent', name: 'first', queue: 'tenants', concurrencyKey: 'a', payload: { agent_name: 'held' } },
+      { jobType: 'agent', name: 'second', queue: 'tenants', concurrencyKey: 'a', payload: { agent_name: 'once' } },
+    ]);
+    await waitFor(async () => (await db.sql`SELECT 1 FROM taiat_jobs WHERE id = ${first!.id} AND status = 'running'`).length === 1, 'the first job to run');
+    const blocker = await db.sql.reserve();
+    await blocker`BEGIN`;
+    await blocker`LOCK TABLE taiat_job_history IN EXCLUSIVE MODE`;
+    hold.resolve();
+    await waitFor(() => errors.some((m) => /writing outcomes did not return within 10 s/.test(m)), 'the write deadline', 20_000);
+    const [{ now: released }] = (await blocker`SELECT clock_timestamp() AS now`) as unknown as [{ now: Date }];
+    await blocker`COMMIT`;
+    blocker.release();
+    expect(await finished(first!.id)).toMatchObject({ status: 'completed', attempts: 1 });
+    const done = await finished(second!.id);
+    expect(done).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(done.startedAt!.getTime() - released.getTime()).toBeLessThan(1_000);
+    // The late commit's own hand-over took the place (the claim loop looks every second, and may come first).
+    expect(warnings.map((l) => JSON.parse(l) as { msg: string; places?: number })).toContainEqual(
+      expect.objectContaining({ msg: 'an abandoned outcome write committed late; handing over the places it freed', places: 1 }));
   }, 40_000);
 
   it('refuses to start on a database without the schema, naming what is missing, and closes its connections', async () => {
