@@ -141,12 +141,12 @@ export class Completer {
    * A write abandoned at its deadline may still commit, and with it the jobs its hand-over
    * claimed: leased to this worker, which does not know them (they would wait for their lease to
    * expire, and a rescue). They go back to pending as soon as that commit is seen, no attempt
-   * counted. The keys' places it freed (`byKey`: its jobs whose outcome it wrote; the write sent
+   * counted. The keys' places it freed (`freedByKey`: its jobs whose outcome it wrote; the write sent
    * again found them gone) are handed over then.
    */
-  #releaseIfLate(sent: Promise<OutcomesWritten>, byKey: readonly AttemptOutcome[]): void {
+  #releaseIfLate(sent: Promise<OutcomesWritten>, freedByKey: readonly AttemptOutcome[]): void {
     sent.then(({ claimed, ids }) => {
-      const places = placesOf(byKey.filter((o) => ids.has(o.job.id)));
+      const places = placesOf(freedByKey.filter((o) => ids.has(o.job.id)));
       if (places.length > 0) {
         this.#opts.log.warn({ places: places.length }, 'an abandoned outcome write committed late; handing over the places it freed');
         this.#track(this.#ports.handOver.keys.freed(places));
@@ -163,7 +163,7 @@ export class Completer {
     let room = NO_HAND_OVER;
     while (this.#outbox.length > 0) {
       let sent: Promise<OutcomesWritten> | undefined;
-      let byKey: AttemptOutcome[] = [];
+      let freedByKey: AttemptOutcome[] = [];
       const batch = this.#outbox.slice(0, Math.min(this.#opts.batchSize, this.#ports.handOver.handOverBatch()));
       try {
         // Lease-guarded, so a write abandoned at the deadline and sent again lands at most once.
@@ -176,14 +176,14 @@ export class Completer {
         room = freeing.length === 0 ? NO_HAND_OVER : handOver.reserveHandOver(freeing.length);
         const claim = room.limit > 0 ? { limit: room.limit, leaseSeconds: this.#opts.leaseSeconds } : undefined;
         // Places under key limits alone pass on after the write (`keys`), and are announced only if left over.
-        if (room.byKey) byKey = freeing;
+        if (room.byKey) freedByKey = freeing;
         const announced = room.byKey ? [] : freed;
         const write = () => withDeadline(sent = writeOutcomes(this.#sql, this.#opts.t, this.#opts.workerId, batch, announced, claim), this.#opts.writeDeadlineMs, 'writing outcomes');
         const { tracing } = this.#opts;
         const written = await (tracing.enabled ? tracing.outcomes(batch.map((o) => o.traceContext), write) : write());
         // Only a write that had room can have claimed jobs (a queue without limits never does).
         if (claim) this.#handOver(written.claimed, room);
-        if (room.byKey) this.#track(handOver.keys.freed(placesOf(byKey.filter((o) => written.ids.has(o.job.id)))));
+        if (room.byKey) this.#track(handOver.keys.freed(placesOf(freedByKey.filter((o) => written.ids.has(o.job.id)))));
         room = NO_HAND_OVER;
         if (written.readyMayExist) this.#ports.mayHaveMadeReady();
         this.#outbox.splice(0, batch.length);
@@ -191,7 +191,7 @@ export class Completer {
         this.#ports.written(batch, written.ids);
       } catch (error) {
         if (room.limit > 0) this.#handOver([], room);
-        if (sent) this.#releaseIfLate(sent, byKey);
+        if (sent) this.#releaseIfLate(sent, freedByKey);
         room = NO_HAND_OVER;
         this.#ports.survive(error);
         if (++failures >= this.#giveUpAfter) {

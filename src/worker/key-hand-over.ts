@@ -21,9 +21,8 @@ export interface KeyHandOverPorts {
 /**
  * The hand-over of queues that limit only their keys: once an outcome write has committed, the
  * places it freed are claimed for their keys' next jobs (into the local queue), in a claim of its
- * own beside the next write. Taking them in the write's
- * transaction kept the writer waiting on the claim, and every write then waited on the one
- * before (W8's limited drain is 9-12% faster apart; docs/performance.md). The places of writes
+ * own beside the next write. Taking them in the write's transaction kept the writer waiting on
+ * the claim, and every write then waited on the one before (W8's limited drain is 9-12% faster apart; docs/performance.md). The places of writes
  * that commit while a claim is in flight wait for it and go together in the next one. A place
  * freed here and taken by another worker first is no loss: a key's place is that key's, whoever
  * runs its next job; places left over (no room here, or no job of the key left) are announced.
@@ -60,7 +59,8 @@ export class KeyHandOver {
     } finally {
       await this.#ports.handedOver(jobs, room).catch((error: unknown) => this.#ports.survive(error));
     }
-    const left = [...new Set(places.map((p) => p.queue))].filter((q) => count(places, q) > count(jobs, q));
+    const ofQueue = (q: string) => (item: { queue: string }) => item.queue === q;
+    const left = queuesOf(places).filter((q) => places.filter(ofQueue(q)).length > jobs.filter(ofQueue(q)).length);
     if (left.length === 0) return;
     this.#ports.leftOver();
     await this.#ports.announce(left).catch((error: unknown) => this.#ports.survive(error));
@@ -78,13 +78,11 @@ export function keyHandOver(
 ): KeyHandOver {
   return new KeyHandOver({
     ...side,
-    claim: (places, limit) => claimLimitedJobs(sql, o.t, o.workerId, [...new Set(places.map((p) => p.queue))], limit, o.leaseSeconds, places),
+    claim: (places, limit) => claimLimitedJobs(sql, o.t, o.workerId, queuesOf(places), limit, o.leaseSeconds, places),
     announce: (queues) => notifyReady(sql, o.t, queues),
   });
 }
 
-function count(items: readonly { queue: string }[], queue: string): number {
-  let n = 0;
-  for (const item of items) if (item.queue === queue) n++;
-  return n;
+function queuesOf(places: readonly FreedPlace[]): string[] {
+  return [...new Set(places.map((p) => p.queue))];
 }
