@@ -1,4 +1,4 @@
-import type { Sql } from '../db/connection.js';
+import type { Sql, Tx } from '../db/connection.js';
 import { stateOf, type JobState } from './explain.js';
 import type { SchemaNames } from './schema-names.js';
 
@@ -44,9 +44,15 @@ interface NodeRow {
 /**
  * The jobs linked to `id` by dependencies or by parent and child, in both directions, live and
  * finished: breadth first, at most `depth` steps away and `maxNodes` jobs (a whole graph: a large
- * depth). One round of three index-backed queries per step. Null when the job is unknown.
+ * depth). One round of three index-backed queries per step, all in one snapshot (a read-only
+ * repeatable-read transaction): read step by step, a chain finishing meanwhile was drawn with its
+ * last job completed beside a predecessor still running. Null when the job is unknown.
  */
 export async function readJobGraph(sql: Sql, t: SchemaNames, id: string, bounds: { depth: number; maxNodes: number }): Promise<JobGraph | null> {
+  return sql.begin('read only isolation level repeatable read', (tx) => walkGraph(tx, t, id, bounds)) as Promise<JobGraph | null>;
+}
+
+async function walkGraph(sql: Tx, t: SchemaNames, id: string, bounds: { depth: number; maxNodes: number }): Promise<JobGraph | null> {
   const nodes = new Map<string, NodeRow & { distance: number }>();
   const more = new Set<string>();
   let frontier = [id];
@@ -82,14 +88,14 @@ export async function readJobGraph(sql: Sql, t: SchemaNames, id: string, bounds:
   };
 }
 
-async function readNodes(sql: Sql, t: SchemaNames, ids: string[]): Promise<NodeRow[]> {
+async function readNodes(sql: Tx, t: SchemaNames, ids: string[]): Promise<NodeRow[]> {
   return sql<NodeRow[]>`
     SELECT v.id, v.name, v.job_type, v.queue, v.status, v.dependencies, v.parent_id, j.pending_dependencies, v.run_at > now() AS is_future
       FROM ${sql(t.allJobs)} v LEFT JOIN ${sql(t.jobs)} j ON j.id = v.id WHERE v.id = ANY(${ids}::text[])`;
 }
 
 /** Dependencies, parents, dependents and children of the given jobs (ids, maybe repeated). */
-async function neighbourIds(sql: Sql, t: SchemaNames, rows: NodeRow[]): Promise<string[]> {
+async function neighbourIds(sql: Tx, t: SchemaNames, rows: NodeRow[]): Promise<string[]> {
   const ids = rows.map((r) => r.id);
   const up = rows.flatMap((r) => (r.parent_id ? [...r.dependencies, r.parent_id] : r.dependencies));
   if (ids.length === 0) return [];
